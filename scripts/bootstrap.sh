@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv and install swalab with its test tools. Idempotent: when pyproject.toml has
+# not changed since the last successful install, it does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" - <<'PY' || { echo "swalab needs Python >= 3.11 (set PYTHON=...)" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+# llama-cpp-python (the LLM extra) compiles llama.cpp from source. Its default build targets
+# the build machine's newest instructions (AMX), which crash on VMs that forbid them; this
+# portable AVX2 build runs on any x86-64 machine from the last decade.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
+
+EXTRAS=${SWALAB_EXTRAS:-dev}
+stamp=.venv/.swalab-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+echo "$want" > "$stamp"

@@ -1,0 +1,314 @@
+"""The ``swalab`` command line: thin Typer commands over the library, no logic of their own.
+
+Every failure a user can cause (a bad flag, an out-of-range parameter) ends with one line
+on stderr, ``swalab: error: …``, and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from swalab import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Socially-Weighted Alignment: thresholds, equilibria and SWI simulations.",
+)
+
+REFERENCE_LAMS = ",".join(f"{i * 0.05:.2f}" for i in range(21))
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line with exit code 2."""
+
+
+def _numbers(flag: str, text: str) -> list[float]:
+    """Parse a comma-separated list of numbers, naming ``flag`` if an item is not one."""
+    items = [s.strip() for s in text.split(",")]
+    if not text.strip() or any(not s for s in items):
+        raise UserError(f"{flag}={text!r} is not a comma-separated list of numbers")
+    out = []
+    for s in items:
+        try:
+            out.append(float(s))
+        except ValueError:
+            raise UserError(f"{flag}: {s!r} is not a number") from None
+    return out
+
+
+def _per_agent(flag: str, text: str | None) -> float | list[float] | None:
+    """Parse one number (for every agent) or one per agent."""
+    if text is None:
+        return None
+    values = _numbers(flag, text)
+    return values[0] if len(values) == 1 else values
+
+
+def _clean(value: Any) -> Any:
+    """Make a result JSON-safe: arrays to lists, non-finite floats to ``None``."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(x) for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(x) for x in value]
+    return value
+
+
+def _emit(result: dict[str, Any] | list[dict[str, Any]], as_json: bool, title: str) -> None:
+    """Print ``result`` as JSON, or as a table: one row per item, or key/value rows."""
+    if as_json:
+        typer.echo(json.dumps(_clean(result), indent=2))
+        return
+    table = Table(title=title)
+    if isinstance(result, dict):
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            table.add_row(key, _fmt(_clean(value)))
+    else:
+        for key in result[0]:
+            table.add_column(key, justify="right")
+        for row in result:
+            table.add_row(*(_fmt(_clean(x)) for x in row.values()))
+    Console(width=max(Console().width, 140)).print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(x) for x in value) + "]"
+    return "n/a" if value is None else str(value)
+
+
+Agents = Annotated[int, typer.Option("--agents", help="Number of agents N (≥ 2).")]
+Beta = Annotated[float, typer.Option("--beta", help="Congestion severity β (> 0).")]
+Capacity = Annotated[float, typer.Option("--capacity", help="Capacity C (> 0).")]
+XMax = Annotated[float, typer.Option("--x-max", help="Largest demand x_max (> 0).")]
+Margin = Annotated[float, typer.Option("--margin", help="Safety margin m of the scorer.")]
+Gamma = Annotated[float, typer.Option("--gamma", help="Centering strength γ (0 = off).")]
+Alpha = Annotated[float, typer.Option("--alpha", help="EMA smoothing α of the belief.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.command()
+def threshold(
+    agents: Agents = 5,
+    beta: Beta = 1.6,
+    capacity: Capacity = 20.0,
+    x_max: XMax = 10.0,
+    margin: Margin = 2.0,
+    gamma: Gamma = 0.02,
+    alpha: Alpha = 0.2,
+    as_json: AsJson = False,
+) -> None:
+    """Print λ* (Theorem 1), λ̃ (the paper scorer's own switch), lock-in and belief stability."""
+    from swalab import theory
+
+    result = {
+        "lambda_star": theory.lambda_star(agents, beta),
+        "lambda_tilde": theory.lambda_tilde(capacity, beta, x_max, margin),
+        "effective_capacity": theory.effective_capacity(capacity, margin),
+        "lockin_load": theory.lockin_load(capacity, beta, margin, gamma),
+        "lockin_belief": theory.lockin_belief(agents, capacity, beta, margin, gamma),
+        "belief_contraction": theory.belief_contraction(alpha, agents),
+        "belief_stable": theory.belief_stable(alpha, agents),
+    }
+    _emit(result, as_json, f"Thresholds (N={agents}, β={beta:g}, C={capacity:g})")
+
+
+@app.command()
+def equilibrium(
+    lam: Annotated[
+        str, typer.Option("--lam", help="Social weight: one for all agents, or one per agent.")
+    ],
+    agents: Agents = 5,
+    beta: Beta = 1.6,
+    capacity: Capacity = 20.0,
+    x_max: Annotated[
+        str, typer.Option("--x-max", help="Largest demand: one, or one per agent.")
+    ] = "10",
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Impacts w_i on the load, comma list.")
+    ] = None,
+    values: Annotated[
+        str | None, typer.Option("--values", help="Private values v_i, comma list.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Solve the SWA game's Nash equilibrium (checked against every best response)."""
+    from swalab import theory
+
+    params: dict[str, Any] = {
+        "n_agents": agents,
+        "capacity": capacity,
+        "beta": beta,
+        "x_max": _per_agent("--x-max", x_max),
+        "weights": _per_agent("--weights", weights),
+        "values": _per_agent("--values", values),
+    }
+    lams = _numbers("--lam", lam)
+    lam_value: float | list[float] = lams[0] if len(lams) == 1 else lams
+    eq = theory.solve_equilibrium(lam_value, **params)
+    result = {
+        "demands": eq.demands,
+        "load": eq.load,
+        "welfare": eq.welfare,
+        "overloaded": eq.overloaded,
+        "thresholds": eq.thresholds,
+        "optimal_welfare": theory.optimal_welfare(**params),
+        "price_of_anarchy": theory.price_of_anarchy(lam_value, **params),
+    }
+    _emit(result, as_json, "Nash equilibrium")
+
+
+@app.command()
+def simulate(
+    agents: Agents = 5,
+    capacity: Capacity = 20.0,
+    beta: Beta = 1.6,
+    x_max: XMax = 10.0,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 20,
+    k: Annotated[int, typer.Option("--k", help="Random candidates per agent and step.")] = 7,
+    grid_step: Annotated[float, typer.Option("--grid-step", help="Demand grid spacing.")] = 0.25,
+    candidates: Annotated[
+        str, typer.Option("--candidates", help="grid (whole grid) or random (k draws).")
+    ] = "grid",
+    anchors: Annotated[str, typer.Option("--anchors", help="Anchor candidates.")] = ("0,2,3,4,4.5"),
+    scorer: Annotated[str, typer.Option("--scorer", help="paper or consistent.")] = "paper",
+    margin: Margin = 2.0,
+    gamma: Gamma = 0.02,
+    alpha: Alpha = 0.2,
+    initial_belief: Annotated[
+        float | None, typer.Option("--initial-belief", help="μ̂₀ (default C/N).")
+    ] = None,
+    lam: Annotated[str, typer.Option("--lam", help="Social weights to sweep.")] = REFERENCE_LAMS,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per λ (0, 1, …).")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Run model-based SWI episodes of congestion_v0 for each λ and seed."""
+    from swalab import theory
+    from swalab.swi import SimulationConfig
+    from swalab.swi import simulate as run_sweep
+
+    config = SimulationConfig(
+        n_agents=agents,
+        capacity=capacity,
+        beta=beta,
+        x_max=x_max,
+        steps=steps,
+        k=k,
+        grid_step=grid_step,
+        candidates=candidates,
+        anchors=tuple(_numbers("--anchors", anchors)),
+        scorer=scorer,
+        margin=margin,
+        gamma=gamma,
+        alpha=alpha,
+        initial_belief=initial_belief,
+    )
+    summaries = run_sweep(config, _numbers("--lam", lam), seeds)
+    rows = [
+        {
+            "lam": s.lam,
+            "overload_rate": s.overload_rate,
+            "mean_welfare": s.mean_welfare,
+            "delta_welfare": s.delta_welfare,
+            "mean_load": s.mean_load,
+            "fairness": s.fairness,
+            "steps_to_stable": s.steps_to_stable,
+        }
+        for s in summaries
+    ]
+    if as_json:
+        _emit(rows, True, "")
+        return
+    lam_star = theory.lambda_star(agents, beta)
+    lam_tilde = theory.lambda_tilde(capacity, beta, x_max, margin)
+    predicted = lam_tilde if scorer == "paper" else lam_star
+    _emit(
+        rows,
+        False,
+        f"SWI sweep: scorer={scorer}, candidates={candidates}, N={agents}, C={capacity:g}, "
+        f"β={beta:g}, {seeds} seeds × T={steps}\n"
+        f"λ*={lam_star:.4g} (Theorem 1), λ̃={lam_tilde:.4g} (paper scorer); "
+        f"this scorer should switch at {predicted:.4g}",
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print swalab's version."""
+    typer.echo(__version__)
+
+
+#: Library argument names and the flags users type for them.
+_FLAGS = {
+    "n_agents": "--agents",
+    "x_max": "--x-max",
+    "grid_step": "--grid-step",
+    "k": "--k",
+    "initial_belief": "--initial-belief",
+    "weights": "--weights",
+    "values": "--values",
+    "capacity": "--capacity",
+    "beta": "--beta",
+    "margin": "--margin",
+    "gamma": "--gamma",
+    "alpha": "--alpha",
+    "steps": "--steps",
+    "seeds": "--seeds",
+    "anchors": "--anchors",
+    "lam": "--lam",
+    "scorer": "--scorer",
+    "candidates": "--candidates",
+}
+
+
+def _flag_names(message: str) -> str:
+    """Name the flag instead of the library argument a message starts with."""
+    for name, flag in _FLAGS.items():
+        for sep in ("=", "[", " "):
+            if message.startswith(name + sep):
+                return flag + message[len(name) :]
+    return message
+
+
+def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
+    try:
+        command(args=list(args) or ["--help"], prog_name="swalab", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown flag, wrong type, ...
+        typer.echo(f"swalab: error: {exc.format_message()}", err=True)
+        return 2
+    except (UserError, ValueError) as exc:
+        typer.echo(f"swalab: error: {_flag_names(str(exc))}", err=True)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``swalab`` script; returns the exit code."""
+    command = typer.main.get_command(app)
+    code = _run(command, sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

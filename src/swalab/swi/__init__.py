@@ -1,0 +1,61 @@
+"""The Socially-Weighted Inference (SWI) decision rule.
+
+Candidates (:mod:`~swalab.swi.candidates`) are scored (:mod:`~swalab.swi.scorers`) under
+a belief about the others (:mod:`~swalab.swi.beliefs`) and chosen by
+:class:`~swalab.swi.policy.SWIPolicy`; :mod:`~swalab.swi.simulation` runs model-based
+episodes of ``congestion_v0`` with it.
+"""
+
+from swalab.swi.beliefs import BeliefModel, EMABelief
+from swalab.swi.candidates import (
+    REFERENCE_ANCHORS,
+    CandidateSet,
+    CandidateSource,
+    GridCandidates,
+    RandomGridCandidates,
+    candidate_set,
+    demand_grid,
+)
+from swalab.swi.policy import Decision, SWIPolicy, combine, select
+from swalab.swi.scorers import (
+    SCORERS,
+    ConsistentScorer,
+    LoadContext,
+    PaperScorer,
+    Scorer,
+    make_scorer,
+)
+from swalab.swi.simulation import (
+    Episode,
+    LambdaSummary,
+    SimulationConfig,
+    run_episode,
+    simulate,
+)
+
+__all__ = [
+    "REFERENCE_ANCHORS",
+    "SCORERS",
+    "BeliefModel",
+    "CandidateSet",
+    "CandidateSource",
+    "ConsistentScorer",
+    "Decision",
+    "EMABelief",
+    "Episode",
+    "GridCandidates",
+    "LambdaSummary",
+    "LoadContext",
+    "PaperScorer",
+    "RandomGridCandidates",
+    "SWIPolicy",
+    "Scorer",
+    "SimulationConfig",
+    "candidate_set",
+    "combine",
+    "demand_grid",
+    "make_scorer",
+    "run_episode",
+    "select",
+    "simulate",
+]

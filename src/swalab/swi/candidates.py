@@ -1,0 +1,110 @@
+"""Candidate actions for the SWI rule (paper §4.1 step 1, SPEC §2).
+
+A candidate set is the union of proposals (from an LLM, a fixed grid or seeded random
+draws from it) with a fixed anchor set. Unlike the reference code, which truncates the
+union to ``max(K, len(anchors))`` items with proposals first and so drops anchors whenever
+the model proposes K or more numbers, swalab keeps every anchor: anchors exist to guarantee
+that reasonable actions are always on the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from swalab import _validate as v
+from swalab._validate import FloatArray
+
+#: Anchors of the reference configuration (run.py of the paper's code).
+REFERENCE_ANCHORS: tuple[float, ...] = (0.0, 2.0, 3.0, 4.0, 4.5)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSet:
+    """The candidates one agent chooses from, sorted ascending without duplicates.
+
+    Attributes:
+        values: Candidate demands, sorted, unique, inside ``[0, x_max]``.
+        rejected: How many proposals were dropped for being NaN or outside ``[0, x_max]``.
+            Kept so that callers can record them as failures instead of hiding them.
+    """
+
+    values: FloatArray
+    rejected: int = 0
+
+
+def candidate_set(
+    proposals: Sequence[float] | FloatArray, anchors: Sequence[float], x_max: float
+) -> CandidateSet:
+    """Unite ``proposals`` with every anchor, deduplicate and sort.
+
+    Proposals outside the action space are dropped and counted (never moved into it:
+    clipping an LLM's 15 to 10 would invent a proposal it did not make). Anchors are
+    policy constants and are clipped to ``[0, x_max]``, so the reference anchors still
+    make sense for a smaller ``x_max``.
+    """
+    props = np.asarray(proposals, dtype=np.float64).ravel()
+    ok = np.isfinite(props) & (props >= 0.0) & (props <= x_max)
+    anchor_arr = np.clip(np.asarray(anchors, dtype=np.float64), 0.0, x_max)
+    values = np.unique(np.concatenate([props[ok], anchor_arr]))
+    return CandidateSet(values=values, rejected=int(props.size - ok.sum()))
+
+
+def demand_grid(x_max: float, step: float) -> FloatArray:
+    """Return ``0, step, 2·step, …`` up to ``x_max`` (41 points for the reference 10 / 0.25)."""
+    xm = v.positive("x_max", x_max)
+    st = v.positive("grid_step", step)
+    n = math.floor(xm / st + 1e-9) + 1
+    grid: FloatArray = np.minimum(np.arange(n, dtype=np.float64) * st, xm)
+    return grid
+
+
+class CandidateSource(Protocol):
+    """Proposes raw candidates for every agent of one step in one call (batch-first)."""
+
+    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
+        """Return one array of proposals per agent."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridCandidates:
+    """Every point of a fixed demand grid, the same for every agent and step."""
+
+    x_max: float
+    step: float = 0.25
+
+    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
+        """Return the whole grid for each agent (``rng`` is not used)."""
+        grid = demand_grid(self.x_max, self.step)
+        return [grid for _ in range(n_agents)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomGridCandidates:
+    """``k`` distinct grid points per agent and step, drawn from a seeded generator.
+
+    This is the reference code's fallback when a model's answer yields too few numbers,
+    and the model-based stand-in for an LLM's stochastic proposals.
+    """
+
+    x_max: float
+    k: int = 7
+    step: float = 0.25
+
+    def __post_init__(self) -> None:
+        size = demand_grid(self.x_max, self.step).size
+        v.integer_at_least("k", self.k, 1)
+        if self.k > size:
+            raise ValueError(f"k={self.k} is out of range: the grid has only {size} points")
+
+    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
+        """Draw ``k`` grid points without replacement for each agent, in one call."""
+        grid = demand_grid(self.x_max, self.step)
+        keys = rng.random((n_agents, grid.size))
+        picks = np.argsort(keys, axis=1, kind="stable")[:, : self.k]
+        return [grid[row] for row in picks]

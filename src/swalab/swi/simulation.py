@@ -1,0 +1,248 @@
+"""Model-based SWI episodes of ``congestion_v0``: the per-agent reference path.
+
+Every agent of every step is decided one at a time by :class:`SWIPolicy` on its own
+candidate set, and the joint action is paid by the environment itself; this mirrors the
+structure of the paper's code and is the path a faster engine is checked against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swalab import _validate as v
+from swalab._validate import FloatArray
+from swalab.analysis.metrics import jain_fairness, mean_welfare, overload_rate, steps_to_stable
+from swalab.envs.congestion_v0 import CongestionEnv
+from swalab.swi.beliefs import EMABelief
+from swalab.swi.candidates import (
+    REFERENCE_ANCHORS,
+    CandidateSource,
+    GridCandidates,
+    RandomGridCandidates,
+    candidate_set,
+)
+from swalab.swi.policy import SWIPolicy
+from swalab.swi.scorers import LoadContext, make_scorer
+
+CANDIDATE_MODES = ("grid", "random")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimulationConfig:
+    """A model-based SWI experiment; defaults are the paper's reference configuration.
+
+    Attributes:
+        n_agents: Agents ``N``.
+        capacity: Capacity ``C``.
+        beta: Severity ``β``.
+        x_max: Demand cap.
+        steps: Horizon ``T``.
+        k: Random draws per agent and step (``candidates="random"``).
+        grid_step: Spacing of the demand grid candidates are taken from.
+        candidates: ``"grid"`` (the whole grid) or ``"random"`` (``k`` seeded draws).
+        anchors: Always-present candidates, clipped to ``[0, x_max]``.
+        scorer: ``"paper"`` or ``"consistent"``.
+        margin: Safety margin ``m``.
+        gamma: Centering strength (0 turns centering off).
+        alpha: EMA smoothing.
+        initial_belief: ``μ̂₀``; ``None`` means ``C/N``.
+    """
+
+    n_agents: int = 5
+    capacity: float = 20.0
+    beta: float = 1.6
+    x_max: float = 10.0
+    steps: int = 20
+    k: int = 7
+    grid_step: float = 0.25
+    candidates: str = "grid"
+    anchors: tuple[float, ...] = field(default=REFERENCE_ANCHORS)
+    scorer: str = "paper"
+    margin: float = 2.0
+    gamma: float = 0.02
+    alpha: float = 0.2
+    initial_belief: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.candidates not in CANDIDATE_MODES:
+            known = list(CANDIDATE_MODES)
+            raise ValueError(f"candidates={self.candidates!r} is not known: choose one of {known}")
+        object.__setattr__(self, "anchors", v.float_list("anchors", self.anchors))
+        # Building every part once validates all fields with messages that name them.
+        self.env()
+        self.candidate_source()
+        self.scoring_policy()
+        self.belief()
+
+    def env(self) -> CongestionEnv:
+        """Return a fresh ``congestion_v0`` with this game's parameters."""
+        return CongestionEnv(
+            n_agents=self.n_agents,
+            capacity=self.capacity,
+            beta=self.beta,
+            x_max=self.x_max,
+            steps=self.steps,
+        )
+
+    def candidate_source(self) -> CandidateSource:
+        """Return the proposal source named by ``candidates``."""
+        if self.candidates == "grid":
+            return GridCandidates(x_max=self.x_max, step=self.grid_step)
+        return RandomGridCandidates(x_max=self.x_max, k=self.k, step=self.grid_step)
+
+    def scoring_policy(self) -> SWIPolicy:
+        """Return the SWI policy with the named scorer (λ is given per decision)."""
+        scorer = make_scorer(
+            self.scorer,
+            n_agents=self.n_agents,
+            capacity=self.capacity,
+            beta=self.beta,
+            margin=self.margin,
+            gamma=self.gamma,
+        )
+        return SWIPolicy(scorer=scorer)
+
+    def belief(self) -> EMABelief:
+        """Return the EMA belief model."""
+        return EMABelief(alpha=self.alpha, initial=self.initial_belief)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Episode:
+    """The trajectory of one episode (steps on the first axis).
+
+    Attributes:
+        demands: ``(T, N)`` chosen demands.
+        loads: ``(T,)`` total loads.
+        welfare: ``(T,)`` realised welfare.
+        beliefs: ``(T, N)`` beliefs the agents decided with.
+        rewards: ``(T, N)`` intrinsic rewards paid.
+    """
+
+    demands: FloatArray
+    loads: FloatArray
+    welfare: FloatArray
+    beliefs: FloatArray
+    rewards: FloatArray
+
+
+def run_episode(config: SimulationConfig, lam: float | Sequence[float], seed: int) -> Episode:
+    """Play one episode with every agent deciding through :class:`SWIPolicy`.
+
+    Args:
+        config: The experiment.
+        lam: Social weight for all agents or one per agent.
+        seed: Seeds the random candidate draws; the same seed gives a bit-identical episode.
+    """
+    n = config.n_agents
+    lams = v.per_agent("lam", lam, n, 0.0, check="unit_interval")
+    env = config.env()
+    source = config.candidate_source()
+    policy = config.scoring_policy()
+    belief_model = config.belief()
+    rng = np.random.default_rng(v.integer_at_least("seed", seed, 0))
+    game = env.game
+
+    env.reset(seed=seed)
+    belief = belief_model.init(n, game.capacity)
+    rows: dict[str, list[FloatArray]] = {k: [] for k in ("d", "l", "w", "b", "r")}
+    for _ in range(config.steps):
+        proposals = source.propose(n, rng)
+        demands = np.empty(n)
+        for i in range(n):
+            cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
+            context = LoadContext(
+                others_load=(n - 1) * belief[i],
+                x_max=game.x_max[i],
+                weight=game.weights[i],
+                value=game.values[i],
+            )
+            demands[i] = policy.decide(cands.values, context, lam=float(lams[i])).action
+        _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
+        info = next(iter(infos.values()))
+        rows["d"].append(demands)
+        rows["l"].append(np.array(info["load"]))
+        rows["w"].append(np.array(info["welfare"]))
+        rows["b"].append(belief)
+        rows["r"].append(np.array(list(rewards.values())))
+        belief = belief_model.update(belief, info["load"])
+    return Episode(
+        demands=np.stack(rows["d"]),
+        loads=np.stack(rows["l"]),
+        welfare=np.stack(rows["w"]),
+        beliefs=np.stack(rows["b"]),
+        rewards=np.stack(rows["r"]),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaSummary:
+    """Metrics of one λ over seeds (SPEC §2 "Metrics").
+
+    Attributes:
+        lam: The social weight.
+        overload_rate: Mean over seeds of the fraction of overloaded steps.
+        mean_welfare: Mean over seeds of the episode-mean welfare ``W̄``.
+        delta_welfare: ``W̄(λ) − W̄(0)``, same seeds.
+        mean_load: Mean load over steps and seeds.
+        fairness: Mean Jain fairness of demands over steps and seeds.
+        steps_to_stable: Mean first step from which the load stays ``≤ C`` (``T``: never).
+        seeds: Number of seeds.
+    """
+
+    lam: float
+    overload_rate: float
+    mean_welfare: float
+    delta_welfare: float
+    mean_load: float
+    fairness: float
+    steps_to_stable: float
+    seeds: int
+
+
+def _summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[float, ...]:
+    episodes = [run_episode(config, lam, seed) for seed in range(seeds)]
+    loads = np.stack([e.loads for e in episodes])
+    welfare = np.stack([e.welfare for e in episodes])
+    demands = np.stack([e.demands for e in episodes])
+    cap = np.full(seeds, config.capacity)
+    return (
+        float(overload_rate(loads, cap).mean()),
+        float(mean_welfare(welfare).mean()),
+        float(loads.mean()),
+        float(jain_fairness(demands).mean()),
+        float(steps_to_stable(loads, cap).mean()),
+    )
+
+
+def simulate(
+    config: SimulationConfig, lams: Iterable[float], seeds: int = 20
+) -> list[LambdaSummary]:
+    """Sweep λ over ``seeds`` seeds (0, 1, …); ΔW uses a λ = 0 run with the same seeds.
+
+    Raises:
+        ValueError: If a λ is outside [0, 1] or ``seeds < 1``.
+    """
+    lam_list = [v.unit_interval(f"lam[{i}]", x) for i, x in enumerate(lams)]
+    if not lam_list:
+        raise ValueError("lam is empty: give at least one social weight")
+    n_seeds = v.integer_at_least("seeds", seeds, 1)
+    cache = {lam: _summaries(config, lam, n_seeds) for lam in dict.fromkeys([0.0, *lam_list])}
+    base = cache[0.0][1]
+    return [
+        LambdaSummary(
+            lam=lam,
+            overload_rate=s[0],
+            mean_welfare=s[1],
+            delta_welfare=s[1] - base,
+            mean_load=s[2],
+            fairness=s[3],
+            steps_to_stable=s[4],
+            seeds=n_seeds,
+        )
+        for lam in lam_list
+        for s in [cache[lam]]
+    ]

@@ -1,0 +1,87 @@
+"""Checks every swalab environment must pass, on top of PettingZoo's own.
+
+PettingZoo's ``parallel_api_test`` checks the API's shape but not that observations lie in
+their spaces, and nothing in it checks the promises swalab adds: infos report load, excess
+and welfare; welfare is the sum of rewards; an invalid action is refused with a
+``ValueError`` and leaves the episode where it was instead of being clipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pettingzoo.test import parallel_api_test, parallel_seed_test
+
+INFO_KEYS = ("load", "excess", "welfare", "overloaded")
+
+
+def _check_rollout(env: ParallelEnv, seed: int, welfare_is_sum: bool) -> None:
+    obs, _ = env.reset(seed=seed)
+    while env.agents:
+        for agent in env.agents:
+            space = env.observation_space(agent)
+            assert space.contains(obs[agent]), f"observation of {agent} not in its space"
+        actions = {a: env.action_space(a).sample() for a in env.agents}
+        obs, rewards, _, _, infos = env.step(actions)
+        for agent, info in infos.items():
+            missing = [k for k in INFO_KEYS if k not in info]
+            assert not missing, f"infos[{agent}] lacks {missing}"
+        if welfare_is_sum and infos:
+            first = next(iter(infos.values()))
+            total = sum(rewards.values())
+            assert math.isclose(total, first["welfare"], rel_tol=1e-9, abs_tol=1e-9), (
+                f"sum of rewards {total} != welfare {first['welfare']}"
+            )
+
+
+def _check_rejects_bad_actions(env: ParallelEnv, seed: int) -> None:
+    obs, _ = env.reset(seed=seed)
+    agent = env.agents[0]
+    space = env.action_space(agent)
+    if not isinstance(space, spaces.Box):
+        return
+    bad_values = [np.nan, float(np.min(space.low)) - 1.0, float(np.max(space.high)) + 1.0]
+    good = {a: env.action_space(a).sample() for a in env.agents}
+    for bad in bad_values:
+        actions: dict[str, Any] = dict(good)
+        actions[agent] = np.full(space.shape, bad, dtype=space.dtype)
+        try:
+            env.step(actions)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"action {bad!r} for {agent} was accepted, not refused")
+    # A refused step must not have advanced the episode.
+    obs_after, *_ = env.step(good)
+    step_before = obs[agent].get("step") if isinstance(obs[agent], dict) else None
+    step_after = obs_after[agent].get("step") if isinstance(obs_after[agent], dict) else None
+    if step_before is not None and step_after is not None:
+        assert int(step_after) == int(step_before) + 1, "a refused action advanced the episode"
+
+
+def check_parallel_env(
+    env_fn: Callable[[], ParallelEnv],
+    *,
+    num_cycles: int = 200,
+    welfare_is_sum_of_rewards: bool = True,
+) -> None:
+    """Run PettingZoo's parallel API and seed tests plus swalab's own checks.
+
+    Args:
+        env_fn: Builds a fresh environment on every call.
+        num_cycles: Steps per check.
+        welfare_is_sum_of_rewards: Whether infos' ``welfare`` must equal Σ rewards.
+
+    Raises:
+        AssertionError: On the first violated property.
+    """
+    parallel_api_test(env_fn(), num_cycles=num_cycles)
+    parallel_seed_test(env_fn, num_cycles=num_cycles)
+    for seed in (0, 1):
+        _check_rollout(env_fn(), seed, welfare_is_sum_of_rewards)
+    _check_rejects_bad_actions(env_fn(), 0)

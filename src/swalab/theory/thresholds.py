@@ -1,0 +1,148 @@
+"""Where the system switches: λ*, λ̃, per-agent thresholds, lock-in and belief stability.
+
+Theorem 1 of the paper gives λ* for the game's true utilities. The decision rule the paper
+actually runs (SWI with the normalised ``paper`` scorer, SPEC §2) has its own switching
+point λ̃, which depends on capacity, safety margin, x_max and β but not on N; both are here
+so reports can put a measured transition next to the right prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from swalab import _validate as v
+from swalab._validate import FloatArray
+
+
+def lambda_star(n_agents: int, beta: float, *, weight: float = 1.0, value: float = 1.0) -> float:
+    """Return Theorem 1's threshold ``λ* = (N − β·w/v)/(N − 1)``.
+
+    Agents have no incentive to add demand to an overloaded system iff ``λ ≥ λ*``. A value
+    ``≤ 0`` means even selfish agents are stable (``β·w/v ≥ N``); a value ``≥ 1`` means no
+    social weight below 1 stabilises (``β·w/v ≤ 1``: welfare itself grows with load).
+    """
+    n = v.integer_at_least("n_agents", n_agents, 2)
+    b = v.positive("beta", beta)
+    w = v.positive("weight", weight)
+    val = v.positive("value", value)
+    return (n - b * w / val) / (n - 1)
+
+
+def per_agent_thresholds(
+    n_agents: int,
+    beta: float,
+    *,
+    weights: float | Sequence[float] | FloatArray | None = None,
+    values: float | Sequence[float] | FloatArray | None = None,
+) -> FloatArray:
+    """Return ``λ*_i = (N − β·w_i/v_i)/(N − 1)`` for every agent (SPEC §3)."""
+    n = v.integer_at_least("n_agents", n_agents, 2)
+    b = v.positive("beta", beta)
+    w = v.per_agent("weights", weights, n, 1.0)
+    val = v.per_agent("values", values, n, 1.0)
+    result: FloatArray = (n - b * w / val) / (n - 1)
+    return result
+
+
+def effective_capacity(capacity: float, margin: float) -> float:
+    """Return ``C_eff = C − m``, the load the paper scorer aims for (requires ``m < C``)."""
+    c = v.positive("capacity", capacity)
+    return c - v.in_range("margin", margin, 0.0, c)
+
+
+def lambda_tilde(capacity: float, beta: float, x_max: float, margin: float = 2.0) -> float:
+    """Return the switching point of the paper scorer, ``(C − m)/((C − m) + x_max·(β − 1))``.
+
+    Why it differs from λ*: the paper scorer normalises the private score by ``x_max`` and
+    the group score by ``Ŵ(C_eff) = C − m``. Just above ``C_eff`` the private score rises at
+    ``(1 − λ)/x_max`` per unit of demand and the group score falls at ``λ(β − 1)/(C − m)``
+    (the centering term has zero slope there), so agents stop adding demand once the second
+    outweighs the first. N does not enter. For ``β ≤ 1`` the group score never falls and
+    the result is ``math.inf`` (no λ < 1 stops the climb; at ``β = 1`` the answer is 1).
+    """
+    c_eff = effective_capacity(capacity, margin)
+    b = v.positive("beta", beta)
+    xm = v.positive("x_max", x_max)
+    denom = c_eff + xm * (b - 1.0)
+    if b < 1.0:
+        return math.inf
+    return c_eff / denom
+
+
+def lockin_load(capacity: float, beta: float, margin: float = 2.0, gamma: float = 0.0) -> float:
+    """Return the predicted load above which the paper scorer's group score is clipped to 0.
+
+    Above it ``Ŵ(X̂) < 0`` for every candidate, the welfare term stops pulling, and agents
+    pick ``x_max`` whatever λ < 1 (SPEC §2, lock-in). Without centering this is
+    ``C_eff·β/(β − 1)``; with centering ``γ > 0`` it solves
+    ``C_eff + d − β·d − γ·d² = 0`` for the excess ``d``. ``math.inf`` for ``β ≤ 1, γ = 0``.
+    """
+    c_eff = effective_capacity(capacity, margin)
+    b = v.positive("beta", beta)
+    g = v.non_negative("gamma", gamma)
+    if g == 0.0:
+        return math.inf if b <= 1.0 else c_eff * b / (b - 1.0)
+    d = (-(b - 1.0) + math.sqrt((b - 1.0) ** 2 + 4.0 * g * c_eff)) / (2.0 * g)
+    return c_eff + d
+
+
+def lockin_belief(
+    n_agents: int, capacity: float, beta: float, margin: float = 2.0, gamma: float = 0.0
+) -> float:
+    """Return the belief ``μ̂`` at or above which even demand 0 predicts a locked-in load.
+
+    A shared EMA belief that starts here (e.g. ``μ̂₀ = x_max`` in the reference
+    configuration) never feels the welfare term: the system stays overloaded for every
+    λ < 1, a hysteresis that depends only on where the belief starts.
+    """
+    n = v.integer_at_least("n_agents", n_agents, 2)
+    return lockin_load(capacity, beta, margin, gamma) / (n - 1)
+
+
+def belief_contraction(alpha: float, n_agents: int) -> float:
+    """Return ``1 − α·N``, the factor by which a shared EMA belief's error shrinks each step.
+
+    Above the switching point every agent aims at ``C_eff − (N − 1)·μ̂``, so the belief
+    follows ``μ̂' = (1 − αN)·μ̂ + α·C_eff``: a linear map with this slope.
+    """
+    a = v.open_unit_interval_right("alpha", alpha)
+    n = v.integer_at_least("n_agents", n_agents, 2)
+    return 1.0 - a * n
+
+
+def belief_stable(alpha: float, n_agents: int) -> bool:
+    """Return whether the shared EMA belief settles, ``|1 − αN| < 1`` i.e. ``α < 2/N``.
+
+    λ above the switching point is necessary but not sufficient for stable operation: at
+    ``α ≥ 2/N`` the belief oscillates (a two-cycle at ``αN = 2``) and the load with it.
+    """
+    return abs(belief_contraction(alpha, n_agents)) < 1.0
+
+
+def escapes_overload(
+    lam: float | Sequence[float] | FloatArray,
+    *,
+    n_agents: int,
+    capacity: float,
+    beta: float,
+    x_max: float | Sequence[float] | FloatArray,
+    weights: float | Sequence[float] | FloatArray | None = None,
+    values: float | Sequence[float] | FloatArray | None = None,
+) -> bool:
+    """Return the critical-surface test ``Σ_{i: λ_i < λ*_i} w_i·x_max_i ≤ C`` (SPEC §3).
+
+    Agents below their own threshold play ``x_max_i`` whatever the others do; the rest fill
+    the load up to capacity. So the equilibrium load exceeds ``C`` exactly when the
+    sub-threshold agents alone exceed it.
+    """
+    n = v.integer_at_least("n_agents", n_agents, 2)
+    lam_arr = v.per_agent("lam", lam, n, 0.0, check="unit_interval")
+    c = v.positive("capacity", capacity)
+    xm = v.per_agent("x_max", x_max, n, 1.0)
+    w = v.per_agent("weights", weights, n, 1.0)
+    thresholds = per_agent_thresholds(n, beta, weights=w, values=values)
+    selfish = lam_arr < thresholds
+    return bool(np.sum(w[selfish] * xm[selfish]) <= c)

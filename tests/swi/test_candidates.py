@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from swalab.swi import (
+    REFERENCE_ANCHORS,
+    GridCandidates,
+    RandomGridCandidates,
+    candidate_set,
+    demand_grid,
+)
+
+
+def test_reference_grid_has_41_points():
+    grid = demand_grid(10, 0.25)
+    assert grid.size == 41 and grid[0] == 0 and grid[-1] == 10
+
+
+def test_every_anchor_is_kept_even_with_many_proposals():
+    proposals = np.linspace(5, 9, 12)  # the reference code would truncate the anchors away
+    cs = candidate_set(proposals, REFERENCE_ANCHORS, 10.0)
+    assert set(REFERENCE_ANCHORS) <= set(cs.values.tolist())
+    assert np.all(np.diff(cs.values) > 0)
+
+
+def test_out_of_range_proposals_are_dropped_and_counted():
+    cs = candidate_set([1.0, 11.0, -1.0, np.nan, 1.0], [0.0], 10.0)
+    assert cs.values.tolist() == [0.0, 1.0]
+    assert cs.rejected == 3
+
+
+def test_anchors_are_clipped_to_a_smaller_action_space():
+    cs = candidate_set([], REFERENCE_ANCHORS, 3.0)
+    assert cs.values.tolist() == [0.0, 2.0, 3.0]
+
+
+def test_random_draws_are_seeded_and_distinct():
+    src = RandomGridCandidates(x_max=10, k=7)
+    a = src.propose(5, np.random.default_rng(0))
+    b = src.propose(5, np.random.default_rng(0))
+    c = src.propose(5, np.random.default_rng(1))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+    assert all(np.unique(x).size == 7 for x in a)
+    grid = set(demand_grid(10, 0.25).tolist())
+    assert all(set(x.tolist()) <= grid for x in a)
+
+
+def test_grid_source_ignores_the_rng():
+    grid = GridCandidates(x_max=10).propose(2, np.random.default_rng(0))
+    assert len(grid) == 2 and grid[0].size == 41
+
+
+def test_k_larger_than_grid_is_refused():
+    with pytest.raises(ValueError, match=r"k=50 is out of range"):
+        RandomGridCandidates(x_max=10, k=50)

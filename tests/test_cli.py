@@ -1,0 +1,104 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from swalab.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_threshold_json(capsys):
+    code, out, _ = run(capsys, "threshold", "--agents", "5", "--beta", "1.6", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["lambda_star"] == pytest.approx(0.85)
+    assert data["lambda_tilde"] == pytest.approx(0.75)
+
+
+def test_threshold_json_reports_no_switch_as_null(capsys):
+    _, out, _ = run(capsys, "threshold", "--beta", "0.5", "--json")
+    assert json.loads(out)["lambda_tilde"] is None
+
+
+def test_equilibrium_json_per_agent_lambda(capsys):
+    code, out, _ = run(
+        capsys,
+        "equilibrium",
+        "--agents",
+        "5",
+        "--beta",
+        "1.6",
+        "--lam",
+        "0.9,0.9,0.9,0.9,0",
+        "--json",
+    )
+    data = json.loads(out)
+    assert code == 0
+    assert data["demands"] == pytest.approx([2.5, 2.5, 2.5, 2.5, 10.0])
+    assert data["load"] == pytest.approx(20.0)
+    assert data["overloaded"] is False
+    assert data["welfare"] == pytest.approx(20.0)
+
+
+def test_equilibrium_selfish_table(capsys):
+    code, out, _ = run(capsys, "equilibrium", "--lam", "0")
+    assert code == 0 and "welfare" in out and "True" in out
+
+
+def test_simulate_json_keys_and_delta(capsys):
+    code, out, _ = run(capsys, "simulate", "--lam", "0,0.8", "--seeds", "2", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert [r["lam"] for r in rows] == [0.0, 0.8]
+    for r in rows:
+        assert {"lam", "overload_rate", "mean_welfare", "delta_welfare"} <= set(r)
+    assert rows[0]["delta_welfare"] == 0.0
+    assert rows[1]["overload_rate"] == 0.0
+
+
+def test_simulate_table_names_both_thresholds(capsys):
+    code, out, _ = run(capsys, "simulate", "--lam", "0.8", "--seeds", "1")
+    assert code == 0 and "λ*=0.85" in out and "λ̃=0.75" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["threshold", "--agents", "1"], "--agents=1 is out of range"),
+        (["threshold", "--beta", "abc"], "--beta"),
+        (["simulate", "--lam", "0.5,x"], "--lam: 'x' is not a number"),
+        (["simulate", "--lam", "0.5,2"], "--lam[1]=2.0 is out of range"),
+        (["simulate", "--scorer", "foo"], "scorer='foo' is not known"),
+        (["simulate", "--candidates", "foo"], "candidates='foo' is not known"),
+        (["simulate", "--anchors", ""], "--anchors"),
+        (["equilibrium", "--lam", "0.1,0.2"], "one per agent (5)"),
+        (["equilibrium"], "--lam"),
+        (["nope"], "nope"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(capsys, args, needle):
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("swalab: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in err
+
+
+def test_installed_script_exits_2_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "swalab.cli", "threshold", "--capacity", "-3"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "swalab: error: --capacity=-3.0 is out of range: must be a finite number > 0"
+    )

@@ -1,0 +1,13 @@
+import subprocess
+import sys
+
+HEAVY = ["torch", "llama_cpp", "vllm", "ray", "transformers"]
+
+
+def test_import_swalab_stays_light():
+    code = (
+        "import sys, swalab, swalab.theory, swalab.swi, swalab.envs, swalab.cli; "
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

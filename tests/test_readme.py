@@ -1,0 +1,23 @@
+"""The README's Python example runs and says what it claims."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs_and_matches_its_comments():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks
+    scope: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)
+    assert scope["eq"].overloaded is False
+    np.testing.assert_allclose(scope["eq"].demands, [2.5, 2.5, 2.5, 2.5, 10.0])
+    assert scope["decision"].action == 4.0
+
+
+def test_readme_starts_with_the_two_commands():
+    lines = [ln for ln in README.read_text().splitlines() if ln.startswith("bash scripts/")]
+    assert [ln.split()[1] for ln in lines[:2]] == ["scripts/main.sh", "scripts/test.sh"]
