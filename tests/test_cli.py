@@ -102,3 +102,39 @@ def test_installed_script_exits_2_without_traceback():
     assert proc.stderr.strip() == (
         "swalab: error: --capacity=-3.0 is out of range: must be a finite number > 0"
     )
+
+
+def test_phase_writes_table_and_figures(capsys, tmp_path):
+    code, out, _ = run(
+        capsys, "phase", "--lam", "0:1:5", "--beta", "1.6,3", "--seeds", "2", "--steps", "10",
+        "--out", str(tmp_path), "--json",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert code == 0
+    assert data["cells"] == 10
+    assert (tmp_path / "phase.parquet").exists()
+    assert {p.rsplit(".", 1)[1] for p in data["figures"]} == {"png", "svg"}
+    assert {s["beta"] for s in data["switches"]} == {1.6, 3.0}
+
+
+def test_phase_rejects_a_bad_grid(capsys):
+    code, _, err = run(capsys, "phase", "--lam", "0:1")
+    assert code == 2 and "start:stop:count" in err
+
+
+def test_bench_engine_quick_json_smoke(capsys):
+    code, out, _ = run(capsys, "bench", "engine", "--quick", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {"engine_decisions_per_s", "loop_decisions_per_s", "ratio"} <= set(data)
+    assert data["engine_decisions_per_s"] > 0 and data["ratio"] > 0
+    assert [r["agents"] for r in data["rows"]] == [100, 1000]
+
+
+def test_simulate_loop_engine_matches(capsys):
+    args = ("simulate", "--lam", "0.7,0.8", "--seeds", "2", "--candidates", "random", "--json")
+    _, fast, _ = run(capsys, *args)
+    _, slow, _ = run(capsys, *args, "--engine", "loop")
+    for a, b in zip(json.loads(fast), json.loads(slow), strict=True):
+        assert a["overload_rate"] == pytest.approx(b["overload_rate"])
+        assert a["mean_welfare"] == pytest.approx(b["mean_welfare"])

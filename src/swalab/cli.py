@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -197,6 +198,9 @@ def simulate(
     ] = None,
     lam: Annotated[str, typer.Option("--lam", help="Social weights to sweep.")] = REFERENCE_LAMS,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per λ (0, 1, …).")] = 20,
+    engine: Annotated[
+        str, typer.Option("--engine", help="lockstep (compiled batch) or loop (per agent).")
+    ] = "lockstep",
     as_json: AsJson = False,
 ) -> None:
     """Run model-based SWI episodes of congestion_v0 for each λ and seed."""
@@ -220,7 +224,7 @@ def simulate(
         alpha=alpha,
         initial_belief=initial_belief,
     )
-    summaries = run_sweep(config, _numbers("--lam", lam), seeds)
+    summaries = run_sweep(config, _numbers("--lam", lam), seeds, engine=engine)
     rows = [
         {
             "lam": s.lam,
@@ -249,6 +253,135 @@ def simulate(
     )
 
 
+def _grid(flag: str, text: str) -> list[float]:
+    """Parse ``start:stop:count`` (evenly spaced, ends included) or a comma list."""
+    if ":" not in text:
+        return _numbers(flag, text)
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise UserError(f"{flag}={text!r} must be start:stop:count or a comma list")
+    start, stop = _numbers(flag, f"{parts[0]},{parts[1]}")
+    try:
+        count = int(parts[2])
+    except ValueError:
+        raise UserError(f"{flag}: count {parts[2]!r} is not an integer") from None
+    if count < 1:
+        raise UserError(f"{flag}: count {count} must be >= 1")
+    return [start + (stop - start) * i / max(count - 1, 1) for i in range(count)]
+
+
+@app.command()
+def phase(
+    lam: Annotated[str, typer.Option("--lam", help="λ grid: start:stop:count or list.")] = (
+        "0:1:101"
+    ),
+    beta: Annotated[str, typer.Option("--beta", help="β grid: start:stop:count or list.")] = (
+        "1:5:41"
+    ),
+    agents: Annotated[str, typer.Option("--agents", help="N, or a comma list of N.")] = "5",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 100,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 100,
+    scorer: Annotated[str, typer.Option("--scorer", help="paper or consistent.")] = "paper",
+    candidates: Annotated[str, typer.Option("--candidates", help="random or grid.")] = "random",
+    capacity: Capacity = 20.0,
+    x_max: XMax = 10.0,
+    margin: Margin = 2.0,
+    gamma: Gamma = 0.02,
+    alpha: Alpha = 0.2,
+    out: Annotated[str, typer.Option("--out", help="Output directory.")] = "results/phase",
+    as_json: AsJson = False,
+) -> None:
+    """Map overload rate and welfare over (λ, β[, N]); write Parquet and PNG/SVG heatmaps.
+
+    For N other than 5 the capacity scales to keep C/N; the switching λ of each β column is
+    printed beside λ* and λ̃.
+    """
+    import time
+    from pathlib import Path
+
+    from swalab.swi import SimulationConfig
+    from swalab.swi.phase import phase_diagram, plot_phase, switch_points, write_table
+
+    sizes = []
+    for x in _numbers("--agents", agents):
+        if not x.is_integer():
+            raise UserError(f"--agents: {x!r} is not an integer")
+        sizes.append(int(x))
+    base = SimulationConfig(
+        n_agents=int(sizes[0]), capacity=capacity, x_max=x_max, steps=steps,
+        candidates=candidates, scorer=scorer, margin=margin, gamma=gamma, alpha=alpha,
+    )  # fmt: skip
+    start = time.perf_counter()
+    table = phase_diagram(
+        base, _grid("--lam", lam), _grid("--beta", beta), seeds=seeds, n_agents=sizes
+    )
+    seconds = time.perf_counter() - start
+    out_dir = Path(out)
+    parquet = write_table(table, out_dir / "phase.parquet")
+    figures = plot_phase(table, out_dir)
+    switches = switch_points(table)
+    predicted = switches["lambda_tilde" if scorer == "paper" else "lambda_star"]
+    gap = np.abs(switches["lambda_c"] - np.clip(predicted, 0, 1))
+    result = {
+        "table": str(parquet),
+        "figures": [str(f) for f in figures],
+        "cells": int(table["lam"].size),
+        "seconds": seconds,
+        "switch_vs_prediction_max_gap": float(np.nanmax(gap)) if np.isfinite(gap).any() else None,
+        "switches": [
+            {k: _clean(float(switches[k][i])) for k in switches}
+            for i in range(switches["beta"].size)
+        ],
+    }
+    if as_json:
+        _emit(result, True, "")
+        return
+    _emit(
+        [{k: float(switches[k][i]) for k in switches} for i in range(switches["beta"].size)],
+        False,
+        f"Switching λ per β ({scorer} scorer; OR < 0.5 from λ_c on), {seconds:.2f} s",
+    )
+    typer.echo(f"table: {parquet}\nfigures: {', '.join(map(str, figures))}")
+
+
+bench_app = typer.Typer(help="Benchmarks: speed and memory, measured side by side.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("engine")
+def bench_engine(
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes, T=20 (smoke test).")] = (
+        False
+    ),
+    as_json: AsJson = False,
+) -> None:
+    """Lockstep engine vs per-agent loop: decisions/s, ratio and peak memory per size."""
+    from swalab.bench import engine_benchmark
+
+    result = engine_benchmark(quick=quick)
+    if as_json:
+        _emit(result, True, "")
+        return
+    _emit(
+        result["rows"],
+        False,
+        f"Engine vs per-agent loop (K=12). Best: {result['engine_decisions_per_s']:.3g} "
+        f"decisions/s, {result['ratio']:.0f}× the loop",
+    )
+
+
+@bench_app.command("phase")
+def bench_phase(
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 100,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """Time a 101 λ × 41 β phase diagram (N=5) with the given seeds and horizon."""
+    from swalab.bench import phase_benchmark
+
+    _emit(phase_benchmark(seeds=seeds, steps=steps), as_json, "Phase diagram timing")
+
+
 @app.command()
 def version() -> None:
     """Print swalab's version."""
@@ -269,6 +402,7 @@ _FLAGS = {
     "margin": "--margin",
     "gamma": "--gamma",
     "alpha": "--alpha",
+    "engine": "--engine",
     "steps": "--steps",
     "seeds": "--seeds",
     "anchors": "--anchors",

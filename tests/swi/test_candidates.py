@@ -3,11 +3,13 @@ import pytest
 
 from swalab.swi import (
     REFERENCE_ANCHORS,
+    FixedCandidates,
     GridCandidates,
     RandomGridCandidates,
     candidate_set,
     demand_grid,
 )
+from swalab.swi._rng import floyd_sample, stream_key
 
 
 def test_reference_grid_has_41_points():
@@ -35,9 +37,11 @@ def test_anchors_are_clipped_to_a_smaller_action_space():
 
 def test_random_draws_are_seeded_and_distinct():
     src = RandomGridCandidates(x_max=10, k=7)
-    a = src.propose(5, np.random.default_rng(0))
-    b = src.propose(5, np.random.default_rng(0))
-    c = src.propose(5, np.random.default_rng(1))
+    a = src.propose(seed=0, step=3, n_agents=5)
+    b = src.propose(seed=0, step=3, n_agents=5)
+    c = src.propose(seed=1, step=3, n_agents=5)
+    d = src.propose(seed=0, step=4, n_agents=5)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, d, strict=True))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
     assert all(np.unique(x).size == 7 for x in a)
@@ -45,11 +49,29 @@ def test_random_draws_are_seeded_and_distinct():
     assert all(set(x.tolist()) <= grid for x in a)
 
 
-def test_grid_source_ignores_the_rng():
-    grid = GridCandidates(x_max=10).propose(2, np.random.default_rng(0))
+def test_grid_source_is_the_whole_grid():
+    grid = GridCandidates(x_max=10).propose(seed=0, step=0, n_agents=2)
     assert len(grid) == 2 and grid[0].size == 41
 
 
 def test_k_larger_than_grid_is_refused():
     with pytest.raises(ValueError, match=r"k=50 is out of range"):
         RandomGridCandidates(x_max=10, k=50)
+
+
+def test_floyd_draws_are_uniform_enough():
+    """Each of 41 grid points should be drawn with probability 7/41."""
+    counts = np.zeros(41)
+    for seed in range(3000):
+        for idx in floyd_sample(stream_key(seed, 0, 0), 41, 7):
+            counts[idx] += 1
+    expected = 3000 * 7 / 41
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 80  # 40 degrees of freedom: p < 0.001 beyond ~73
+
+
+def test_fixed_candidates_replay_the_table():
+    src = FixedCandidates([[[1.0], [2.0]], [[3.0], [4.0]]])
+    assert [c.tolist() for c in src.propose(seed=0, step=1, n_agents=2)] == [[3.0], [4.0]]
+    with pytest.raises(ValueError, match="no recorded candidates for step 2"):
+        src.propose(seed=0, step=2, n_agents=2)

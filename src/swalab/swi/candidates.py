@@ -18,6 +18,7 @@ import numpy as np
 
 from swalab import _validate as v
 from swalab._validate import FloatArray
+from swalab.swi._rng import floyd_sample, stream_key
 
 #: Anchors of the reference configuration (run.py of the paper's code).
 REFERENCE_ANCHORS: tuple[float, ...] = (0.0, 2.0, 3.0, 4.0, 4.5)
@@ -64,9 +65,13 @@ def demand_grid(x_max: float, step: float) -> FloatArray:
 
 
 class CandidateSource(Protocol):
-    """Proposes raw candidates for every agent of one step in one call (batch-first)."""
+    """Proposes raw candidates for every agent of one step in one call (batch-first).
 
-    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
+    Sources that need randomness derive it from ``(seed, step, agent)`` so an episode is
+    reproducible from its seed alone, whichever path or batch runs it.
+    """
+
+    def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
         """Return one array of proposals per agent."""
         ...
 
@@ -78,18 +83,19 @@ class GridCandidates:
     x_max: float
     step: float = 0.25
 
-    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
-        """Return the whole grid for each agent (``rng`` is not used)."""
+    def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
+        """Return the whole grid for each agent."""
         grid = demand_grid(self.x_max, self.step)
         return [grid for _ in range(n_agents)]
 
 
 @dataclass(frozen=True, kw_only=True)
 class RandomGridCandidates:
-    """``k`` distinct grid points per agent and step, drawn from a seeded generator.
+    """``k`` distinct grid points per agent and step, from a counter-based stream.
 
     This is the reference code's fallback when a model's answer yields too few numbers,
-    and the model-based stand-in for an LLM's stochastic proposals.
+    and the model-based stand-in for an LLM's stochastic proposals. Draws depend only on
+    ``(seed, step, agent)``, so the lockstep engine reproduces them exactly.
     """
 
     x_max: float
@@ -102,9 +108,23 @@ class RandomGridCandidates:
         if self.k > size:
             raise ValueError(f"k={self.k} is out of range: the grid has only {size} points")
 
-    def propose(self, n_agents: int, rng: np.random.Generator) -> list[FloatArray]:
-        """Draw ``k`` grid points without replacement for each agent, in one call."""
+    def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
+        """Draw ``k`` grid points without replacement for each agent."""
         grid = demand_grid(self.x_max, self.step)
-        keys = rng.random((n_agents, grid.size))
-        picks = np.argsort(keys, axis=1, kind="stable")[:, : self.k]
-        return [grid[row] for row in picks]
+        return [
+            grid[floyd_sample(stream_key(seed, step, agent), grid.size, self.k)]
+            for agent in range(n_agents)
+        ]
+
+
+@dataclass(frozen=True)
+class FixedCandidates:
+    """Candidates given in advance: ``table[step][agent]`` (e.g. recorded LLM proposals)."""
+
+    table: Sequence[Sequence[Sequence[float] | FloatArray]]
+
+    def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
+        """Return the recorded proposals of ``step``."""
+        if step >= len(self.table) or len(self.table[step]) != n_agents:
+            raise ValueError(f"no recorded candidates for step {step} and {n_agents} agents")
+        return [np.asarray(c, dtype=np.float64) for c in self.table[step]]

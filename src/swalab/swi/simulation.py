@@ -38,7 +38,9 @@ class SimulationConfig:
         n_agents: Agents ``N``.
         capacity: Capacity ``C``.
         beta: Severity ``β``.
-        x_max: Demand cap.
+        x_max: Demand cap, one for all agents or one per agent.
+        weights: Per-agent impacts w_i on the load (default 1).
+        values: Per-agent private values v_i (default 1).
         steps: Horizon ``T``.
         k: Random draws per agent and step (``candidates="random"``).
         grid_step: Spacing of the demand grid candidates are taken from.
@@ -54,7 +56,9 @@ class SimulationConfig:
     n_agents: int = 5
     capacity: float = 20.0
     beta: float = 1.6
-    x_max: float = 10.0
+    x_max: float | tuple[float, ...] = 10.0
+    weights: tuple[float, ...] | None = None
+    values: tuple[float, ...] | None = None
     steps: int = 20
     k: int = 7
     grid_step: float = 0.25
@@ -72,8 +76,13 @@ class SimulationConfig:
             raise ValueError(f"candidates={self.candidates!r} is not known: choose one of {known}")
         object.__setattr__(self, "anchors", v.float_list("anchors", self.anchors))
         # Building every part once validates all fields with messages that name them.
+        for name in ("x_max", "weights", "values"):
+            value = getattr(self, name)
+            if isinstance(value, list | tuple | np.ndarray):
+                object.__setattr__(self, name, v.float_list(name, value))
         self.env()
-        self.candidate_source()
+        for agent in range(self.n_agents):
+            self.candidate_source(agent)
         self.scoring_policy()
         self.belief()
 
@@ -85,13 +94,16 @@ class SimulationConfig:
             beta=self.beta,
             x_max=self.x_max,
             steps=self.steps,
+            weights=self.weights,
+            values=self.values,
         )
 
-    def candidate_source(self) -> CandidateSource:
-        """Return the proposal source named by ``candidates``."""
+    def candidate_source(self, agent: int = 0) -> CandidateSource:
+        """Return the proposal source named by ``candidates`` for one agent's ``x_max``."""
+        x_max = self.x_max if isinstance(self.x_max, float | int) else self.x_max[agent]
         if self.candidates == "grid":
-            return GridCandidates(x_max=self.x_max, step=self.grid_step)
-        return RandomGridCandidates(x_max=self.x_max, k=self.k, step=self.grid_step)
+            return GridCandidates(x_max=x_max, step=self.grid_step)
+        return RandomGridCandidates(x_max=x_max, k=self.k, step=self.grid_step)
 
     def scoring_policy(self) -> SWIPolicy:
         """Return the SWI policy with the named scorer (λ is given per decision)."""
@@ -129,28 +141,40 @@ class Episode:
     rewards: FloatArray
 
 
-def run_episode(config: SimulationConfig, lam: float | Sequence[float], seed: int) -> Episode:
+def run_episode(
+    config: SimulationConfig,
+    lam: float | Sequence[float],
+    seed: int,
+    source: CandidateSource | None = None,
+) -> Episode:
     """Play one episode with every agent deciding through :class:`SWIPolicy`.
 
     Args:
         config: The experiment.
         lam: Social weight for all agents or one per agent.
         seed: Seeds the random candidate draws; the same seed gives a bit-identical episode.
+        source: Proposals to use instead of the ones ``config.candidates`` names (e.g.
+            :class:`~swalab.swi.FixedCandidates` or an LLM).
     """
     n = config.n_agents
     lams = v.per_agent("lam", lam, n, 0.0, check="unit_interval")
     env = config.env()
-    source = config.candidate_source()
+    sources = [source] if source is not None else [config.candidate_source(i) for i in range(n)]
     policy = config.scoring_policy()
     belief_model = config.belief()
-    rng = np.random.default_rng(v.integer_at_least("seed", seed, 0))
+    seed = v.integer_at_least("seed", seed, 0)
     game = env.game
 
     env.reset(seed=seed)
     belief = belief_model.init(n, game.capacity)
     rows: dict[str, list[FloatArray]] = {k: [] for k in ("d", "l", "w", "b", "r")}
-    for _ in range(config.steps):
-        proposals = source.propose(n, rng)
+    for t in range(config.steps):
+        if len(sources) == 1:
+            proposals = sources[0].propose(seed=seed, step=t, n_agents=n)
+        else:  # each agent's own grid (x_max may differ): its own proposals
+            proposals = [
+                src.propose(seed=seed, step=t, n_agents=n)[i] for i, src in enumerate(sources)
+            ]
         demands = np.empty(n)
         for i in range(n):
             cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
@@ -203,7 +227,7 @@ class LambdaSummary:
     seeds: int
 
 
-def _summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[float, ...]:
+def _loop_summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[float, ...]:
     episodes = [run_episode(config, lam, seed) for seed in range(seeds)]
     loads = np.stack([e.loads for e in episodes])
     welfare = np.stack([e.welfare for e in episodes])
@@ -218,31 +242,54 @@ def _summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[float,
     )
 
 
+def _lockstep_summaries(
+    config: SimulationConfig, lams: list[float], seeds: int
+) -> dict[float, tuple[float, ...]]:
+    from swalab.swi.engine import LockstepBatch, run_lockstep
+
+    res = run_lockstep(LockstepBatch.from_config(config, lams, range(seeds)))
+    shape = (len(lams), seeds)
+    columns = [res.overload_rate, res.mean_welfare, res.mean_load, res.fairness,
+               res.steps_to_stable]  # fmt: skip
+    means = [c.reshape(shape).mean(axis=1) for c in columns]
+    return {lam: tuple(float(m[i]) for m in means) for i, lam in enumerate(lams)}
+
+
+ENGINES = ("lockstep", "loop")
+
+
 def simulate(
-    config: SimulationConfig, lams: Iterable[float], seeds: int = 20
+    config: SimulationConfig, lams: Iterable[float], seeds: int = 20, engine: str = "lockstep"
 ) -> list[LambdaSummary]:
     """Sweep λ over ``seeds`` seeds (0, 1, …); ΔW uses a λ = 0 run with the same seeds.
 
+    Args:
+        config: The experiment.
+        lams: Social weights to sweep.
+        seeds: Seeds per λ.
+        engine: ``"lockstep"`` (compiled, all episodes at once) or ``"loop"`` (the
+            per-agent reference path). Both play bit-identical episodes.
+
     Raises:
-        ValueError: If a λ is outside [0, 1] or ``seeds < 1``.
+        ValueError: If a λ is outside [0, 1], ``seeds < 1`` or the engine is unknown.
     """
     lam_list = [v.unit_interval(f"lam[{i}]", x) for i, x in enumerate(lams)]
     if not lam_list:
         raise ValueError("lam is empty: give at least one social weight")
     n_seeds = v.integer_at_least("seeds", seeds, 1)
-    cache = {lam: _summaries(config, lam, n_seeds) for lam in dict.fromkeys([0.0, *lam_list])}
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r} is not known: choose one of {list(ENGINES)}")
+    unique = list(dict.fromkeys([0.0, *lam_list]))
+    if engine == "loop":
+        cache = {lam: _loop_summaries(config, lam, n_seeds) for lam in unique}
+    else:
+        cache = _lockstep_summaries(config, unique, n_seeds)
     base = cache[0.0][1]
     return [
         LambdaSummary(
-            lam=lam,
-            overload_rate=s[0],
-            mean_welfare=s[1],
-            delta_welfare=s[1] - base,
-            mean_load=s[2],
-            fairness=s[3],
-            steps_to_stable=s[4],
-            seeds=n_seeds,
+            lam=lam, overload_rate=s[0], mean_welfare=s[1], delta_welfare=s[1] - base,
+            mean_load=s[2], fairness=s[3], steps_to_stable=s[4], seeds=n_seeds,
         )
         for lam in lam_list
         for s in [cache[lam]]
-    ]
+    ]  # fmt: skip

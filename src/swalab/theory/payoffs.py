@@ -44,6 +44,17 @@ class Payoffs:
     overloaded: NDArray[np.bool_]
 
 
+def sequential_sum(values: FloatArray) -> FloatArray:
+    """Sum over the last axis strictly left to right.
+
+    numpy's ``sum`` adds in a blocked, pairwise order that depends on the array's length and
+    layout; a fixed order lets compiled kernels (the lockstep engine) reproduce every load
+    and welfare bit for bit.
+    """
+    result: FloatArray = np.add.accumulate(values, axis=-1)[..., -1]
+    return result
+
+
 def excess(load: ArrayLike, capacity: ArrayLike) -> FloatArray:
     """Return the excess load ``max(0, X − C)`` elementwise."""
     return np.maximum(
@@ -82,14 +93,16 @@ def congestion_payoffs(
     """
     x = np.asarray(demands, dtype=np.float64)
     n = x.shape[-1]
-    load = (x if weights is None else x * np.asarray(weights, dtype=np.float64)).sum(axis=-1)
+    load = sequential_sum(x if weights is None else x * np.asarray(weights, dtype=np.float64))
     exc = excess(load, capacity)
     beta_arr = np.asarray(beta, dtype=np.float64)
     penalty = (beta_arr / n) * exc
     gain = x if values is None else x * np.asarray(values, dtype=np.float64)
     rew = gain - penalty[..., None]
-    wel = gain.sum(axis=-1) - beta_arr * exc
-    return Payoffs(load=load, excess=exc, rewards=rew, welfare=wel, overloaded=load > capacity)
+    wel = sequential_sum(gain) - beta_arr * exc
+    return Payoffs(
+        load=load, excess=exc, rewards=rew, welfare=wel, overloaded=load > np.asarray(capacity)
+    )
 
 
 def _checked_demands(demands: ArrayLike) -> FloatArray:

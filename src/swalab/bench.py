@@ -1,0 +1,174 @@
+"""Benchmarks reported by ``swalab bench``: speed and memory, measured side by side.
+
+Targets live here, never in timed unit tests: these machines are noisy, so the engine and
+the per-agent loop are measured in the same run and compared as a ratio.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from swalab.swi.engine import LockstepBatch, run_lockstep
+from swalab.swi.simulation import SimulationConfig, run_episode
+
+#: Agents per benchmark size (E × N with N = 5), as asked for: 1e2 … 1e6.
+FULL_SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)
+QUICK_SIZES = (100, 1_000)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+class PeakMemory:
+    """Samples the resident set size every few ms while a block runs.
+
+    tracemalloc cannot see memory that compiled kernels allocate, so the process's RSS is
+    read instead; the peak above the level at entry is what the block needed.
+    """
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.base = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self.base = self.peak = _rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def used_mib(self) -> float:
+        """Peak RSS above the level at entry, in MiB."""
+        return (self.peak - self.base) / 2**20
+
+
+def _best_time(fn: Callable[[], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def engine_benchmark(*, quick: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """Measure decisions/s of the lockstep engine and of the per-agent loop, side by side.
+
+    The work is the reference game with random candidates (k = 7 draws + 5 anchors = K 12),
+    λ = 0.8, T = 100 (20 with ``quick``). The loop plays a prefix of the same episodes for
+    about a second (its rate does not depend on batch size) and its trajectories are
+    checked against the engine's, so both really did the same work.
+
+    Returns:
+        ``engine_decisions_per_s`` and ``loop_decisions_per_s`` at the best size, their
+        ``ratio``, and a ``rows`` list with one entry per size.
+    """
+    horizon = steps if steps is not None else (20 if quick else 100)
+    config = SimulationConfig(candidates="random", steps=horizon)
+    n = config.n_agents
+    k_total = config.k + len(config.anchors)
+
+    def batch(agents: int) -> LockstepBatch:
+        return LockstepBatch.from_config(config, [0.8], range(max(1, agents // n)))
+
+    compile_start = time.perf_counter()
+    run_lockstep(batch(n))  # compile (or load the on-disk cache)
+    compile_s = time.perf_counter() - compile_start
+
+    # The per-agent loop on the first episodes of the same batch.
+    reference = run_lockstep(batch(n * 64), record=True)
+    loop_episodes = 0
+    loop_start = time.perf_counter()
+    while time.perf_counter() - loop_start < (0.5 if quick else 1.5) and loop_episodes < 64:
+        ep = run_episode(config, 0.8, seed=loop_episodes)
+        assert reference.demands is not None
+        if not np.array_equal(ep.demands, reference.demands[loop_episodes]):
+            raise AssertionError("per-agent loop and engine disagree: benchmark is invalid")
+        loop_episodes += 1
+    loop_rate = loop_episodes * n * horizon / (time.perf_counter() - loop_start)
+
+    rows = []
+    for agents in QUICK_SIZES if quick else FULL_SIZES:
+        with PeakMemory() as mem:  # building the batch counts: it is the engine's input
+            b = batch(agents)
+            decisions = b.n_episodes * n * horizon
+            repeats = 1 if decisions > 2e7 else 3
+            seconds = _best_time(functools.partial(run_lockstep, b), repeats)
+        rate = decisions / seconds
+        rows.append(
+            {
+                "agents": b.n_episodes * n,
+                "episodes": b.n_episodes,
+                "k": k_total,
+                "steps": horizon,
+                "seconds": seconds,
+                "engine_decisions_per_s": rate,
+                "loop_decisions_per_s": loop_rate,
+                "ratio": rate / loop_rate,
+                "peak_mib": mem.used_mib,
+            }
+        )
+    best = max(rows, key=lambda r: r["engine_decisions_per_s"])
+    return {
+        "engine_decisions_per_s": best["engine_decisions_per_s"],
+        "loop_decisions_per_s": loop_rate,
+        "ratio": best["ratio"],
+        "best_agents": best["agents"],
+        "compile_or_cache_load_s": compile_s,
+        "rows": rows,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+        },
+    }
+
+
+def phase_benchmark(*, seeds: int = 100, steps: int = 100) -> dict[str, Any]:
+    """Time the issue's phase diagram: 101 λ × 41 β × ``seeds`` seeds × T, N = 5."""
+    from swalab.swi.phase import phase_diagram
+
+    config = replace(SimulationConfig(candidates="random"), steps=steps)
+    lams = np.linspace(0, 1, 101)
+    betas = np.linspace(1.0, 5.0, 41)
+    phase_diagram(config, lams[:2], betas[:2], seeds=1)  # compile or load the cache
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        table = phase_diagram(config, lams, betas, seeds=seeds)
+    seconds = time.perf_counter() - start
+    decisions = lams.size * betas.size * seeds * config.n_agents * steps
+    return {
+        "cells": int(table["lam"].size),
+        "episodes": lams.size * betas.size * seeds,
+        "seconds": seconds,
+        "decisions_per_s": decisions / seconds,
+        "peak_mib": mem.used_mib,
+    }
