@@ -117,9 +117,34 @@ def test_phase_writes_table_and_figures(capsys, tmp_path):
     assert {s["beta"] for s in data["switches"]} == {1.6, 3.0}
 
 
-def test_phase_rejects_a_bad_grid(capsys):
-    code, _, err = run(capsys, "phase", "--lam", "0:1")
-    assert code == 2 and "start:stop:count" in err
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--lam", "0:1"], "start:stop:count"),
+        (["--lam", "0:1:x"], "count 'x' is not an integer"),
+        (["--beta", "1:5:0"], "count 0 must be >= 1"),
+        (["--agents", "2.5"], "--agents: 2.5 is not an integer"),
+    ],
+)
+def test_phase_rejects_bad_grids_and_populations(capsys, args, needle):
+    code, _, err = run(capsys, "phase", *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_refuses_to_report_when_loop_and_engine_disagree(monkeypatch):
+    """The benchmark checks that both paths did the same work; break one and it must fail."""
+    import swalab.bench as bench
+
+    real = bench.run_episode
+
+    def corrupted(config, lam, seed, source=None):
+        episode = real(config, lam, seed, source)
+        episode.demands[0, 0] += 1.0
+        return episode
+
+    monkeypatch.setattr(bench, "run_episode", corrupted)
+    with pytest.raises(AssertionError, match="disagree"):
+        bench.engine_benchmark(quick=True)
 
 
 def test_bench_engine_quick_json_smoke(capsys):

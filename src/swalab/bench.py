@@ -104,13 +104,13 @@ def engine_benchmark(*, quick: bool = False, steps: int | None = None) -> dict[s
     compile_s = time.perf_counter() - compile_start
 
     # The per-agent loop on the first episodes of the same batch.
-    reference = run_lockstep(batch(n * 64), record=True)
+    reference = run_lockstep(batch(n * 64), record=True).demands
+    assert reference is not None
     loop_episodes = 0
     loop_start = time.perf_counter()
     while time.perf_counter() - loop_start < (0.5 if quick else 1.5) and loop_episodes < 64:
         ep = run_episode(config, 0.8, seed=loop_episodes)
-        assert reference.demands is not None
-        if not np.array_equal(ep.demands, reference.demands[loop_episodes]):
+        if not np.array_equal(ep.demands, reference[loop_episodes]):
             raise AssertionError("per-agent loop and engine disagree: benchmark is invalid")
         loop_episodes += 1
     loop_rate = loop_episodes * n * horizon / (time.perf_counter() - loop_start)

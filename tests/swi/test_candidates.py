@@ -75,3 +75,16 @@ def test_fixed_candidates_replay_the_table():
     assert [c.tolist() for c in src.propose(seed=0, step=1, n_agents=2)] == [[3.0], [4.0]]
     with pytest.raises(ValueError, match="no recorded candidates for step 2"):
         src.propose(seed=0, step=2, n_agents=2)
+
+
+def test_per_agent_caps_give_each_agent_its_own_grid():
+    grids = GridCandidates(x_max=(10.0, 2.0)).propose(seed=0, step=0, n_agents=2)
+    assert [g.size for g in grids] == [41, 9]
+    draws = RandomGridCandidates(x_max=(10.0, 2.0), k=5).propose(seed=0, step=0, n_agents=2)
+    assert draws[1].max() <= 2.0
+    with pytest.raises(
+        ValueError, match=r"x_max has 3 entries: must be one or one per agent \(2\)"
+    ):
+        GridCandidates(x_max=(1.0, 2.0, 3.0)).propose(seed=0, step=0, n_agents=2)
+    with pytest.raises(ValueError, match=r"k=10 is out of range: the grid has only 9 points"):
+        RandomGridCandidates(x_max=(10.0, 2.0), k=10)

@@ -135,6 +135,10 @@ def test_per_episode_parameters_may_differ():
         ({"scorer": "x"}, r"scorer='x' is not known"),
         ({"x_max": np.ones(3)}, r"x_max has shape \(3,\)"),
         ({"k": 60}, r"k=60 is out of range"),
+        ({"candidates": "llm"}, r"candidates='llm' is not known"),
+        ({"seed": np.array([0, -3])}, r"seed=-3 is out of range"),
+        ({"initial_belief": np.asarray(-1.0)}, r"initial_belief\[0\]=-1.0 is out of range"),
+        ({"steps": 0}, r"steps=0 is out of range"),
     ],
 )
 def test_bad_batches_are_refused_with_the_field(change, message):
@@ -153,3 +157,8 @@ def test_given_candidates_are_checked():
     given[1, 0, 3, 1] = 11.0
     with pytest.raises(ValueError, match=r"given\[1,0,3,1\]=11.0 is out of range"):
         run_lockstep(batch, given=given)
+
+
+def test_simulate_refuses_an_unknown_engine():
+    with pytest.raises(ValueError, match=r"engine='gpu' is not known"):
+        simulate(SimulationConfig(), [0.5], 1, engine="gpu")

@@ -59,3 +59,13 @@ def test_several_populations_scale_capacity_and_write_outputs(tmp_path):
     figures = plot_phase(table, tmp_path)
     assert [f.suffix for f in figures] == [".png", ".svg"]
     assert all(f.stat().st_size > 1000 for f in figures)
+
+
+def test_empty_grids_and_bad_populations_are_refused():
+    config = SimulationConfig(candidates="random", steps=5)
+    with pytest.raises(ValueError, match="must each hold at least one value"):
+        phase_diagram(config, [], [1.6], seeds=1)
+    with pytest.raises(ValueError, match=r"^n_agents\[1\]=1 is out of range"):
+        phase_diagram(config, [0.5], [1.6], seeds=1, n_agents=[5, 1])
+    with pytest.raises(ValueError, match=r"^beta\[0\]=0.0 is out of range"):
+        phase_diagram(config, [0.5], [0.0], seeds=1)

@@ -76,17 +76,32 @@ class CandidateSource(Protocol):
         ...
 
 
+def _caps(x_max: float | Sequence[float]) -> list[float]:
+    return [float(x_max)] if isinstance(x_max, int | float) else [float(c) for c in x_max]
+
+
+def _grids(x_max: float | Sequence[float], step: float, n_agents: int) -> list[FloatArray]:
+    """Return each agent's demand grid; one cap for all agents or one per agent."""
+    caps = _caps(x_max)
+    caps = caps * n_agents if len(caps) == 1 else caps
+    if len(caps) != n_agents:
+        raise ValueError(
+            f"x_max has {len(caps)} entries: must be one or one per agent ({n_agents})"
+        )
+    cache: dict[float, FloatArray] = {}
+    return [cache.setdefault(c, demand_grid(c, step)) for c in caps]
+
+
 @dataclass(frozen=True, kw_only=True)
 class GridCandidates:
-    """Every point of a fixed demand grid, the same for every agent and step."""
+    """Every point of a fixed demand grid (each agent's own, up to its ``x_max``)."""
 
-    x_max: float
+    x_max: float | tuple[float, ...]
     step: float = 0.25
 
     def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
-        """Return the whole grid for each agent."""
-        grid = demand_grid(self.x_max, self.step)
-        return [grid for _ in range(n_agents)]
+        """Return each agent's whole grid."""
+        return _grids(self.x_max, self.step, n_agents)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,22 +113,21 @@ class RandomGridCandidates:
     ``(seed, step, agent)``, so the lockstep engine reproduces them exactly.
     """
 
-    x_max: float
+    x_max: float | tuple[float, ...]
     k: int = 7
     step: float = 0.25
 
     def __post_init__(self) -> None:
-        size = demand_grid(self.x_max, self.step).size
+        size = min(demand_grid(c, self.step).size for c in _caps(self.x_max))
         v.integer_at_least("k", self.k, 1)
         if self.k > size:
             raise ValueError(f"k={self.k} is out of range: the grid has only {size} points")
 
     def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
-        """Draw ``k`` grid points without replacement for each agent."""
-        grid = demand_grid(self.x_max, self.step)
+        """Draw ``k`` points of its own grid without replacement for each agent."""
         return [
             grid[floyd_sample(stream_key(seed, step, agent), grid.size, self.k)]
-            for agent in range(n_agents)
+            for agent, grid in enumerate(_grids(self.x_max, self.step, n_agents))
         ]
 
 

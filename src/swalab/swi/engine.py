@@ -37,11 +37,8 @@ def _column(name: str, values: object, n_episodes: int, check: str) -> FloatArra
 
 def _matrix(name: str, values: object, n_episodes: int, n_agents: int, check: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
-    try:
-        out = np.broadcast_to(
-            arr[:, None] if arr.ndim == 1 and arr.shape[0] == n_episodes != n_agents else arr,
-            (n_episodes, n_agents),
-        )
+    try:  # a per-episode value is given as shape (E, 1)
+        out = np.broadcast_to(arr, (n_episodes, n_agents))
     except ValueError:
         raise ValueError(
             f"{name} has shape {arr.shape}: must broadcast to (episodes, agents) = "

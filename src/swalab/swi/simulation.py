@@ -81,8 +81,7 @@ class SimulationConfig:
             if isinstance(value, list | tuple | np.ndarray):
                 object.__setattr__(self, name, v.float_list(name, value))
         self.env()
-        for agent in range(self.n_agents):
-            self.candidate_source(agent)
+        self.candidate_source()
         self.scoring_policy()
         self.belief()
 
@@ -98,12 +97,11 @@ class SimulationConfig:
             values=self.values,
         )
 
-    def candidate_source(self, agent: int = 0) -> CandidateSource:
-        """Return the proposal source named by ``candidates`` for one agent's ``x_max``."""
-        x_max = self.x_max if isinstance(self.x_max, float | int) else self.x_max[agent]
+    def candidate_source(self) -> CandidateSource:
+        """Return the proposal source named by ``candidates`` (per-agent caps included)."""
         if self.candidates == "grid":
-            return GridCandidates(x_max=x_max, step=self.grid_step)
-        return RandomGridCandidates(x_max=x_max, k=self.k, step=self.grid_step)
+            return GridCandidates(x_max=self.x_max, step=self.grid_step)
+        return RandomGridCandidates(x_max=self.x_max, k=self.k, step=self.grid_step)
 
     def scoring_policy(self) -> SWIPolicy:
         """Return the SWI policy with the named scorer (λ is given per decision)."""
@@ -159,7 +157,7 @@ def run_episode(
     n = config.n_agents
     lams = v.per_agent("lam", lam, n, 0.0, check="unit_interval")
     env = config.env()
-    sources = [source] if source is not None else [config.candidate_source(i) for i in range(n)]
+    source = config.candidate_source() if source is None else source
     policy = config.scoring_policy()
     belief_model = config.belief()
     seed = v.integer_at_least("seed", seed, 0)
@@ -169,12 +167,7 @@ def run_episode(
     belief = belief_model.init(n, game.capacity)
     rows: dict[str, list[FloatArray]] = {k: [] for k in ("d", "l", "w", "b", "r")}
     for t in range(config.steps):
-        if len(sources) == 1:
-            proposals = sources[0].propose(seed=seed, step=t, n_agents=n)
-        else:  # each agent's own grid (x_max may differ): its own proposals
-            proposals = [
-                src.propose(seed=seed, step=t, n_agents=n)[i] for i, src in enumerate(sources)
-            ]
+        proposals = source.propose(seed=seed, step=t, n_agents=n)
         demands = np.empty(n)
         for i in range(n):
             cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
