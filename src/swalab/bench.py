@@ -172,3 +172,53 @@ def phase_benchmark(*, seeds: int = 100, steps: int = 100) -> dict[str, Any]:
         "decisions_per_s": decisions / seconds,
         "peak_mib": mem.used_mib,
     }
+
+
+def llm_benchmark(
+    *, quick: bool = False, backend: str = "llamacpp", model: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Reference protocol vs swalab's protocol on the same model, side by side.
+
+    (a) reference: per agent, sequentially, an unconstrained proposal call then an
+    unconstrained choose call, JSON parsing with fallbacks; (b) swalab: one batched,
+    grammar-constrained proposal call per step for every agent of every episode, choice in
+    code. Both uncached, N = 5; the reference plays one episode, swalab a small sweep
+    (2 λ × 2 seeds; 2 λ × 4 seeds in the full run) as experiments do.
+    """
+    from swalab.llm.protocol import ProtocolConfig
+    from swalab.llm.reference import run_reference
+    from swalab.llm.registry import load_model
+    from swalab.llm.runner import run_llm_episodes
+
+    steps = 2 if quick else 4
+    config = SimulationConfig(steps=steps)
+    lm = load_model(backend, model=model, **options)
+    lm.generate(["warm up"], max_tokens=1)
+    ref = run_reference(config, lm, lam=0.8, seed=0)
+    start = time.perf_counter()
+    episodes = run_llm_episodes(config, lm, [0.5, 0.9], range(2 if quick else 4),
+                                ProtocolConfig())  # fmt: skip
+    wall = time.perf_counter() - start
+    rows = [r for ep in episodes for r in ep.rows]
+    failures = sum(r["proposal_error"] is not None for r in rows)
+    ref_rate = ref.decisions / ref.wall_s
+    ours = len(rows) / wall
+    return {
+        "backend": backend,
+        "model": lm.identity.model,
+        "swalab_decisions_per_s": ours,
+        "reference_decisions_per_s": ref_rate,
+        "ratio": ours / ref_rate,
+        "swalab_parse_failure_rate": failures / max(len(rows), 1),
+        "reference_parse_failure_rate": ref.proposal_failures / ref.decisions,
+        "reference_choose_failure_rate": ref.choose_failures / ref.decisions,
+        "swalab_decisions": len(rows),
+        "reference_decisions": ref.decisions,
+        "swalab_seconds": wall,
+        "reference_seconds": ref.wall_s,
+        "swalab_episodes_failed": sum(ep.status != "ok" for ep in episodes),
+        "swalab_tokens_out": sum(ep.accounting["tokens_out"] for ep in episodes),
+        "reference_tokens_out": ref.tokens_out,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }

@@ -201,9 +201,43 @@ def simulate(
     engine: Annotated[
         str, typer.Option("--engine", help="lockstep (compiled batch) or loop (per agent).")
     ] = "lockstep",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="LLM backend (llamacpp, openai, transformers, vllm): "
+            "proposals come from the model instead of --candidates.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Preset name, GGUF path or model id.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Server URL (openai backend).")
+    ] = None,
+    structured: Annotated[
+        str | None,
+        typer.Option(
+            "--structured", help="openai backend: none, llamacpp, vllm, vllm-legacy, openai."
+        ),
+    ] = None,
+    selector: Annotated[
+        str, typer.Option("--selector", help="code (argmax) or llm (model picks a row).")
+    ] = "code",
+    fallback: Annotated[
+        str, typer.Option("--fallback", help="On unusable proposals: anchors, grid or fail.")
+    ] = "anchors",
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Proposal temperature.")
+    ] = 0.7,
+    cache: Annotated[
+        str | None,
+        typer.Option("--cache", help="Response cache file (default under ~/.cache/swalab)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Run model-based SWI episodes of congestion_v0 for each λ and seed."""
+    """Run SWI episodes of congestion_v0 for each λ and seed (model-based or LLM-backed)."""
     from swalab import theory
     from swalab.swi import SimulationConfig
     from swalab.swi import simulate as run_sweep
@@ -224,6 +258,16 @@ def simulate(
         alpha=alpha,
         initial_belief=initial_belief,
     )
+    if backend is not None:
+        options: dict[str, Any] = {}
+        if base_url is not None:
+            options["base_url"] = base_url
+        if structured is not None:
+            options["structured"] = structured
+        _simulate_llm(config, _numbers("--lam", lam), seeds, backend, model, options,
+                      selector=selector, fallback=fallback, temperature=temperature,
+                      cache=cache, use_cache=not no_cache, as_json=as_json)  # fmt: skip
+        return
     summaries = run_sweep(config, _numbers("--lam", lam), seeds, engine=engine)
     rows = [
         {
@@ -250,6 +294,49 @@ def simulate(
         f"β={beta:g}, {seeds} seeds × T={steps}\n"
         f"λ*={lam_star:.4g} (Theorem 1), λ̃={lam_tilde:.4g} (paper scorer); "
         f"this scorer should switch at {predicted:.4g}",
+    )
+
+
+def _simulate_llm(
+    config: Any, lams: list[float], seeds: int, backend: str, model: str | None,
+    options: dict[str, Any], *, selector: str, fallback: str, temperature: float,
+    cache: str | None, use_cache: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """LLM-backed episodes (λ × seeds in lockstep) with per-episode accounting."""
+    from swalab.llm.protocol import ProtocolConfig
+    from swalab.llm.runner import run_llm_episodes
+    from swalab.llm.stack import open_model
+
+    protocol = ProtocolConfig(k=config.k, resolution=config.grid_step, selector=selector,
+                              fallback=fallback, temperature=temperature)  # fmt: skip
+    if seeds < 1:
+        raise UserError(f"--seeds={seeds} is out of range: must be >= 1")
+    stack = open_model(backend, model, cache=cache, use_cache=use_cache, **options)
+    episodes = run_llm_episodes(config, stack.model, lams, range(seeds), protocol)
+    rows = [ep.summary(config.capacity) for ep in episodes]
+    totals = stack.counter.totals()
+    totals["cache_hits"] = float(stack.cache.hits) if stack.cache else 0.0
+    if as_json:
+        _emit({"model": vars(stack.model.identity), "episodes": rows, "calls": totals}, True, "")
+        return
+    keep = ("lam", "seed", "status", "overload_rate", "mean_welfare", "mean_load",
+            "proposal_failure_rate", "fallback_rate", "pick_agreement", "prompts",
+            "tokens_in", "tokens_out", "latency_s", "cached")  # fmt: skip
+    ident = stack.model.identity
+    _emit(
+        [{k: r.get(k) for k in keep} for r in rows],
+        False,
+        f"LLM SWI episodes: {ident.backend}/{ident.model}, selector={selector}, "
+        f"N={config.n_agents}, T={config.steps}, K={config.k} proposals",
+    )
+    for ep in episodes:
+        if ep.status != "ok":
+            typer.echo(f"episode λ={ep.lam:g} seed={ep.seed} failed: {ep.error}")
+    typer.echo(
+        f"model calls: {totals['calls']:.0f} ({totals['prompts']:.0f} prompts, "
+        f"{totals['tokens_in']:.0f} tokens in, {totals['tokens_out']:.0f} out, "
+        f"{totals['latency_s']:.1f} s, {totals['tokens_out_per_s']:.1f} tok/s out); "
+        f"cache hits: {totals['cache_hits']:.0f}"
     )
 
 
@@ -382,6 +469,27 @@ def bench_phase(
     _emit(phase_benchmark(seeds=seeds, steps=steps), as_json, "Phase diagram timing")
 
 
+@bench_app.command("llm")
+def bench_llm(
+    quick: Annotated[bool, typer.Option("--quick", help="T=2 instead of 4.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="LLM backend.")] = "llamacpp",
+    model: Annotated[str | None, typer.Option("--model", help="Model (default embedded).")] = (
+        None
+    ),
+    as_json: AsJson = False,
+) -> None:
+    """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures."""
+    from swalab.bench import llm_benchmark
+
+    result = llm_benchmark(quick=quick, backend=backend, model=model)
+    if as_json:
+        _emit(result, True, "")
+        return
+    flat = {k: v for k, v in result.items() if k != "machine"}
+    _emit(flat, False, f"LLM protocol benchmark: swalab is {result['ratio']:.1f}× the "
+          f"reference's decisions/s")  # fmt: skip
+
+
 @app.command()
 def version() -> None:
     """Print swalab's version."""
@@ -409,6 +517,12 @@ _FLAGS = {
     "lam": "--lam",
     "scorer": "--scorer",
     "candidates": "--candidates",
+    "selector": "--selector",
+    "fallback": "--fallback",
+    "temperature": "--temperature",
+    "backend": "--backend",
+    "model": "--model",
+    "structured": "--structured",
 }
 
 
@@ -429,7 +543,7 @@ def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
     except typer.TyperException as exc:  # usage errors: unknown flag, wrong type, ...
         typer.echo(f"swalab: error: {exc.format_message()}", err=True)
         return 2
-    except (UserError, ValueError) as exc:
+    except (UserError, ValueError, ImportError) as exc:
         typer.echo(f"swalab: error: {_flag_names(str(exc))}", err=True)
         return 2
     return 0

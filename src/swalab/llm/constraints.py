@@ -1,0 +1,196 @@
+"""Output formats: what a completion must look like, as a grammar, a JSON schema and a parser.
+
+One object describes the format to every backend: llama.cpp enforces the GBNF grammar,
+OpenAI-compatible servers take the grammar (llama.cpp server) or the JSON schema (vLLM,
+hosted APIs), transformers checks prefixes against the regular expression while decoding.
+Whatever the backend enforced, the same :meth:`OutputFormat.parse` decides what the text
+means, so an unenforced format degrades to recorded parse errors, never to guesses.
+
+Number ranges are enforced by enumerating the allowed numbers (a grid of ``resolution``)
+as literals: llama-cpp-python's JSON-schema grammar ignores ``minimum``/``maximum`` but
+honours ``enum``, and a literal alternation is exact in every grammar dialect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+from swalab import _validate as v
+
+#: Grids longer than this are not spelled out as literals.
+MAX_LITERALS = 4001
+
+
+class ParseError(ValueError):
+    """A completion does not have the required format."""
+
+
+class OutputFormat(Protocol):
+    """A constrained output format."""
+
+    @property
+    def name(self) -> str:
+        """Short identifier, part of the response-cache key."""
+        ...
+
+    def gbnf(self) -> str:
+        """The format as a llama.cpp GBNF grammar (root rule ``root``)."""
+        ...
+
+    def json_schema(self) -> dict[str, Any]:
+        """The format as a JSON schema."""
+        ...
+
+    def regex(self) -> str:
+        """The format as a Python regular expression over the whole completion."""
+        ...
+
+    def parse(self, text: str) -> Any:
+        """Return the value the text encodes; raise :class:`ParseError` otherwise."""
+        ...
+
+
+def format_number(x: float) -> str:
+    """Shortest decimal spelling of a grid value: ``4``, ``4.5``, ``4.25``."""
+    text = f"{x:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberList:
+    """A JSON list of exactly ``k`` numbers from ``0, resolution, …, x_max``.
+
+    Attributes:
+        k: Numbers in the list.
+        x_max: Largest allowed number.
+        resolution: Spacing of the allowed numbers.
+    """
+
+    k: int
+    x_max: float
+    resolution: float = 0.25
+
+    def __post_init__(self) -> None:
+        v.integer_at_least("k", self.k, 1)
+        v.positive("x_max", self.x_max)
+        v.positive("resolution", self.resolution)
+        if self.x_max / self.resolution + 1 > MAX_LITERALS:
+            raise ValueError(
+                f"resolution={self.resolution} is out of range: x_max / resolution must be "
+                f"< {MAX_LITERALS - 1} so the allowed numbers can be enumerated"
+            )
+
+    @property
+    def name(self) -> str:
+        """E.g. ``numbers(k=7,max=10,res=0.25)``."""
+        return f"numbers(k={self.k},max={self.x_max:g},res={self.resolution:g})"
+
+    @cached_property
+    def allowed(self) -> list[str]:
+        """The allowed numbers as spelled in the output, longest spelling first."""
+        n = math.floor(self.x_max / self.resolution + 1e-9) + 1
+        values = [format_number(min(i * self.resolution, self.x_max)) for i in range(n)]
+        # Longest first so that regex alternation prefers "10" over "1".
+        return sorted(dict.fromkeys(values), key=lambda s: (-len(s), s))
+
+    def gbnf(self) -> str:
+        """``root ::= " "? "[" num (", " num)* "]"`` with exactly ``k`` numbers.
+
+        The optional leading space lets prompts end in ``:`` (a trailing space in a prompt
+        is a token base models rarely saw there).
+        """
+        items = ' ", " '.join(["num"] * self.k)
+        nums = " | ".join(_gbnf_literal(s) for s in self.allowed)
+        return f'root ::= " "? "[" {items} "]"\nnum ::= {nums}\n'
+
+    def json_schema(self) -> dict[str, Any]:
+        """An array of ``k`` items from an ``enum`` of the allowed numbers."""
+        enum = sorted({float(s) for s in self.allowed})
+        return {
+            "type": "array",
+            "items": {"type": "number", "enum": enum},
+            "minItems": self.k,
+            "maxItems": self.k,
+        }
+
+    def regex(self) -> str:
+        """Whole-completion regular expression of the format."""
+        num = "(?:" + "|".join(re.escape(s) for s in self.allowed) + ")"
+        return r" ?\[" + r", ".join([num] * self.k) + r"\]"
+
+    def parse(self, text: str) -> list[float]:
+        """Read the first JSON list in ``text``; it must hold ``k`` numbers in range.
+
+        Numbers off the grid but inside ``[0, x_max]`` are accepted (an unconstrained
+        server may propose 3.3); anything else is a :class:`ParseError` naming the problem.
+        """
+        start = text.find("[")
+        end = text.find("]", start + 1)
+        if start < 0 or end < 0:
+            raise ParseError(f"no JSON list in the answer: {text[:80]!r}")
+        try:
+            items = json.loads(text[start : end + 1])
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"the list is not valid JSON ({exc.msg}): {text[:80]!r}") from None
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in items):
+            raise ParseError(f"the list holds non-numbers: {text[start : end + 1][:80]!r}")
+        if len(items) != self.k:
+            raise ParseError(f"expected {self.k} numbers, got {len(items)}")
+        bad = [x for x in items if not (0.0 <= x <= self.x_max)]
+        if bad:
+            raise ParseError(f"numbers out of range [0, {self.x_max:g}]: {bad}")
+        return [float(x) for x in items]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice:
+    """One whole number from ``1`` to ``options`` (a row of a table).
+
+    Attributes:
+        options: Number of rows to choose from.
+    """
+
+    options: int
+
+    def __post_init__(self) -> None:
+        v.integer_at_least("options", self.options, 1)
+
+    @property
+    def name(self) -> str:
+        """E.g. ``choice(12)``."""
+        return f"choice({self.options})"
+
+    def _literals(self) -> list[str]:
+        return sorted((str(i) for i in range(1, self.options + 1)), key=lambda s: (-len(s), s))
+
+    def gbnf(self) -> str:
+        """``root ::= " "? ("1" | "2" | …)``."""
+        alts = " | ".join(_gbnf_literal(s) for s in self._literals())
+        return f'root ::= " "? ({alts})\n'
+
+    def json_schema(self) -> dict[str, Any]:
+        """An integer between 1 and ``options``."""
+        return {"type": "integer", "enum": list(range(1, self.options + 1))}
+
+    def regex(self) -> str:
+        """Whole-completion regular expression of the format."""
+        return " ?(?:" + "|".join(self._literals()) + ")"
+
+    def parse(self, text: str) -> int:
+        """Read the first whole number in ``text``; it must name an existing row."""
+        match = re.search(r"\d+", text)
+        if match is None:
+            raise ParseError(f"no row number in the answer: {text[:80]!r}")
+        row = int(match.group())
+        if not 1 <= row <= self.options:
+            raise ParseError(f"row {row} does not exist: choose 1..{self.options}")
+        return row

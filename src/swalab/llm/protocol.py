@@ -1,0 +1,166 @@
+"""The paper's LLM protocol (§4.1): proposals from the model, scoring and choice in code.
+
+Each step, every agent's model is asked, in one batched call for the whole batch, for
+``k`` candidate requests given the public board. The proposals are constrained to
+numbers in ``[0, x_max]`` (grammar / JSON schema), united with every anchor, scored by the
+SWI scorer and chosen by argmax in code. With ``selector="llm"`` a second batched call
+shows each agent its score table and asks for the highest-U row, as the reference code
+does; the model's pick is used when it parses (else argmax), and whether it equals the
+true argmax is recorded.
+
+Prompt templates are plain text with ``{field}`` slots (:data:`PROPOSAL_FIELDS`,
+:data:`CHOOSE_FIELDS`), shipped in ``swalab/llm/templates`` and replaceable by the user.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+
+from swalab import _validate as v
+from swalab._validate import FloatArray
+from swalab.llm.constraints import format_number
+
+#: Slots a proposal template may use.
+PROPOSAL_FIELDS = frozenset(
+    {"n_agents", "capacity", "beta", "x_max", "k", "penalty_per_unit", "round", "steps",
+     "history", "belief", "agent", "lam"}
+)  # fmt: skip
+#: Slots a choose template may use.
+CHOOSE_FIELDS = frozenset({"table", "lam", "agent", "rows"})
+
+SELECTORS = ("code", "llm")
+FALLBACKS = ("anchors", "grid", "fail")
+
+
+def default_template(name: str) -> str:
+    """Return a shipped template (``"proposal"`` or ``"choose"``)."""
+    text = resources.files("swalab.llm").joinpath("templates", f"{name}.txt").read_text("utf-8")
+    return text.rstrip()
+
+
+def _check_template(name: str, template: str, allowed: frozenset[str]) -> str:
+    used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    unknown = sorted(used - allowed)
+    if unknown:
+        raise ValueError(f"{name} uses unknown field(s) {unknown}: allowed are {sorted(allowed)}")
+    return template
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolConfig:
+    """How agents ask their model; defaults are the reference code's values (SPEC §1).
+
+    Attributes:
+        k: Proposals per agent and step.
+        resolution: Spacing of the numbers the proposal grammar allows.
+        temperature: Proposal sampling temperature.
+        max_tokens: Proposal token limit.
+        selector: ``"code"`` (argmax, paper §4.1) or ``"llm"`` (the model picks a row).
+        choose_temperature: Temperature of the choose call (greedy).
+        choose_max_tokens: Token limit of the choose call.
+        fallback: What replaces proposals that fail to parse or are out of range:
+            ``"anchors"`` (anchors only), ``"grid"`` (the whole demand grid) or ``"fail"``
+            (the episode fails). Always recorded.
+        constrained: Enforce the output formats (grammar / schema). Off reproduces an
+            unconstrained model; parse failures then take the fallback.
+        proposal_template: Template of the proposal prompt.
+        choose_template: Template of the choose prompt.
+    """
+
+    k: int = 7
+    resolution: float = 0.25
+    temperature: float = 0.7
+    max_tokens: int = 120
+    selector: str = "code"
+    choose_temperature: float = 0.0
+    choose_max_tokens: int = 80
+    fallback: str = "anchors"
+    constrained: bool = True
+    proposal_template: str = field(default_factory=lambda: default_template("proposal"))
+    choose_template: str = field(default_factory=lambda: default_template("choose"))
+
+    def __post_init__(self) -> None:
+        v.integer_at_least("k", self.k, 1)
+        v.positive("resolution", self.resolution)
+        v.non_negative("temperature", self.temperature)
+        v.integer_at_least("max_tokens", self.max_tokens, 1)
+        v.non_negative("choose_temperature", self.choose_temperature)
+        v.integer_at_least("choose_max_tokens", self.choose_max_tokens, 1)
+        for name, value, known in (("selector", self.selector, SELECTORS),
+                                   ("fallback", self.fallback, FALLBACKS)):  # fmt: skip
+            if value not in known:
+                raise ValueError(f"{name}={value!r} is not known: choose one of {list(known)}")
+        _check_template("proposal_template", self.proposal_template, PROPOSAL_FIELDS)
+        _check_template("choose_template", self.choose_template, CHOOSE_FIELDS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Board:
+    """The public board every agent of one episode reads before a step.
+
+    Attributes:
+        step: 0-based step about to be played.
+        steps: Horizon ``T``.
+        n_agents: Agents ``N``.
+        capacity: ``C``.
+        beta: ``β``.
+        last_demands: Demands of the previous step (``None`` before the first).
+    """
+
+    step: int
+    steps: int
+    n_agents: int
+    capacity: float
+    beta: float
+    last_demands: FloatArray | None
+
+    def history(self) -> str:
+        """The board's history line, e.g. ``Requests last round: 10, 8 (total 18, …).``."""
+        if self.last_demands is None:
+            return "No requests yet (first round)."
+        total = float(np.sum(self.last_demands))
+        status = "over capacity" if total > self.capacity else "within capacity"
+        demands = ", ".join(format_number(float(x)) for x in self.last_demands)
+        return f"Requests last round: {demands} (total {format_number(total)}, {status})."
+
+
+def _num(x: float) -> str:
+    return format_number(round(float(x), 2))
+
+
+def proposal_prompt(
+    template: str, board: Board, *, agent: int, belief: float, x_max: float, k: int, lam: float
+) -> str:
+    """Fill the proposal template for one agent (agents are numbered from 1 in prompts)."""
+    return template.format(
+        n_agents=board.n_agents,
+        capacity=_num(board.capacity),
+        beta=_num(board.beta),
+        x_max=_num(x_max),
+        k=k,
+        penalty_per_unit=_num(board.beta / board.n_agents),
+        round=board.step + 1,
+        steps=board.steps,
+        history=board.history(),
+        belief=_num(belief),
+        agent=agent + 1,
+        lam=_num(lam),
+    )
+
+
+def score_table(candidates: FloatArray, private: FloatArray, group: FloatArray,
+                utility: FloatArray) -> str:  # fmt: skip
+    """The table the choose prompt shows: one numbered row per candidate."""
+    lines = ["row | request | private | group | U"]
+    for i, (a, p, g, u) in enumerate(zip(candidates, private, group, utility, strict=True)):
+        lines.append(f"{i + 1} | {format_number(float(a))} | {p:.3f} | {g:.3f} | {u:.3f}")
+    return "\n".join(lines)
+
+
+def choose_prompt(template: str, table: str, *, agent: int, lam: float, rows: int) -> str:
+    """Fill the choose template for one agent."""
+    return template.format(table=table, lam=f"{lam:.2f}", agent=agent + 1, rows=rows)

@@ -1,0 +1,382 @@
+"""LLM-backed SWI episodes in lockstep: one batched model call per step for the whole batch.
+
+All episodes of a batch (λ × seed) advance together. Each step builds one proposal prompt
+per agent of every live episode and sends them in one ``generate`` call (identical
+prompt/seed pairs, common when several λ still play alike, are generated once); scoring
+and selection run in code. A backend failure (no answer) ends that episode alone with its
+error recorded; a parse failure takes the configured fallback and is recorded; neither is
+ever turned into a made-up number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from swalab import _validate as v
+from swalab._validate import FloatArray
+from swalab.analysis.metrics import jain_fairness, mean_welfare, overload_rate, steps_to_stable
+from swalab.llm.base import BACKEND_ERROR, Completion, LanguageModel, Stopwatch
+from swalab.llm.constraints import Choice, NumberList, OutputFormat
+from swalab.llm.protocol import (
+    Board,
+    ProtocolConfig,
+    choose_prompt,
+    proposal_prompt,
+    score_table,
+)
+from swalab.swi._rng import stream_key
+from swalab.swi.candidates import candidate_set, demand_grid
+from swalab.swi.scorers import LoadContext
+from swalab.swi.simulation import SimulationConfig
+
+#: Offset that separates the choose call's seeds from the proposal call's.
+_CHOOSE_STREAM = 1 << 20
+
+
+class EpisodeFailedError(RuntimeError):
+    """An episode cannot continue (backend failure, or ``fallback="fail"``)."""
+
+
+@dataclass
+class LLMEpisode:
+    """One episode's decisions, outcome and cost.
+
+    Attributes:
+        lam: Social weight of every agent.
+        seed: Episode seed (seeds every sampled completion).
+        status: ``"ok"``, or ``"failed"`` with ``error`` saying why.
+        error: Failure message.
+        rows: One dict per step and agent (see :func:`run_llm_episodes`).
+        loads: Load per played step.
+        welfare: Realised welfare per played step.
+        demands: ``(steps played, N)`` chosen demands.
+        accounting: Prompts, tokens in/out, latency share, cached completions.
+    """
+
+    lam: float
+    seed: int
+    status: str = "ok"
+    error: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    welfare: list[float] = field(default_factory=list)
+    demands: list[FloatArray] = field(default_factory=list)
+    accounting: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("prompts", "tokens_in", "tokens_out", "latency_s", "cached"), 0.0
+        )
+    )
+
+    def summary(self, capacity: float) -> dict[str, Any]:
+        """Episode metrics (SPEC §2) with failure, fallback and pick rates and accounting."""
+        loads = np.asarray(self.loads)
+        n_rows = max(len(self.rows), 1)
+        picks = [r["pick_agrees"] for r in self.rows if r["pick_agrees"] is not None]
+        out: dict[str, Any] = {
+            "lam": self.lam,
+            "seed": self.seed,
+            "status": self.status,
+            "error": self.error,
+            "steps_played": len(self.loads),
+        }
+        if len(loads):
+            cap = np.asarray(capacity)
+            out |= {
+                "overload_rate": float(overload_rate(loads, cap)),
+                "mean_welfare": float(mean_welfare(np.asarray(self.welfare))),
+                "mean_load": float(loads.mean()),
+                "fairness": float(jain_fairness(np.stack(self.demands)).mean()),
+                "steps_to_stable": float(steps_to_stable(loads, cap)),
+            }
+        out |= {
+            "proposal_failure_rate": sum(r["proposal_error"] is not None for r in self.rows)
+            / n_rows,
+            "fallback_rate": sum(r["fallback"] != "none" for r in self.rows) / n_rows,
+            "pick_failure_rate": sum(r["pick_error"] is not None for r in self.rows) / n_rows,
+            "pick_agreement": (sum(picks) / len(picks)) if picks else None,
+        }
+        out |= self.accounting
+        return out
+
+
+def _unique_generate(
+    model: LanguageModel,
+    prompts: list[str],
+    formats: list[OutputFormat | None],
+    seeds: list[int],
+    *,
+    temperature: float,
+    max_tokens: int,
+) -> tuple[list[Completion], list[bool], float]:
+    """One ``generate`` call over the distinct (prompt, format, seed) triples.
+
+    Returns each prompt's completion, whether it shared its completion with an earlier
+    prompt of the call, and the call's wall time.
+    """
+    index: dict[tuple[str, str, int], int] = {}
+    uniq: list[int] = []
+    where = []
+    for i, (p, f, s) in enumerate(zip(prompts, formats, seeds, strict=True)):
+        key = (p, "" if f is None else f.name, s if temperature > 0 else 0)
+        if key not in index:
+            index[key] = len(uniq)
+            uniq.append(i)
+        where.append(index[key])
+    watch = Stopwatch()
+    out = model.generate(
+        [prompts[i] for i in uniq],
+        constraint=[formats[i] for i in uniq],
+        temperature=temperature,
+        seed=[seeds[i] for i in uniq],
+        max_tokens=max_tokens,
+    )
+    if len(out) != len(uniq):
+        raise RuntimeError(f"backend returned {len(out)} completions for {len(uniq)} prompts")
+    shared = [uniq[w] != i for i, w in enumerate(where)]
+    return [out[w] for w in where], shared, watch.elapsed()
+
+
+def _charge(ep: LLMEpisode, done: Completion, share: float, shared: bool) -> None:
+    acc = ep.accounting
+    acc["prompts"] += 1
+    acc["latency_s"] += share
+    if not shared:
+        acc["tokens_in"] += done.tokens_in
+        acc["tokens_out"] += done.tokens_out
+    acc["cached"] += done.cached
+
+
+def _seed32(seed: int, step: int, stream: int) -> int:
+    return stream_key(seed, step, stream) % 2**31
+
+
+def run_llm_episodes(
+    config: SimulationConfig,
+    model: LanguageModel,
+    lams: Sequence[float],
+    seeds: Sequence[int],
+    protocol: ProtocolConfig | None = None,
+) -> list[LLMEpisode]:
+    """Play one episode per (λ, seed) pair, all in lockstep through ``model``.
+
+    Rows (one per step and agent) hold: ``step, agent, belief, proposals, proposal_error,
+    fallback, candidates, demand, argmax_demand, llm_pick, pick_error, pick_agrees, load,
+    welfare, overloaded, reward, cached``.
+
+    Args:
+        config: Game, scorer, belief and anchors (its ``candidates`` mode is not used:
+            proposals come from the model).
+        model: Any :class:`~swalab.llm.base.LanguageModel` (wrap it in a cache or a
+            counter as needed).
+        lams: Social weights (cross product with ``seeds``).
+        seeds: Episode seeds.
+        protocol: How to ask the model.
+    """
+    proto = ProtocolConfig() if protocol is None else protocol
+    lam_list = [v.unit_interval(f"lam[{i}]", x) for i, x in enumerate(lams)]
+    seed_list = [v.integer_at_least(f"seeds[{i}]", s, 0) for i, s in enumerate(seeds)]
+    if not lam_list or not seed_list:
+        raise ValueError("lams and seeds must each hold at least one value")
+    n = config.n_agents
+    policy = config.scoring_policy()
+    belief_model = config.belief()
+    episodes = [LLMEpisode(lam=lam, seed=s) for lam in lam_list for s in seed_list]
+    envs = [config.env() for _ in episodes]
+    game = envs[0].game
+    caps = [float(c) for c in game.x_max]
+    proposal_formats: list[OutputFormat | None] = [
+        NumberList(k=proto.k, x_max=c, resolution=proto.resolution) if proto.constrained
+        else None
+        for c in caps
+    ]  # fmt: skip
+    checks = [NumberList(k=proto.k, x_max=c, resolution=proto.resolution) for c in caps]
+    for env, ep in zip(envs, episodes, strict=True):
+        env.reset(seed=ep.seed)
+    beliefs = [belief_model.init(n, game.capacity) for _ in episodes]
+    last: list[FloatArray | None] = [None] * len(episodes)
+
+    for t in range(config.steps):
+        live = [e for e, ep in enumerate(episodes) if ep.status == "ok"]
+        if not live:
+            break
+        # 1. Proposals: one call for every agent of every live episode.
+        prompts: list[str] = []
+        formats: list[OutputFormat | None] = []
+        seeds32: list[int] = []
+        owners: list[tuple[int, int]] = []
+        for e in live:
+            board = Board(step=t, steps=config.steps, n_agents=n, capacity=game.capacity,
+                          beta=game.beta, last_demands=last[e])  # fmt: skip
+            for i in range(n):
+                prompts.append(proposal_prompt(
+                    proto.proposal_template, board, agent=i, belief=float(beliefs[e][i]),
+                    x_max=caps[i], k=proto.k, lam=episodes[e].lam,
+                ))  # fmt: skip
+                formats.append(proposal_formats[i])
+                seeds32.append(_seed32(episodes[e].seed, t, i))
+                owners.append((e, i))
+        done, shared, wall = _unique_generate(
+            model, prompts, formats, seeds32,
+            temperature=proto.temperature, max_tokens=proto.max_tokens,
+        )  # fmt: skip
+        share = wall / len(prompts)
+        decisions: dict[int, list[dict[str, Any]]] = {e: [] for e in live}
+        for (e, i), comp, sh in zip(owners, done, shared, strict=True):
+            ep = episodes[e]
+            _charge(ep, comp, share, sh)
+            if ep.status != "ok":
+                continue
+            try:
+                decisions[e].append(
+                    _decide(
+                        config,
+                        proto,
+                        policy,
+                        comp,
+                        checks[i],
+                        ep.lam,
+                        float(beliefs[e][i]),
+                        i,
+                        caps[i],
+                        game,
+                    )
+                )
+            except EpisodeFailedError as exc:  # fmt: skip
+                ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
+        # 2. Optional LLM selector: one more call for every live agent.
+        if proto.selector == "llm":
+            _llm_select(model, proto, episodes, decisions, t)
+        # 3. Play the step.
+        for e in live:
+            ep = episodes[e]
+            if ep.status != "ok":
+                continue
+            demands = np.array([d["demand"] for d in decisions[e]])
+            env = envs[e]
+            _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
+            info = next(iter(infos.values()))
+            for i, d in enumerate(decisions[e]):
+                d.pop("_scores", None)
+                ep.rows.append({"step": t, "agent": i, **d, "load": float(info["load"]),
+                                "welfare": float(info["welfare"]),
+                                "overloaded": bool(info["overloaded"]),
+                                "reward": float(rewards[env.possible_agents[i]])})  # fmt: skip
+            ep.loads.append(float(info["load"]))
+            ep.welfare.append(float(info["welfare"]))
+            ep.demands.append(demands)
+            last[e] = demands
+            beliefs[e] = belief_model.update(beliefs[e], info["load"])
+    return episodes
+
+
+def _decide(
+    config: SimulationConfig,
+    proto: ProtocolConfig,
+    policy: Any,
+    comp: Completion,
+    check: NumberList,
+    lam: float,
+    belief: float,
+    agent: int,
+    cap: float,
+    game: Any,
+) -> dict[str, Any]:
+    """Candidates from one proposal completion, scored and chosen in code."""
+    if comp.error_kind == BACKEND_ERROR:
+        raise EpisodeFailedError(f"backend gave no answer: {comp.error}")
+    proposals: list[float] | None = None
+    error = comp.error
+    if error is None:
+        try:  # unconstrained backends return text only: parse it with the same rules
+            proposals = comp.value if comp.value is not None else check.parse(comp.text)
+        except ValueError as exc:
+            error = str(exc)
+    fallback = "none"
+    if proposals is None:
+        if proto.fallback == "fail":
+            raise EpisodeFailedError(f"proposal failed to parse ({error}) and fallback is 'fail'")
+        fallback = proto.fallback
+        pool = demand_grid(cap, config.grid_step) if fallback == "grid" else np.empty(0)
+    else:
+        pool = np.asarray(proposals, dtype=np.float64)
+    cands = candidate_set(pool, config.anchors, cap).values
+    context = LoadContext(
+        others_load=(config.n_agents - 1) * belief,
+        x_max=cap,
+        weight=game.weights[agent],
+        value=game.values[agent],
+    )
+    decision = policy.decide(cands, context, lam=lam)
+    return {
+        "belief": belief,
+        "proposals": proposals,
+        "proposal_error": error,
+        "fallback": fallback,
+        "candidates": [float(c) for c in cands],
+        "demand": decision.action,
+        "argmax_demand": decision.action,
+        "llm_pick": None,
+        "pick_error": None,
+        "pick_agrees": None,
+        "cached": comp.cached,
+        "_scores": decision,
+    }
+
+
+def _llm_select(
+    model: LanguageModel,
+    proto: ProtocolConfig,
+    episodes: list[LLMEpisode],
+    decisions: dict[int, list[dict[str, Any]]],
+    t: int,
+) -> None:
+    """Ask each agent's model for the highest-U row; use it when it parses."""
+    prompts: list[str] = []
+    formats: list[OutputFormat | None] = []
+    seeds32: list[int] = []
+    owners: list[tuple[int, int, Choice]] = []
+    for e, rows in decisions.items():
+        if episodes[e].status != "ok":
+            continue
+        for i, d in enumerate(rows):
+            dec = d["_scores"]
+            table = score_table(dec.candidates, dec.private, dec.group, dec.utility)
+            rows_n = len(dec.candidates)
+            prompts.append(choose_prompt(proto.choose_template, table, agent=i,
+                                         lam=episodes[e].lam, rows=rows_n))  # fmt: skip
+            formats.append(Choice(options=rows_n) if proto.constrained else None)
+            seeds32.append(_seed32(episodes[e].seed, t, _CHOOSE_STREAM + i))
+            owners.append((e, i, Choice(options=rows_n)))
+    if not prompts:
+        return
+    done, shared, wall = _unique_generate(
+        model, prompts, formats, seeds32,
+        temperature=proto.choose_temperature, max_tokens=proto.choose_max_tokens,
+    )  # fmt: skip
+    share = wall / len(prompts)
+    for (e, i, check), comp, sh in zip(owners, done, shared, strict=True):
+        ep = episodes[e]
+        _charge(ep, comp, share, sh)
+        if ep.status != "ok":
+            continue
+        if comp.error_kind == BACKEND_ERROR:
+            ep.status = "failed"
+            ep.error = f"step {t}, agent {i + 1}: backend gave no answer: {comp.error}"
+            continue
+        d = decisions[e][i]
+        dec = d["_scores"]
+        try:  # reference behaviour: an unusable pick falls back to the argmax
+            if comp.error is not None:
+                raise ValueError(comp.error)
+            row = comp.value if comp.value is not None else check.parse(comp.text)
+        except ValueError as exc:
+            d["pick_error"] = str(exc)
+            continue
+        d["llm_pick"] = int(row)
+        d["demand"] = float(dec.candidates[row - 1])
+        # Ties count as agreement: any row of maximal U is a true argmax.
+        d["pick_agrees"] = bool(dec.utility[row - 1] == dec.utility.max())

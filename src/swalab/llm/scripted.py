@@ -1,0 +1,86 @@
+"""A scripted language model: answers come from a function or a list, not from weights.
+
+It is a real :class:`~swalab.llm.base.LanguageModel` (same parsing, same errors), so the
+protocol, fallbacks, cache and accounting can be tested on exact, hand-made answers; and
+recorded answers can be replayed through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from swalab.llm.base import (
+    Completion,
+    Constraints,
+    ModelIdentity,
+    Stopwatch,
+    backend_failure,
+    check_generate_args,
+    constraints_for,
+    finish,
+    seeds_for,
+)
+
+#: ``answer(prompt, seed)`` returns the completion text, or ``None`` for a backend failure.
+Answer = Callable[[str, int], "str | None"]
+
+
+@dataclass
+class ScriptedModel:
+    """Answers each prompt with ``answer(prompt, seed)`` or the next item of ``answers``.
+
+    Attributes:
+        answer: The function that writes completions.
+        answers: Fixed completions handed out in order (used when ``answer`` is None).
+        name: Model name in its identity.
+    """
+
+    answer: Answer | None = None
+    answers: Sequence[str | None] = ()
+    name: str = "scripted"
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        if self.answer is None and not self.answers:
+            raise ValueError("ScriptedModel needs answer= (a function) or answers= (a list)")
+        self._next = 0
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """``scripted/<name>``."""
+        return ModelIdentity(backend="scripted", model=self.name)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        constraint: Constraints = None,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """Answer every prompt; token counts are whitespace-separated words."""
+        prompts = check_generate_args(prompts, temperature, max_tokens)
+        self.calls += 1
+        watch = Stopwatch()
+        out = []
+        seeds = seeds_for(seed, len(prompts))
+        formats = constraints_for(constraint, len(prompts))
+        for prompt, s, fmt in zip(prompts, seeds, formats, strict=True):
+            if self.answer is not None:
+                text = self.answer(prompt, s)
+            else:
+                if self._next >= len(self.answers):
+                    raise IndexError(f"ScriptedModel ran out of its {len(self.answers)} answers")
+                text = self.answers[self._next]
+                self._next += 1
+            if text is None:
+                out.append(backend_failure("scripted backend failure"))
+                continue
+            out.append(
+                finish(text, fmt, tokens_in=len(prompt.split()),
+                       tokens_out=len(text.split()), latency_s=watch.elapsed(), stop=stop)
+            )  # fmt: skip
+        return out

@@ -1,0 +1,72 @@
+import json
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from swalab.llm.constraints import Choice, NumberList, ParseError, format_number
+
+
+def test_allowed_numbers_of_the_reference_grid():
+    fmt = NumberList(k=7, x_max=10, resolution=0.25)
+    assert len(fmt.allowed) == 41
+    assert {"0", "0.25", "4.5", "9.75", "10"} <= set(fmt.allowed)
+    assert sorted(float(a) for a in fmt.allowed) == [i * 0.25 for i in range(41)]
+
+
+@given(st.lists(st.integers(0, 40), min_size=3, max_size=3), st.booleans())
+def test_regex_parse_and_schema_agree(items, space):
+    fmt = NumberList(k=3, x_max=10, resolution=0.25)
+    text = (" " if space else "") + "[" + ", ".join(format_number(i * 0.25) for i in items) + "]"
+    assert re.fullmatch(fmt.regex(), text)
+    assert fmt.parse(text) == [i * 0.25 for i in items]
+    assert all(x in fmt.json_schema()["items"]["enum"] for x in json.loads(text))
+
+
+def test_gbnf_spells_exactly_k_items_and_every_literal():
+    fmt = NumberList(k=3, x_max=2, resolution=0.5)
+    assert fmt.gbnf() == (
+        'root ::= " "? "[" num ", " num ", " num "]"\nnum ::= "0.5" | "1.5" | "0" | "1" | "2"\n'
+    )
+    assert not re.fullmatch(fmt.regex(), "[1, 2]")
+    assert not re.fullmatch(fmt.regex(), "[1, 2, 2.5]")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("no list here", "no JSON list"),
+        ("[1, 2,]", "not valid JSON"),
+        ('[1, "a", 3]', "non-numbers"),
+        ("[1, 2]", "expected 3 numbers, got 2"),
+        ("[1, 12, -1]", "out of range"),
+    ],
+)
+def test_parse_errors_name_the_problem(text, message):
+    with pytest.raises(ParseError, match=message):
+        NumberList(k=3, x_max=10).parse(text)
+
+
+def test_off_grid_numbers_in_range_are_accepted():
+    assert NumberList(k=2, x_max=10).parse("[3.3, 7]") == [3.3, 7.0]
+
+
+def test_choice():
+    c = Choice(options=12)
+    assert c.parse(" 12") == 12
+    assert re.fullmatch(c.regex(), " 10") and not re.fullmatch(c.regex(), "13")
+    with pytest.raises(ParseError, match="does not exist"):
+        c.parse("13")
+    with pytest.raises(ParseError, match="no row number"):
+        c.parse("the best")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"k": 0, "x_max": 10}, "k=0"), ({"k": 2, "x_max": -1}, "x_max=-1"),
+     ({"k": 2, "x_max": 10, "resolution": 1e-4}, "resolution")],
+)  # fmt: skip
+def test_bad_formats_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        NumberList(**kwargs)

@@ -1,0 +1,108 @@
+"""The llama.cpp backend on the real embedded model (Gemma 3 270M)."""
+
+import re
+
+import pytest
+
+from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
+from swalab.llm.base import BACKEND_ERROR
+from swalab.llm.protocol import Board, proposal_prompt
+from swalab.llm.stack import open_model
+from swalab.swi.simulation import SimulationConfig
+
+pytest.importorskip("llama_cpp", reason="needs the llamacpp extra")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    from swalab.llm.backends.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel()
+    yield model
+    model.close()
+
+
+def prompts(n_episodes=2, n_agents=5):
+    template = ProtocolConfig().proposal_template
+    out = []
+    for e in range(n_episodes):
+        board = Board(step=1, steps=20, n_agents=n_agents, capacity=20, beta=1.6,
+                      last_demands=[10, 10, 9, 8, 7.5 - e])  # fmt: skip
+        out += [proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
+                for i in range(n_agents)]  # fmt: skip
+    return out
+
+
+def test_identity_pins_the_weights(gemma):
+    ident = gemma.identity
+    assert ident.backend == "llamacpp" and ident.model == "gemma-3-270m"
+    assert re.fullmatch(r"[0-9a-f]{64}", ident.revision)
+
+
+def test_grammar_holds_even_at_high_temperature(gemma):
+    fmt = NumberList(k=7, x_max=10)
+    out = gemma.generate(prompts(), constraint=fmt, temperature=1.5, seed=list(range(10)),
+                         max_tokens=120)  # fmt: skip
+    assert all(c.ok for c in out), [c.error for c in out]
+    assert all(re.fullmatch(fmt.regex(), c.text) for c in out)
+    assert all(c.tokens_out > 0 and c.tokens_in > 0 for c in out)
+
+
+def test_greedy_answers_do_not_depend_on_the_batch(gemma):
+    ps = prompts()
+    fmt = NumberList(k=7, x_max=10)
+    batched = gemma.generate(ps, constraint=fmt, temperature=0.0, max_tokens=60)
+    alone = [gemma.generate([p], constraint=fmt, temperature=0.0, max_tokens=60)[0] for p in ps[:3]]
+    assert [c.text for c in batched[:3]] == [c.text for c in alone]
+
+
+def test_sampling_is_reproducible_for_the_same_call(gemma):
+    ps = prompts(1)
+    fmt = NumberList(k=7, x_max=10)
+    a = gemma.generate(ps, constraint=fmt, temperature=0.7, seed=[1, 2, 3, 4, 5])
+    b = gemma.generate(ps, constraint=fmt, temperature=0.7, seed=[1, 2, 3, 4, 5])
+    assert [c.text for c in a] == [c.text for c in b]
+    assert len({c.text for c in a}) > 1  # different seeds, different lists
+
+
+def test_a_prompt_too_long_for_the_context_is_a_backend_failure():
+    from swalab.llm.backends.llamacpp import LlamaCppModel
+
+    small = LlamaCppModel(n_ctx=256, n_seq_max=4)
+    out = small.generate(["word " * 400, "Hello"], max_tokens=4)
+    assert out[0].error_kind == BACKEND_ERROR and "does not fit" in out[0].error
+    assert out[1].ok and out[1].tokens_out >= 1
+    small.close()
+
+
+def test_real_episode_then_cache_replay(tmp_path):
+    """CI's LLM episode: N=5, T=3, two λ on the embedded model; a rerun costs no call."""
+    config = SimulationConfig(steps=3)
+    first = open_model("llamacpp", cache=tmp_path / "cache.sqlite")
+    eps = run_llm_episodes(config, first.model, [0.5, 0.9], [0])
+    assert [e.status for e in eps] == ["ok", "ok"]
+    for ep in eps:
+        assert len(ep.rows) == 15
+        assert all(len(r["proposals"]) == 7 and r["proposal_error"] is None for r in ep.rows)
+        assert all(0 <= x <= 10 for r in ep.rows for x in r["proposals"])
+        assert all(r["demand"] in r["candidates"] for r in ep.rows)
+        s = ep.summary(20.0)
+        assert s["proposal_failure_rate"] == 0.0
+        assert s["tokens_in"] > 0 and s["tokens_out"] > 0 and s["latency_s"] > 0
+    assert len(first.counter.calls) == 3  # one batched call per step
+
+    again = open_model("llamacpp", cache=tmp_path / "cache.sqlite")
+    replay = run_llm_episodes(config, again.model, [0.5, 0.9], [0])
+    assert again.counter.calls == []
+    assert [e.rows for e in replay] == [[{**r, "cached": True} for r in e.rows] for e in eps]
+
+
+def test_llm_selector_on_the_real_model():
+    stack = open_model("llamacpp", use_cache=False)
+    (ep,) = run_llm_episodes(SimulationConfig(steps=1), stack.model, [0.9], [0],
+                             ProtocolConfig(selector="llm"))  # fmt: skip
+    assert ep.status == "ok"
+    assert all(r["llm_pick"] is not None and r["pick_error"] is None for r in ep.rows)
+    assert all(r["demand"] == r["candidates"][r["llm_pick"] - 1] for r in ep.rows)
+    assert len(stack.counter.calls) == 2

@@ -1,0 +1,128 @@
+"""The openai backend against real OpenAI-compatible servers on 127.0.0.1."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from swalab.llm import CountingModel, NumberList, ProtocolConfig, run_llm_episodes
+from swalab.llm.base import BACKEND_ERROR
+from swalab.swi.simulation import SimulationConfig
+
+pytest.importorskip("openai", reason="needs the openai extra")
+pytest.importorskip("llama_cpp.server.app", reason="needs the server extra")
+
+from swalab.llm.backends.openai_compat import OpenAIModel
+from swalab.testing.servers import llama_server
+
+pytestmark = pytest.mark.slow
+
+FAST = ProtocolConfig(max_tokens=40)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with llama_server() as s:
+        yield s
+
+
+def test_grammar_is_enforced_by_the_server(server):
+    m = OpenAIModel(server.model, base_url=server.base_url, structured="llamacpp")
+    fmt = NumberList(k=3, x_max=10)
+    out = m.generate(["Three numbers between 0 and 10:"] * 2, constraint=fmt,
+                     temperature=0.9, seed=[1, 2], max_tokens=40)  # fmt: skip
+    assert all(c.ok and re.fullmatch(fmt.regex(), c.text) for c in out), out
+    assert all(c.tokens_in > 0 and c.tokens_out > 0 for c in out)
+
+
+def test_episode_through_the_server(server):
+    m = CountingModel(OpenAIModel(server.model, base_url=server.base_url, structured="llamacpp",
+                                  concurrency=4))  # fmt: skip
+    (ep,) = run_llm_episodes(SimulationConfig(steps=2), m, [0.9], [0], FAST)
+    assert ep.status == "ok" and len(ep.rows) == 10
+    assert all(r["proposal_error"] is None and len(r["proposals"]) == 7 for r in ep.rows)
+    assert [c.prompts for c in m.calls] == [5, 5]
+
+
+def test_server_killed_mid_run_fails_that_episode_clearly():
+    with llama_server() as srv:
+        inner = OpenAIModel(srv.model, base_url=srv.base_url, retries=1, backoff=0.05)
+
+        class KillAfterFirstCall:
+            identity = inner.identity
+            calls = 0
+
+            def generate(self, prompts, **kw):
+                out = inner.generate(prompts, **kw)
+                self.calls += 1
+                if self.calls == 1:
+                    srv.kill()
+                return out
+
+        before = run_llm_episodes(SimulationConfig(steps=1), inner, [0.9], [1], FAST)
+        (ep,) = run_llm_episodes(SimulationConfig(steps=3), KillAfterFirstCall(), [0.9], [0],
+                                 FAST)  # fmt: skip
+    assert before[0].status == "ok" and len(before[0].rows) == 5
+    assert ep.status == "failed"
+    assert "step 1" in ep.error and "APIConnectionError after 2 attempts" in ep.error
+    assert len(ep.loads) == 1 and len(ep.rows) == 5  # step 0 is kept, nothing invented
+
+
+class _Garbage(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(body):
+    handler = type("Handler", (_Garbage,), {"body": body})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+def test_server_answering_garbage_bytes_is_a_backend_failure():
+    httpd, url = serve(b"<<<not json at all>>>")
+    try:
+        m = OpenAIModel("x", base_url=url, retries=0)
+        (c,) = m.generate(["hi"], max_tokens=4)
+        assert c.error_kind == BACKEND_ERROR and c.text == ""
+        (ep,) = run_llm_episodes(SimulationConfig(steps=2), m, [0.5], [0], FAST)
+        assert ep.status == "failed" and "backend gave no answer" in ep.error
+    finally:
+        httpd.shutdown()
+
+
+def test_server_answering_nonsense_text_is_a_recorded_parse_failure():
+    reply = {"id": "x", "object": "text_completion", "created": 0, "model": "x",
+             "choices": [{"index": 0, "text": "lorem ipsum", "finish_reason": "stop",
+                          "logprobs": None}],
+             "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}  # fmt: skip
+    httpd, url = serve(json.dumps(reply).encode())
+    try:
+        m = OpenAIModel("x", base_url=url)
+        (ep,) = run_llm_episodes(SimulationConfig(steps=2), m, [0.5], [0], FAST)
+    finally:
+        httpd.shutdown()
+    assert ep.status == "ok"
+    assert all(r["fallback"] == "anchors" and "no JSON list" in r["proposal_error"]
+               for r in ep.rows)  # fmt: skip
+    assert ep.accounting["tokens_in"] == 9 * 10 and ep.accounting["tokens_out"] == 2 * 10
+
+
+def test_bad_options_name_the_field():
+    with pytest.raises(ValueError, match="structured='xml' is not known"):
+        OpenAIModel("x", structured="xml")
+    with pytest.raises(ValueError, match="needs endpoint='chat'"):
+        OpenAIModel("x", structured="openai")

@@ -1,0 +1,130 @@
+"""The protocol and lockstep runner on scripted answers with hand-checked outcomes."""
+
+import numpy as np
+import pytest
+
+from swalab.llm import CountingModel, ProtocolConfig, ScriptedModel, run_llm_episodes
+from swalab.llm.protocol import Board, proposal_prompt
+from swalab.swi.simulation import SimulationConfig
+
+CONFIG = SimulationConfig(steps=3)
+
+
+def always(text):
+    return ScriptedModel(answer=lambda prompt, seed: text)
+
+
+def test_greedy_proposals_are_chosen_by_the_swi_rule():
+    # Candidates are the anchors plus 10 and 4. Below λ̃ = 0.75 everyone takes 10.
+    model = CountingModel(always("[10, 4, 4, 4, 4, 4, 4]"))
+    low, high = run_llm_episodes(CONFIG, model, [0.5, 0.9], [0])
+    assert [r["demand"] for r in low.rows] == [10.0] * 15
+    assert low.summary(20.0)["overload_rate"] == 1.0
+    first = high.rows[0]
+    assert first["candidates"] == [0.0, 2.0, 3.0, 4.0, 4.5, 10.0]
+    # Belief 4 → others 16, C_eff 18: demand 2 reaches C_eff exactly.
+    assert first["demand"] == 2.0
+    assert high.status == low.status == "ok"
+    assert len(model.calls) == 3  # one batched call per step for both episodes
+
+
+def test_rows_record_everything_and_accounting_adds_up():
+    model = CountingModel(always("[1, 2, 3, 4, 5, 6, 7]"))
+    (ep,) = run_llm_episodes(CONFIG, model, [0.8], [1])
+    assert len(ep.rows) == 15 and len(ep.loads) == 3
+    row = ep.rows[0]
+    for key in ("proposals", "candidates", "demand", "belief", "load", "welfare", "reward",
+                "overloaded", "fallback", "proposal_error"):  # fmt: skip
+        assert key in row
+    assert row["proposals"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert ep.accounting["prompts"] == 15
+    assert ep.accounting["tokens_out"] == sum(c.tokens_out for c in model.calls)
+
+
+@pytest.mark.parametrize(
+    ("fallback", "candidates"),
+    [("anchors", [0.0, 2.0, 3.0, 4.0, 4.5]), ("grid", [i * 0.25 for i in range(41)])],
+)
+def test_unparseable_answers_take_the_fallback_and_are_recorded(fallback, candidates):
+    proto = ProtocolConfig(fallback=fallback, constrained=False)
+    (ep,) = run_llm_episodes(CONFIG, always("I would like ten please"), [0.3], [0], proto)
+    assert ep.status == "ok"
+    assert all(r["proposals"] is None and r["fallback"] == fallback for r in ep.rows)
+    assert "no JSON list" in ep.rows[0]["proposal_error"]
+    assert ep.rows[0]["candidates"] == candidates
+    s = ep.summary(20.0)
+    assert s["proposal_failure_rate"] == 1.0 and s["fallback_rate"] == 1.0
+
+
+def test_out_of_range_answers_are_failures_not_clipped():
+    (ep,) = run_llm_episodes(CONFIG, always("[15, 3, 3, 3, 3, 3, 3]"), [0.3], [0],
+                             ProtocolConfig(constrained=False))  # fmt: skip
+    assert "out of range" in ep.rows[0]["proposal_error"]
+    assert 15.0 not in ep.rows[0]["candidates"]
+
+
+def test_fallback_fail_ends_the_episode():
+    (ep,) = run_llm_episodes(CONFIG, always("nothing"), [0.3], [0], ProtocolConfig(fallback="fail"))
+    assert ep.status == "failed" and "fallback is 'fail'" in ep.error
+    assert ep.rows == [] and ep.loads == []
+
+
+def test_a_backend_failure_ends_only_its_episode():
+    def answer(prompt, seed):
+        # The second round of episode λ=0.5 (its board shows loads of 50) has no answer.
+        return None if "total 50" in prompt else "[10, 10, 10, 10, 10, 10, 10]"
+
+    low, high = run_llm_episodes(CONFIG, ScriptedModel(answer=answer), [0.5, 0.9], [0])
+    assert low.status == "failed" and "backend gave no answer" in low.error
+    assert "step 1" in low.error and len(low.loads) == 1
+    assert high.status == "ok" and len(high.loads) == 3
+
+
+def test_llm_selector_uses_the_pick_and_records_agreement():
+    def answer(prompt, seed):
+        return "1" if "Best row:" in prompt[-20:] else "[10, 4, 4, 4, 4, 4, 4]"
+
+    proto = ProtocolConfig(selector="llm")
+    (ep,) = run_llm_episodes(CONFIG, CountingModel(ScriptedModel(answer=answer)), [0.5], [0],
+                             proto)  # fmt: skip
+    # Row 1 is the smallest candidate (0); the argmax at λ=0.5 is 10.
+    assert all(r["llm_pick"] == 1 and r["demand"] == 0.0 for r in ep.rows)
+    assert all(r["argmax_demand"] == 10.0 and r["pick_agrees"] is False for r in ep.rows)
+    assert ep.summary(20.0)["pick_agreement"] == 0.0
+
+
+def test_unusable_pick_falls_back_to_argmax():
+    def answer(prompt, seed):
+        return "the best one" if "Best row:" in prompt[-20:] else "[10, 4, 4, 4, 4, 4, 4]"
+
+    proto = ProtocolConfig(selector="llm", constrained=False)
+    (ep,) = run_llm_episodes(CONFIG, ScriptedModel(answer=answer), [0.5], [0], proto)
+    assert all(r["pick_error"] and r["demand"] == 10.0 for r in ep.rows)
+    assert ep.summary(20.0)["pick_failure_rate"] == 1.0
+
+
+def test_identical_prompts_in_a_call_are_generated_once():
+    model = CountingModel(always("[10, 10, 10, 10, 10, 10, 10]"))
+    run_llm_episodes(CONFIG, model, [0.1, 0.2, 0.3], [0])
+    # All three λ play x_max alike, so every board is shared: 5 distinct prompts per step.
+    assert [c.prompts for c in model.calls] == [5, 5, 5]
+
+
+def test_prompt_shows_the_public_board():
+    board = Board(step=2, steps=20, n_agents=5, capacity=20, beta=1.6,
+                  last_demands=np.array([10, 10, 9, 8, 7.5]))  # fmt: skip
+    text = proposal_prompt(ProtocolConfig().proposal_template, board, agent=1, belief=6.3,
+                           x_max=10, k=7, lam=0.5)  # fmt: skip
+    assert text.endswith("Round 3 of 20. Requests last round: 10, 10, 9, 8, 7.5 (total 44.5, "
+                         "over capacity).\nTypical request of the other agents: 6.3.\n"
+                         "Agent 2 candidate requests:")  # fmt: skip
+    assert "loses 0.32 points per unit" in text
+
+
+def test_bad_protocol_settings_name_the_field():
+    with pytest.raises(ValueError, match="selector='best' is not known"):
+        ProtocolConfig(selector="best")
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['mood'\]"):
+        ProtocolConfig(proposal_template="Agent {agent} feels {mood}:")
+    with pytest.raises(ValueError, match="lam"):
+        run_llm_episodes(CONFIG, always("[1]"), [1.5], [0])
