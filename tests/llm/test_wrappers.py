@@ -85,3 +85,12 @@ def test_missing_extra_names_the_extra(monkeypatch):
     monkeypatch.setitem(BACKENDS, "fake", spec)
     with pytest.raises(MissingExtraError, match=r"pip install 'swalab\[fake\]'"):
         load_model("fake")
+
+
+def test_every_registered_backend_points_at_a_real_module():
+    import importlib.util
+
+    for spec in BACKENDS.values():
+        module, _, attr = spec.target.partition(":")
+        assert importlib.util.find_spec(module) is not None, spec.name
+        assert attr

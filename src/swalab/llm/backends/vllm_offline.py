@@ -1,0 +1,104 @@
+"""vLLM's offline engine: the whole list of prompts in one ``LLM.generate`` call (GPU).
+
+vLLM schedules the list with continuous batching and automatic prefix caching (the shared
+instructions and boards of a step are computed once). Each prompt gets its own
+``SamplingParams`` (seed, and the output format as a regular expression through vLLM's
+structured outputs), so answers do not depend on how the batch was composed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import vllm
+
+from swalab.llm.base import (
+    Completion,
+    Constraints,
+    ModelIdentity,
+    Stopwatch,
+    check_generate_args,
+    constraints_for,
+    finish,
+    seeds_for,
+)
+from swalab.llm.constraints import OutputFormat
+from swalab.llm.presets import resolve
+
+
+def _structured(fmt: OutputFormat | None) -> dict[str, Any]:
+    """SamplingParams fields enforcing ``fmt`` in this vLLM version."""
+    if fmt is None:
+        return {}
+    try:  # vLLM >= 0.11
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(regex=fmt.regex())}
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(regex=fmt.regex())}
+
+
+class VLLMModel:
+    """A Hugging Face model served in-process by vLLM.
+
+    Args:
+        model: Preset name or repository id / local directory.
+        revision: Model revision to load (part of the cache key).
+        **engine_args: Passed to ``vllm.LLM`` (``gpu_memory_utilization``,
+            ``max_model_len``, ``tensor_parallel_size``, ``dtype`` ...).
+    """
+
+    def __init__(self, model: str | None = None, *, revision: str | None = None,
+                 **engine_args: Any) -> None:  # fmt: skip
+        self.model = resolve("vllm", model)
+        engine_args.setdefault("enable_prefix_caching", True)
+        self._llm = vllm.LLM(model=self.model, revision=revision, **engine_args)
+        self._identity = ModelIdentity(backend="vllm", model=self.model, revision=revision or "")
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """``vllm`` / repository id / revision."""
+        return self._identity
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        constraint: Constraints = None,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """One offline ``generate`` over every prompt."""
+        prompts = check_generate_args(prompts, temperature, max_tokens)
+        seeds = seeds_for(seed, len(prompts))
+        formats = constraints_for(constraint, len(prompts))
+        if not prompts:
+            return []
+        params = [
+            vllm.SamplingParams(
+                temperature=temperature,
+                seed=s,
+                max_tokens=max_tokens,
+                stop=list(stop) or None,
+                **_structured(f),
+            )
+            for s, f in zip(seeds, formats, strict=True)
+        ]
+        watch = Stopwatch()
+        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        wall = watch.elapsed()
+        return [
+            finish(
+                out.outputs[0].text,
+                f,
+                tokens_in=len(out.prompt_token_ids or ()),
+                tokens_out=len(out.outputs[0].token_ids),
+                latency_s=wall,
+            )
+            for out, f in zip(outputs, formats, strict=True)
+        ]

@@ -1,0 +1,54 @@
+"""The transformers backend on the embedded Gemma 3 270M GGUF (dequantised by transformers)."""
+
+import re
+
+import pytest
+
+from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
+from swalab.llm.protocol import Board, proposal_prompt
+from swalab.swi.simulation import SimulationConfig
+
+pytest.importorskip("torch", reason="needs the transformers extra")
+pytest.importorskip("transformers", reason="needs the transformers extra")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hf():
+    from swalab.llm.backends.transformers_hf import TransformersModel
+
+    return TransformersModel(batch_size=4)
+
+
+def prompts(n=3):
+    board = Board(step=1, steps=20, n_agents=5, capacity=20, beta=1.6,
+                  last_demands=[10, 10, 9, 8, 7.5])  # fmt: skip
+    template = ProtocolConfig().proposal_template
+    return [proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
+            for i in range(n)]  # fmt: skip
+
+
+def test_identity_is_the_gguf_hash(hf):
+    assert hf.identity.backend == "transformers" and hf.identity.model == "gemma-3-270m"
+    assert re.fullmatch(r"[0-9a-f]{64}", hf.identity.revision)
+
+
+def test_constrained_sampling_stays_in_the_format(hf):
+    fmt = NumberList(k=7, x_max=10)
+    out = hf.generate(prompts(4), constraint=fmt, temperature=1.2, seed=[5, 6, 7, 8],
+                      max_tokens=60)  # fmt: skip
+    assert all(c.ok and re.fullmatch(fmt.regex(), c.text) for c in out), out
+
+
+def test_seeds_are_per_prompt(hf):
+    fmt = NumberList(k=7, x_max=10)
+    ps = prompts(2)
+    both = hf.generate(ps, constraint=fmt, temperature=0.7, seed=[11, 12], max_tokens=60)
+    alone = hf.generate(ps[1:], constraint=fmt, temperature=0.7, seed=[12], max_tokens=60)
+    assert both[1].text == alone[0].text
+
+
+def test_episode_on_transformers(hf):
+    (ep,) = run_llm_episodes(SimulationConfig(steps=1), hf, [0.9], [0])
+    assert ep.status == "ok" and len(ep.rows) == 5
+    assert all(r["proposal_error"] is None for r in ep.rows)
