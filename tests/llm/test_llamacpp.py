@@ -106,3 +106,29 @@ def test_llm_selector_on_the_real_model():
     assert all(r["llm_pick"] is not None and r["pick_error"] is None for r in ep.rows)
     assert all(r["demand"] == r["candidates"][r["llm_pick"] - 1] for r in ep.rows)
     assert len(stack.counter.calls) == 2
+
+
+def test_bench_llm_reports_its_keys():
+    from swalab.bench import llm_benchmark
+
+    result = llm_benchmark(quick=True)
+    for key in ("swalab_decisions_per_s", "reference_decisions_per_s", "ratio",
+                "swalab_parse_failure_rate"):  # fmt: skip
+        assert key in result
+    assert result["swalab_parse_failure_rate"] == 0.0
+    assert result["swalab_decisions"] == 40 and result["reference_decisions"] == 10
+
+
+def test_prompts_longer_than_one_decode_batch():
+    """Suffixes that need several decode calls still give every sequence its logits."""
+    from swalab.llm.backends.llamacpp import LlamaCppModel
+
+    small = LlamaCppModel(n_batch=32, n_seq_max=8)
+    ps = [
+        f"Story {i}: " + "the quick brown fox jumps over the lazy dog " * (3 + i) for i in range(4)
+    ]
+    out = small.generate(ps, max_tokens=3)
+    ref = [small.generate([p], max_tokens=3)[0] for p in ps]
+    small.close()
+    assert all(c.ok and c.tokens_out >= 1 for c in out)
+    assert [c.text for c in out] == [c.text for c in ref]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,16 +85,6 @@ def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def _chain(temperature: float, seed: int) -> Any:
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-    if temperature > 0:
-        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
-        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-    else:
-        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-    return chain
-
-
 def _token_array(n: int) -> tuple[Any, Any]:
     data = np.recarray(
         (n,), dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
@@ -104,56 +95,86 @@ def _token_array(n: int) -> tuple[Any, Any]:
     return data, arr
 
 
-class _Sampler:
-    """Grammar-constrained sampling at the cost of unconstrained sampling, exactly.
+#: Tokens below this fraction of the top token's probability are never drawn (the mass
+#: moved is at most vocabulary size × 1e-12, ~3e-7 for Gemma's 262k tokens).
+MIN_RELATIVE_P = 1e-12
 
-    Checking a grammar against all 262k tokens of Gemma's vocabulary costs ~80 ms per
-    token. Like llama.cpp's own ``common_sampler``, this samples without the grammar
-    first and checks only the sampled token; only if the grammar rejects it are all
-    tokens masked and the token resampled. The result is distributed exactly as sampling
-    from the masked distribution: a valid token ``t`` is returned with probability
-    ``p(t) + (1 − V)·p(t)/V = p(t)/V`` where ``V`` is the valid mass.
+
+class _Sampler:
+    """Seeded, grammar-constrained sampling at the cost of unconstrained sampling, exactly.
+
+    Drawing reads the logits in place (no copy into llama.cpp's 262k-entry candidate
+    array) and uses the sequence's own PCG64 stream, so an answer depends only on its
+    logits and seed. Checking a grammar against the whole vocabulary costs ~80 ms per
+    token; like llama.cpp's ``common_sampler`` this draws without the grammar first and
+    checks only the drawn token. Only if the grammar rejects it are all tokens masked and a
+    new token drawn. A valid token ``t`` is then returned with probability
+    ``p(t) + (1 − V)·p(t)/V = p(t)/V`` (``V`` the valid mass): exactly the masked
+    distribution.
     """
 
     def __init__(self, vocab: Any, n_vocab: int, fmt: OutputFormat | None,
                  temperature: float, seed: int) -> None:  # fmt: skip
         self.n_vocab = n_vocab
-        self.fast = _chain(temperature, seed)
+        self.temperature = temperature
+        self.rng = np.random.Generator(np.random.PCG64(seed))
         self.grammar = None
         if fmt is not None:
             self.grammar = llama_cpp.llama_sampler_init_grammar(vocab, fmt.gbnf().encode(), b"root")
             if not self.grammar:
                 raise ValueError(f"llama.cpp rejected the grammar of format {fmt.name}")
-            self.slow = _chain(temperature, seed ^ 0x5BD1E995)
             self.one, self.one_arr = _token_array(1)
+
+    def _draw(self, logits: Any) -> int:
+        if self.temperature <= 0:
+            return int(np.argmax(logits))
+        top = float(np.max(logits))
+        keep = np.flatnonzero(logits >= top + self.temperature * math.log(MIN_RELATIVE_P))
+        weights = np.cumsum(np.exp((logits[keep] - top) / self.temperature, dtype=np.float64))
+        pick = int(np.searchsorted(weights, self.rng.random() * weights[-1], side="right"))
+        return int(keep[min(pick, keep.size - 1)])
 
     def sample(self, ctx: Any, row: int, full: tuple[Any, Any]) -> int:
         """Sample the next token of the sequence whose logits are in ``row``."""
-        tok = int(llama_cpp.llama_sampler_sample(self.fast, ctx, row))
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, row),
+                                       shape=(self.n_vocab,))  # fmt: skip
+        tok = self._draw(logits)
         if self.grammar is None:
             return tok
         self.one.id[0], self.one.logit[0], self.one.p[0] = tok, 0.0, 0.0
         self.one_arr.size, self.one_arr.selected, self.one_arr.sorted = 1, -1, False
         llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(self.one_arr))
         if not np.isfinite(self.one.logit[0]):
-            data, arr = full
-            logits = llama_cpp.llama_get_logits_ith(ctx, row)
-            data.id[:] = np.arange(self.n_vocab, dtype=np.intc)
-            data.logit[:] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
-            data.p[:] = 0.0
-            arr.size, arr.selected, arr.sorted = self.n_vocab, -1, False
-            llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
-            llama_cpp.llama_sampler_apply(self.slow, ctypes.byref(arr))
-            tok = int(data.id[arr.selected])
+            tok = self._constrained(logits, full)
         llama_cpp.llama_sampler_accept(self.grammar, tok)
         return tok
 
+    def _constrained(self, logits: Any, full: tuple[Any, Any]) -> int:
+        """Draw from the grammar-masked distribution.
+
+        The grammar is checked only on the tokens :meth:`_draw` could pick at all (within
+        ``MIN_RELATIVE_P`` of the top one); the whole vocabulary is checked only if none
+        of those fits.
+        """
+        data, arr = full
+        top = float(np.max(logits))
+        floor = top + max(self.temperature, 1e-6) * math.log(MIN_RELATIVE_P)
+        for ids in (np.flatnonzero(logits >= floor), np.arange(self.n_vocab)):
+            n = ids.size
+            data.id[:n] = ids
+            data.logit[:n] = logits[ids]
+            data.p[:n] = 0.0
+            arr.size, arr.selected, arr.sorted = n, -1, False
+            llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+            masked = np.asarray(data.logit[:n])
+            if np.isfinite(masked).any():
+                return int(data.id[self._draw(masked)])
+        raise RuntimeError("the grammar allows no token at all")
+
     def free(self) -> None:
-        """Release the llama.cpp samplers."""
-        llama_cpp.llama_sampler_free(self.fast)
+        """Release the llama.cpp grammar."""
         if self.grammar is not None:
             llama_cpp.llama_sampler_free(self.grammar)
-            llama_cpp.llama_sampler_free(self.slow)
 
 
 @dataclass
@@ -274,16 +295,18 @@ class LlamaCppModel:
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> dict[int, int]:
         """Decode ``(token, pos, seq, want_logits)`` items; return seq -> logits row index.
 
-        Items are split into batches of ``n_batch``; a sequence's logits index refers to
-        the last batch, so callers request logits only in the final items of a sequence.
+        Items are split into batches of ``n_batch``. Logits survive only until the next
+        decode, so they may be requested only in the last batch.
         """
         rows: dict[int, int] = {}
         for start in range(0, len(items), self.n_batch):
             chunk = items[start : start + self.n_batch]
+            last = start + self.n_batch >= len(items)
             b = self._batch
             b.n_tokens = len(chunk)
-            rows.clear() if start else None
             for j, (tok, pos, sid, want) in enumerate(chunk):
+                if want and not last:
+                    raise RuntimeError("logits requested outside the last decode batch")
                 b.token[j] = tok
                 b.pos[j] = pos
                 b.n_seq_id[j] = 1
@@ -314,7 +337,7 @@ class LlamaCppModel:
         tokens = [self.tokenize(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most
         chunk: list[int] = []
-        budget = 0
+        budget = 0  # KV cells the chunk needs: shared prefix once, then each sequence's own
         for i in [*order, -1]:
             need = len(tokens[i]) + max_tokens if i >= 0 else 0
             if i >= 0 and need > self.n_ctx // 2:
@@ -323,19 +346,27 @@ class LlamaCppModel:
                     f"fit the context (n_ctx={self.n_ctx})"
                 )
                 continue
-            if chunk and (i < 0 or len(chunk) >= self.n_seq_max - 1
-                          or budget + need > self.n_ctx):  # fmt: skip
+            if chunk and i >= 0:
+                need -= _lcp(tokens[chunk[0]], tokens[i])  # copied cells are shared
+            if chunk and (i < 0 or len(chunk) >= self.n_seq_max - 1 or budget + need > self.n_ctx):
                 watch = Stopwatch()
-                seqs = [_Seq(index=j, sid=s + 1, tokens=tokens[j], fmt=formats[j],
-                             seed=seeds[j]) for s, j in enumerate(chunk)]  # fmt: skip
+                seqs = [
+                    _Seq(index=j, sid=s + 1, tokens=tokens[j], fmt=formats[j], seed=seeds[j])
+                    for s, j in enumerate(chunk)
+                ]
                 t_in = self._run_chunk(seqs, temperature, max_tokens, stop)
                 wall = watch.elapsed()
                 for sq in seqs:
                     results[sq.index] = finish(
-                        sq.out.decode("utf-8", errors="replace"), sq.fmt,
-                        tokens_in=t_in[sq.sid], tokens_out=sq.n_out, latency_s=wall, stop=stop,
-                    )  # fmt: skip
+                        sq.out.decode("utf-8", errors="replace"),
+                        sq.fmt,
+                        tokens_in=t_in[sq.sid],
+                        tokens_out=sq.n_out,
+                        latency_s=wall,
+                        stop=stop,
+                    )
                 chunk, budget = [], 0
+                need = len(tokens[i]) + max_tokens if i >= 0 else 0
             if i >= 0:
                 chunk.append(i)
                 budget += need
@@ -390,12 +421,16 @@ class LlamaCppModel:
             elif group:
                 starts[group[0].sid] = common
             group = [nxt] if nxt is not None else []
+        # Everything but each prompt's last token first (any number of batches), then the
+        # last tokens together, so every sequence's logits come from one final decode.
+        finals: list[tuple[int, int, int, bool]] = []
         for s in seqs:
             rest = s.tokens[starts[s.sid] :]
-            items += [(tok, starts[s.sid] + j, s.sid, j == len(rest) - 1)
-                      for j, tok in enumerate(rest)]  # fmt: skip
+            items += [(tok, starts[s.sid] + j, s.sid, False) for j, tok in enumerate(rest[:-1])]
+            finals.append((rest[-1], len(s.tokens) - 1, s.sid, True))
             paid[s.sid] += len(rest)
-        rows = self._decode(items)
+        self._decode(items)
+        rows = self._decode(finals)
         try:
             for s in seqs:
                 s.sampler = _Sampler(self._vocab, self._n_vocab, s.fmt, temperature, s.seed)
