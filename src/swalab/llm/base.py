@@ -140,6 +140,18 @@ def check_generate_args(prompts: Sequence[str], temperature: float, max_tokens: 
     return list(prompts)
 
 
+def prepare(
+    prompts: Sequence[str],
+    constraint: Constraints,
+    seed: int | Sequence[int],
+    temperature: float,
+    max_tokens: int,
+) -> tuple[list[str], list[OutputFormat | None], list[int]]:
+    """Check a ``generate`` call's arguments; return prompts, one format and one seed each."""
+    prompts = check_generate_args(prompts, temperature, max_tokens)
+    return prompts, constraints_for(constraint, len(prompts)), seeds_for(seed, len(prompts))
+
+
 def finish(
     text: str,
     constraint: OutputFormat | None,

@@ -16,10 +16,8 @@ from swalab.llm.base import (
     ModelIdentity,
     Stopwatch,
     backend_failure,
-    check_generate_args,
-    constraints_for,
     finish,
-    seeds_for,
+    prepare,
 )
 
 #: ``answer(prompt, seed)`` returns the completion text, or ``None`` for a backend failure.
@@ -62,12 +60,10 @@ class ScriptedModel:
         stop: Sequence[str] = (),
     ) -> list[Completion]:
         """Answer every prompt; token counts are whitespace-separated words."""
-        prompts = check_generate_args(prompts, temperature, max_tokens)
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         self.calls += 1
         watch = Stopwatch()
         out = []
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
         for prompt, s, fmt in zip(prompts, seeds, formats, strict=True):
             if self.answer is not None:
                 text = self.answer(prompt, s)

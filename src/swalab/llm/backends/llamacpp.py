@@ -37,10 +37,8 @@ from swalab.llm.base import (
     ModelIdentity,
     Stopwatch,
     backend_failure,
-    check_generate_args,
-    constraints_for,
     finish,
-    seeds_for,
+    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import EMBEDDED, resolve
@@ -330,9 +328,7 @@ class LlamaCppModel:
         stop: Sequence[str] = (),
     ) -> list[Completion]:
         """Complete all prompts, ``n_seq_max − 1`` sequences at a time."""
-        prompts = check_generate_args(prompts, temperature, max_tokens)
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         results: list[Completion | None] = [None] * len(prompts)
         tokens = [self.tokenize(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most

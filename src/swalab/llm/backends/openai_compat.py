@@ -38,10 +38,8 @@ from swalab.llm.base import (
     ModelIdentity,
     Stopwatch,
     backend_failure,
-    check_generate_args,
-    constraints_for,
     finish,
-    seeds_for,
+    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import resolve
@@ -214,9 +212,7 @@ class OpenAIModel:
         stop: Sequence[str] = (),
     ) -> list[Completion]:
         """Send every prompt, ``concurrency`` at a time; answers come back in order."""
-        prompts = check_generate_args(prompts, temperature, max_tokens)
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         if not prompts:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:

@@ -27,10 +27,8 @@ from swalab.llm.base import (
     Constraints,
     ModelIdentity,
     Stopwatch,
-    check_generate_args,
-    constraints_for,
     finish,
-    seeds_for,
+    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import EMBEDDED, PRESETS, resolve
@@ -140,9 +138,7 @@ class TransformersModel:
         stop: Sequence[str] = (),
     ) -> list[Completion]:
         """Complete every prompt, ``batch_size`` at a time."""
-        prompts = check_generate_args(prompts, temperature, max_tokens)
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         out: list[Completion] = []
         with torch.inference_mode():
             for start in range(0, len(prompts), self.batch_size):

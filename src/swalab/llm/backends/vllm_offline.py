@@ -18,10 +18,8 @@ from swalab.llm.base import (
     Constraints,
     ModelIdentity,
     Stopwatch,
-    check_generate_args,
-    constraints_for,
     finish,
-    seeds_for,
+    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import resolve
@@ -74,9 +72,7 @@ class VLLMModel:
         stop: Sequence[str] = (),
     ) -> list[Completion]:
         """One offline ``generate`` over every prompt."""
-        prompts = check_generate_args(prompts, temperature, max_tokens)
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         if not prompts:
             return []
         params = [
