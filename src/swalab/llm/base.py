@@ -11,6 +11,7 @@ not valid becomes a recorded error and never a silently invented number.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
@@ -107,6 +108,47 @@ class LanguageModel(Protocol):
         ``error_kind="backend"``; exceptions are for misuse (bad arguments).
         """
         ...
+
+
+class Backend(ABC):
+    """Base of the backends: one ``generate`` that checks its arguments, then ``_complete``.
+
+    A backend only writes :meth:`_complete`, which receives the prompts with one format and
+    one seed each, already validated.
+    """
+
+    @property
+    @abstractmethod
+    def identity(self) -> ModelIdentity:
+        """Backend, model and weights revision."""
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        constraint: Constraints = None,
+        temperature: float = 0.0,
+        seed: int | Sequence[int] = 0,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """Complete every prompt (see :meth:`LanguageModel.generate`)."""
+        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
+        return self._complete(prompts, formats, seeds, temperature=temperature,
+                              max_tokens=max_tokens, stop=stop)  # fmt: skip
+
+    @abstractmethod
+    def _complete(
+        self,
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
+    ) -> list[Completion]:
+        """Complete validated prompts, one format and one seed each."""
 
 
 def seeds_for(seed: int | Sequence[int], n: int) -> list[int]:

@@ -188,12 +188,11 @@ def run_llm_episodes(
     envs = [config.env() for _ in episodes]
     game = envs[0].game
     caps = [float(c) for c in game.x_max]
-    proposal_formats: list[OutputFormat | None] = [
-        NumberList(k=proto.k, x_max=c, resolution=proto.resolution) if proto.constrained
-        else None
-        for c in caps
-    ]  # fmt: skip
+    # Every answer is checked against the format; it is also enforced only if constrained.
     checks = [NumberList(k=proto.k, x_max=c, resolution=proto.resolution) for c in caps]
+    proposal_formats: list[OutputFormat | None] = (
+        list(checks) if proto.constrained else [None] * len(caps)
+    )
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
     beliefs = [belief_model.init(n, game.capacity) for _ in episodes]

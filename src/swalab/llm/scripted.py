@@ -11,21 +11,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from swalab.llm.base import (
+    Backend,
     Completion,
-    Constraints,
     ModelIdentity,
     Stopwatch,
     backend_failure,
     finish,
-    prepare,
 )
+from swalab.llm.constraints import OutputFormat
 
 #: ``answer(prompt, seed)`` returns the completion text, or ``None`` for a backend failure.
 Answer = Callable[[str, int], "str | None"]
 
 
 @dataclass
-class ScriptedModel:
+class ScriptedModel(Backend):
     """Answers each prompt with ``answer(prompt, seed)`` or the next item of ``answers``.
 
     Attributes:
@@ -49,18 +49,17 @@ class ScriptedModel:
         """``scripted/<name>``."""
         return ModelIdentity(backend="scripted", model=self.name)
 
-    def generate(
+    def _complete(
         self,
-        prompts: Sequence[str],
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
         *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
     ) -> list[Completion]:
         """Answer every prompt; token counts are whitespace-separated words."""
-        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         self.calls += 1
         watch = Stopwatch()
         out = []

@@ -32,13 +32,12 @@ import numpy as np
 from llama_cpp import _logger
 
 from swalab.llm.base import (
+    Backend,
     Completion,
-    Constraints,
     ModelIdentity,
     Stopwatch,
     backend_failure,
     finish,
-    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import EMBEDDED, resolve
@@ -190,7 +189,7 @@ class _Seq:
     done: bool = False
 
 
-class LlamaCppModel:
+class LlamaCppModel(Backend):
     """A GGUF model run by llama.cpp with multi-sequence batched decoding.
 
     Args:
@@ -317,18 +316,17 @@ class LlamaCppModel:
                 raise RuntimeError(f"llama_decode failed with code {rc}")
         return rows
 
-    def generate(
+    def _complete(
         self,
-        prompts: Sequence[str],
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
         *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
     ) -> list[Completion]:
         """Complete all prompts, ``n_seq_max − 1`` sequences at a time."""
-        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         results: list[Completion | None] = [None] * len(prompts)
         tokens = [self.tokenize(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most

@@ -33,13 +33,12 @@ from tenacity import (
 )
 
 from swalab.llm.base import (
+    Backend,
     Completion,
-    Constraints,
     ModelIdentity,
     Stopwatch,
     backend_failure,
     finish,
-    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import resolve
@@ -79,7 +78,7 @@ def structured_body(structured: str, fmt: OutputFormat | None) -> dict[str, Any]
     }
 
 
-class OpenAIModel:
+class OpenAIModel(Backend):
     """A model behind an OpenAI-compatible HTTP API.
 
     Args:
@@ -201,18 +200,17 @@ class OpenAIModel:
         return finish(text, fmt, tokens_in=t_in, tokens_out=t_out,
                       latency_s=watch.elapsed(), stop=stop)  # fmt: skip
 
-    def generate(
+    def _complete(
         self,
-        prompts: Sequence[str],
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
         *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
     ) -> list[Completion]:
         """Send every prompt, ``concurrency`` at a time; answers come back in order."""
-        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         if not prompts:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:

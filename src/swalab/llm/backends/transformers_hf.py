@@ -23,12 +23,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swalab.llm.base import (
+    Backend,
     Completion,
-    Constraints,
     ModelIdentity,
     Stopwatch,
     finish,
-    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import EMBEDDED, PRESETS, resolve
@@ -64,7 +63,7 @@ class _Prefix:
         return sorted(self.eos)  # nothing fits: end the row, the parser records why
 
 
-class TransformersModel:
+class TransformersModel(Backend):
     """A causal LM from transformers with batched, seeded, constrained decoding.
 
     Args:
@@ -127,18 +126,17 @@ class TransformersModel:
         """``transformers`` / model / revision (GGUF hash when loaded from a file)."""
         return self._identity
 
-    def generate(
+    def _complete(
         self,
-        prompts: Sequence[str],
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
         *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
     ) -> list[Completion]:
         """Complete every prompt, ``batch_size`` at a time."""
-        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         out: list[Completion] = []
         with torch.inference_mode():
             for start in range(0, len(prompts), self.batch_size):

@@ -14,12 +14,11 @@ from typing import Any
 import vllm
 
 from swalab.llm.base import (
+    Backend,
     Completion,
-    Constraints,
     ModelIdentity,
     Stopwatch,
     finish,
-    prepare,
 )
 from swalab.llm.constraints import OutputFormat
 from swalab.llm.presets import resolve
@@ -39,7 +38,7 @@ def _structured(fmt: OutputFormat | None) -> dict[str, Any]:
         return {"guided_decoding": GuidedDecodingParams(regex=fmt.regex())}
 
 
-class VLLMModel:
+class VLLMModel(Backend):
     """A Hugging Face model served in-process by vLLM.
 
     Args:
@@ -61,18 +60,17 @@ class VLLMModel:
         """``vllm`` / repository id / revision."""
         return self._identity
 
-    def generate(
+    def _complete(
         self,
-        prompts: Sequence[str],
+        prompts: list[str],
+        formats: list[OutputFormat | None],
+        seeds: list[int],
         *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
+        temperature: float,
+        max_tokens: int,
+        stop: Sequence[str],
     ) -> list[Completion]:
         """One offline ``generate`` over every prompt."""
-        prompts, formats, seeds = prepare(prompts, constraint, seed, temperature, max_tokens)
         if not prompts:
             return []
         params = [
