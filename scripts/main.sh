@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up, then run the model-based λ sweep of the paper's reference
-# configuration (N=5, C=20, β=1.6, x_max=10, T=20, 20 seeds) and print its table.
-# Extra arguments go to `swalab simulate` (e.g. --scorer consistent --margin 0).
+# The main job: set up, then replicate the SWA paper quickly on the embedded model —
+# Gemma 3 270M (llama.cpp, CPU) proposes the candidates of the reference game over a coarse
+# λ grid, then the model-based reference sweep runs with both scorers — and print where each
+# system switched beside λ* and λ̃. Results go to results/replicate/ (resumable: rerun to
+# finish an interrupted run). Extra arguments go to `swalab replicate paper --quick`
+# (e.g. --out DIR, --set seeds=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/swalab simulate "$@"
+exec .venv/bin/swalab replicate paper --quick "$@"

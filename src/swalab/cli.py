@@ -431,6 +431,128 @@ def phase(
     typer.echo(f"table: {parquet}\nfigures: {', '.join(map(str, figures))}")
 
 
+@app.command()
+def run(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a preset name.")],
+    out: Annotated[
+        str | None, typer.Option("--out", help="Output directory (default: the config's).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a field: dotted.key=value (repeatable)."),
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="local (processes) or ray.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: local).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Local processes.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a sweep: every cell of the grid, stored as Parquet; a rerun resumes it."""
+    from swalab.experiments import load_config, preset_path, run_experiment
+
+    overrides = list(set_ or [])
+    for key, value in (("kind", executor), ("address", address), ("workers", workers)):
+        if value is not None:
+            overrides.append(f"executor.{key}={value}")
+    path = preset_path(config)
+    cfg = load_config(path, overrides)
+    summary = run_experiment(cfg, out=out, source=str(path), show_progress=not as_json)
+    _report_run(summary, as_json)
+
+
+def _report_run(summary: Any, as_json: bool) -> None:
+    result = {
+        "out": str(summary.out),
+        "planned_cells": summary.planned,
+        "finished_before": summary.skipped,
+        "ran": summary.ran,
+        "failed": len(summary.failed),
+        "seconds": summary.seconds,
+    }
+    _emit(result, as_json, f"Sweep {summary.out}")
+    for key, error in summary.failed:
+        typer.echo(f"swalab: cell {key} failed: {error}", err=True)
+    if summary.failed:
+        typer.echo(
+            f"swalab: error: {len(summary.failed)} cell(s) failed (see {summary.out}/run.log); "
+            f"rerun the same command to retry them",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    directory: Annotated[str, typer.Argument(help="A sweep's output directory.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views steps and episodes.")],
+    as_json: AsJson = False,
+) -> None:
+    """Run SQL (DuckDB) over a sweep's results: views ``steps`` and ``episodes``."""
+    from swalab.experiments import query as run_query
+
+    try:
+        columns, rows = run_query(directory, sql)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    records = [dict(zip(columns, r, strict=True)) for r in rows]
+    if as_json:
+        typer.echo(json.dumps(_clean(records), indent=2, default=str))
+        return
+    if not records:
+        typer.echo("(no rows)" if columns else "(no result)")
+        return
+    _emit(records, False, f"{len(records)} row(s)")
+
+
+replicate_app = typer.Typer(help="Replicate a paper's results with the presets.")
+app.add_typer(replicate_app, name="replicate")
+
+
+@replicate_app.command("paper")
+def replicate_paper(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Embedded Gemma 3 270M + model-based sweep.")
+    ] = False,
+    backend: Annotated[str | None, typer.Option("--backend", help="LLM backend.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="One model instead of the paper's five.")
+    ] = None,
+    out: Annotated[str, typer.Option("--out", help="Output root.")] = "results/replicate",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a field of the LLM presets (repeatable)."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run the SWA paper's presets (``--quick``: minutes on a CPU) and print the switches."""
+    from swalab.experiments.replicate import replicate_paper as run_replication
+
+    def started(name: str, where: Any) -> None:
+        if not as_json:
+            typer.echo(f"preset {name} → {where}", err=True)
+
+    rep = run_replication(quick=quick, out=out, backend=backend, model=model,
+                          overrides=tuple(set_ or ()), show_progress=not as_json,
+                          on_start=started)  # fmt: skip
+    failed = sum(len(r.failed) for r in rep.runs.values())
+    if as_json:
+        typer.echo(json.dumps(_clean({
+            "runs": {k: {"out": str(r.out), "planned_cells": r.planned, "ran": r.ran,
+                         "finished_before": r.skipped, "failed": len(r.failed)}
+                     for k, r in rep.runs.items()},
+            "switches": rep.switches,
+        }), indent=2))  # fmt: skip
+    else:
+        _emit(rep.switches, False, "Where each system switched (seed-mean overload rate "
+              "< 0.5 from lambda_switch on) beside λ* and λ̃")  # fmt: skip
+    if failed:
+        typer.echo(f"swalab: error: {failed} cell(s) failed; rerun to retry them", err=True)
+        raise typer.Exit(1)
+
+
 bench_app = typer.Typer(help="Benchmarks: speed and memory, measured side by side.")
 app.add_typer(bench_app, name="bench")
 

@@ -10,7 +10,7 @@ ever turned into a made-up number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +150,15 @@ def _charge(ep: LLMEpisode, done: Completion, share: float, shared: bool) -> Non
     acc["cached"] += done.cached
 
 
+def _row_cost(done: Completion, share: float, shared: bool) -> dict[str, float]:
+    """A decision row's share of the call: tokens once per distinct completion."""
+    return {
+        "tokens_in": 0 if shared else done.tokens_in,
+        "tokens_out": 0 if shared else done.tokens_out,
+        "latency_s": share,
+    }
+
+
 def _seed32(seed: int, step: int, stream: int) -> int:
     return stream_key(seed, step, stream) % 2**31
 
@@ -160,12 +169,15 @@ def run_llm_episodes(
     lams: Sequence[float],
     seeds: Sequence[int],
     protocol: ProtocolConfig | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[LLMEpisode]:
     """Play one episode per (λ, seed) pair, all in lockstep through ``model``.
 
     Rows (one per step and agent) hold: ``step, agent, belief, proposals, proposal_error,
-    fallback, candidates, demand, argmax_demand, llm_pick, pick_error, pick_agrees, load,
-    welfare, overloaded, reward, cached``.
+    fallback, candidates, private, group, utility, demand, argmax_demand, llm_pick,
+    pick_error, pick_agrees, load, welfare, overloaded, reward, cached, tokens_in,
+    tokens_out, latency_s`` (tokens counted once per distinct completion, latency as the
+    row's share of its calls).
 
     Args:
         config: Game, scorer, belief and anchors (its ``candidates`` mode is not used:
@@ -175,6 +187,7 @@ def run_llm_episodes(
         lams: Social weights (cross product with ``seeds``).
         seeds: Episode seeds.
         protocol: How to ask the model.
+        on_step: Called with the step index after each step (progress display).
     """
     proto = ProtocolConfig() if protocol is None else protocol
     lam_list = [v.unit_interval(f"lam[{i}]", x) for i, x in enumerate(lams)]
@@ -230,22 +243,13 @@ def run_llm_episodes(
             if ep.status != "ok":
                 continue
             try:
-                decisions[e].append(
-                    _decide(
-                        config,
-                        proto,
-                        policy,
-                        comp,
-                        checks[i],
-                        ep.lam,
-                        float(beliefs[e][i]),
-                        i,
-                        caps[i],
-                        game,
-                    )
-                )
+                d = _decide(config, proto, policy, comp, checks[i], ep.lam,
+                            float(beliefs[e][i]), i, caps[i], game)  # fmt: skip
             except EpisodeFailedError as exc:  # fmt: skip
                 ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
+                continue
+            d |= _row_cost(comp, share, sh)
+            decisions[e].append(d)
         # 2. Optional LLM selector: one more call for every live agent.
         if proto.selector == "llm":
             _llm_select(model, proto, episodes, decisions, t)
@@ -269,6 +273,8 @@ def run_llm_episodes(
             ep.demands.append(demands)
             last[e] = demands
             beliefs[e] = belief_model.update(beliefs[e], info["load"])
+        if on_step is not None:
+            on_step(t)
     return episodes
 
 
@@ -322,6 +328,9 @@ def _decide(
         "pick_error": None,
         "pick_agrees": None,
         "cached": comp.cached,
+        "private": [float(x) for x in decision.private],
+        "group": [float(x) for x in decision.group],
+        "utility": [float(x) for x in decision.utility],
         "_scores": decision,
     }
 
@@ -367,6 +376,8 @@ def _llm_select(
             ep.error = f"step {t}, agent {i + 1}: backend gave no answer: {comp.error}"
             continue
         d = decisions[e][i]
+        for key, value in _row_cost(comp, share, sh).items():
+            d[key] += value
         dec = d["_scores"]
         try:  # reference behaviour: an unusable pick falls back to the argmax
             if comp.error is not None:

@@ -30,6 +30,7 @@ from swalab.swi.simulation import (
     Episode,
     LambdaSummary,
     SimulationConfig,
+    replay_decisions,
     run_episode,
     simulate,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "combine",
     "demand_grid",
     "make_scorer",
+    "replay_decisions",
     "run_episode",
     "select",
     "simulate",

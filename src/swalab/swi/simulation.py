@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from swalab.swi.candidates import (
     RandomGridCandidates,
     candidate_set,
 )
-from swalab.swi.policy import SWIPolicy
+from swalab.swi.policy import Decision, SWIPolicy
 from swalab.swi.scorers import LoadContext, make_scorer
 
 CANDIDATE_MODES = ("grid", "random")
@@ -167,17 +168,8 @@ def run_episode(
     belief = belief_model.init(n, game.capacity)
     rows: dict[str, list[FloatArray]] = {k: [] for k in ("d", "l", "w", "b", "r")}
     for t in range(config.steps):
-        proposals = source.propose(seed=seed, step=t, n_agents=n)
-        demands = np.empty(n)
-        for i in range(n):
-            cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
-            context = LoadContext(
-                others_load=(n - 1) * belief[i],
-                x_max=game.x_max[i],
-                weight=game.weights[i],
-                value=game.values[i],
-            )
-            demands[i] = policy.decide(cands.values, context, lam=float(lams[i])).action
+        decisions = _decide_step(config, game, source, policy, lams, belief, seed, t)
+        demands = np.array([d.action for d in decisions])
         _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
         info = next(iter(infos.values()))
         rows["d"].append(demands)
@@ -193,6 +185,62 @@ def run_episode(
         beliefs=np.stack(rows["b"]),
         rewards=np.stack(rows["r"]),
     )
+
+
+def _decide_step(
+    config: SimulationConfig,
+    game: Any,
+    source: CandidateSource,
+    policy: SWIPolicy,
+    lams: FloatArray,
+    belief: FloatArray,
+    seed: int,
+    t: int,
+) -> list[Decision]:
+    """Every agent's decision of step ``t``, one at a time."""
+    n = config.n_agents
+    proposals = source.propose(seed=seed, step=t, n_agents=n)
+    out = []
+    for i in range(n):
+        cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
+        context = LoadContext(
+            others_load=(n - 1) * belief[i],
+            x_max=game.x_max[i],
+            weight=game.weights[i],
+            value=game.values[i],
+        )
+        out.append(policy.decide(cands.values, context, lam=float(lams[i])))
+    return out
+
+
+def replay_decisions(
+    config: SimulationConfig,
+    lam: float | Sequence[float],
+    seed: int,
+    beliefs: FloatArray,
+) -> list[list[Decision]]:
+    """Rebuild every decision of a played episode from the beliefs its agents held.
+
+    The lockstep engine keeps only demands and beliefs; given those, the candidate sets
+    and their scores are a pure function of (config, λ, seed, step, agent), so they are
+    recomputed here with the per-agent path rather than carried through the kernel.
+
+    Args:
+        config: The episode's experiment.
+        lam: Its social weight(s).
+        seed: Its seed.
+        beliefs: ``(T, N)`` beliefs the agents decided with.
+
+    Returns:
+        ``decisions[t][i]`` with candidates, private, group and utility scores.
+    """
+    lams = v.per_agent("lam", lam, config.n_agents, 0.0, check="unit_interval")
+    game = config.env().game
+    source, policy = config.candidate_source(), config.scoring_policy()
+    return [
+        _decide_step(config, game, source, policy, lams, np.asarray(b), seed, t)
+        for t, b in enumerate(beliefs)
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,323 @@
+"""Experiment configs: typed, loaded from YAML, checked completely before any work starts.
+
+An :class:`ExperimentConfig` describes one sweep: the game, the SWI policy, an optional
+model (LLM-backed candidates), λ, seeds and a ``grid`` mapping dotted field paths to lists
+of values. Every mistake — an unknown key, a wrong type, a value out of range, an unknown
+backend or model, a combination the library refuses — is a :class:`ConfigError` whose one
+line names where it came from (file, ``grid`` entry or ``--set`` override), the field path,
+the value and what is allowed.
+
+YAML is read with ``safe_load`` only: a config is data, never code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from swalab.llm.registry import BACKENDS
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+UnitFloat = Annotated[float, Field(ge=0, le=1)]
+
+
+class ConfigError(ValueError):
+    """A config that cannot run, described in one line."""
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors; values are never coerced from strings to numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class GameConfig(_Strict):
+    """The congestion game (SPEC §1); defaults are the reference configuration."""
+
+    n_agents: int = Field(5, ge=2, description="Agents N.")
+    capacity: PositiveFloat = Field(20.0, description="Capacity C.")
+    beta: PositiveFloat = Field(1.6, description="Severity β.")
+    x_max: PositiveFloat | list[PositiveFloat] = Field(
+        10.0, description="Demand cap: one for all agents or one per agent."
+    )
+    weights: list[PositiveFloat] | None = Field(None, description="Impacts w_i on the load.")
+    values: list[PositiveFloat] | None = Field(None, description="Private values v_i.")
+    steps: int = Field(20, ge=1, description="Horizon T.")
+
+
+class BeliefConfig(_Strict):
+    """How agents estimate the others' mean demand."""
+
+    kind: Literal["ema"] = Field("ema", description="Belief model (the paper's EMA).")
+    alpha: float = Field(0.2, gt=0, le=1, description="EMA smoothing α.")
+    initial: NonNegativeFloat | None = Field(None, description="μ̂₀; null means C/N.")
+
+
+class PolicyConfig(_Strict):
+    """The SWI decision rule: where candidates come from, how they are scored and chosen."""
+
+    scorer: Literal["paper", "consistent"] = "paper"
+    candidates: Literal["grid", "random", "llm"] = Field(
+        "grid", description="grid (whole grid), random (k seeded draws) or llm (the model)."
+    )
+    k: int = Field(7, ge=1, description="Random draws or LLM proposals per agent and step.")
+    grid_step: PositiveFloat = Field(0.25, description="Demand grid / proposal resolution.")
+    anchors: list[NonNegativeFloat] = Field(default_factory=lambda: [0.0, 2.0, 3.0, 4.0, 4.5])
+    margin: NonNegativeFloat = 2.0
+    gamma: NonNegativeFloat = 0.02
+    belief: BeliefConfig = Field(default_factory=BeliefConfig)
+    selector: Literal["code", "llm"] = Field("code", description="Who picks the row (LLM).")
+    fallback: Literal["anchors", "grid", "fail"] = Field(
+        "anchors", description="What replaces unusable LLM proposals."
+    )
+
+
+class ModelConfig(_Strict):
+    """The LLM that proposes candidates (``policy.candidates: llm``)."""
+
+    backend: str = Field(description="One of the registered backends.")
+    name: str | None = Field(None, description="Preset name, GGUF path or model id.")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Backend options, e.g. base_url, structured."
+    )
+    temperature: NonNegativeFloat = 0.7
+    max_tokens: int = Field(120, ge=1)
+    constrained: bool = True
+    cache: bool | str = Field(True, description="Response cache: on, off or a file path.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"is not a known backend: choose one of {sorted(BACKENDS)}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if "key" in key.lower() or "token" in key.lower():
+                raise ValueError(
+                    f"option {key!r} looks like a secret: API keys come from the environment "
+                    f"(OPENAI_API_KEY), never from a config that is stored with the results"
+                )
+        return value
+
+
+class ExecutorConfig(_Strict):
+    """Where cells run; does not change results (not part of a cell's hash)."""
+
+    kind: Literal["local", "ray"] = "local"
+    workers: int | None = Field(None, ge=1, description="Local processes (default: CPUs).")
+    address: str | None = Field(None, description="Ray cluster address (default: local).")
+    cells_per_task: int = Field(
+        32, ge=1, description="Model-based cells advanced together in one task."
+    )
+
+
+class ExperimentConfig(_Strict):
+    """One sweep: every field not in ``grid`` is shared by all cells."""
+
+    name: str = Field("experiment", min_length=1)
+    env: Literal["congestion_v0"] = "congestion_v0"
+    game: GameConfig = Field(default_factory=GameConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    model: ModelConfig | None = None
+    lam: UnitFloat | list[UnitFloat] = Field(
+        0.0, description="Social weight: one for all agents or one per agent."
+    )
+    seeds: (
+        Annotated[int, Field(ge=1)]
+        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    ) = Field(
+        20, description="A count n (seeds 0..n-1) or an explicit list; episodes of each cell."
+    )
+    grid: dict[str, list[Any] | dict[str, float]] = Field(
+        default_factory=dict, description="Dotted field path → values to sweep."
+    )
+    record_decisions: bool = Field(
+        True, description="Store every candidate set and its utilities in the step rows."
+    )
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    out: str | None = Field(None, description="Output directory (default results/<name>).")
+
+    def seed_list(self) -> list[int]:
+        """The seeds every cell runs."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+#: Fields that say where and how a sweep runs, not what it computes (left out of hashes).
+NOT_HASHED = ("name", "grid", "executor", "out")
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """Return (field path, one-line message) of the first error pydantic found."""
+    errors = error.errors(include_url=False)
+    # A union reports one error per member; the deepest is the one about the user's value
+    # (``lam: [0.5, "x"]`` fails as a list at index 1, not as a float), and among equals
+    # a broken constraint says more than "wrong type" (``seeds: []`` is too short).
+    first = max(errors, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    # Union members add tags such as ``constrained-float`` to the location; drop them.
+    path = _where([p for p in first["loc"] if isinstance(p, int) or p.isidentifier()])
+    msg = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return path, f"{path}: unknown key (value {value!r})"
+    if first["type"] == "missing":
+        return path, f"{path}: required field is missing"
+    return path, f"{path}={json.dumps(value, default=str)}: {msg}"
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part!r} holds {child!r}, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _field_exists(dotted: str) -> bool:
+    model: type[BaseModel] | None = ExperimentConfig
+    for part in dotted.split("."):
+        if model is None or part not in model.model_fields:
+            return False
+        annotation = model.model_fields[part].annotation
+        model = None
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+    return True
+
+
+def _expand_range(key: str, spec: Mapping[str, float]) -> list[float]:
+    """``{from, to, step}`` → the inclusive list, rounded to 12 decimals."""
+    if set(spec) != {"from", "to", "step"}:
+        raise ConfigError(f"grid.{key}={dict(spec)}: a range needs exactly the keys from, to, step")
+    lo, hi, step = (float(spec[k]) for k in ("from", "to", "step"))
+    if not (math.isfinite(lo) and math.isfinite(hi) and step > 0 and hi >= lo):
+        raise ConfigError(f"grid.{key}={dict(spec)}: needs finite from <= to and step > 0")
+    count = math.floor((hi - lo) / step + 1e-9) + 1
+    return [round(lo + i * step, 12) for i in range(count)]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``dotted.key=value`` with the value read as YAML (``0.5``, ``[1, 2]``, ``paper``)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: write dotted.key=value")
+    try:
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file into a mapping (``safe_load``: data only)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        from swalab.experiments.presets import preset_names
+
+        raise ConfigError(
+            f"{p}: cannot read ({exc.strerror}); give a YAML file or a preset name "
+            f"({', '.join(preset_names())})"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: must hold a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Load, override and validate an experiment (the grid is checked by :func:`plan`).
+
+    Args:
+        source: A YAML file, or the mapping it would hold.
+        overrides: ``dotted.key=value`` strings applied over the file.
+
+    Raises:
+        ConfigError: One line naming the source, the field, the value and what is allowed.
+    """
+    if isinstance(source, Mapping):
+        name, data = "config", copy.deepcopy(dict(source))
+    else:
+        name, data = str(source), read_yaml(source)
+    where: dict[str, str] = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        if key.startswith("grid."):  # grid keys are dotted paths themselves
+            grid = data.get("grid")
+            data["grid"] = grid = dict(grid) if isinstance(grid, dict) else {}
+            grid[key.removeprefix("grid.")] = value
+            where["grid"] = f"--set {text}"
+            continue
+        if not _field_exists(key):
+            raise ConfigError(f"--set {text!r}: {key!r} is not a config field")
+        if isinstance(data.get("grid"), dict):  # a fixed value replaces a swept one
+            data["grid"].pop(key, None)
+        _set_path(data, key, value)
+        where[key] = f"--set {text}"
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        path, msg = _describe(exc)
+        origin = next((w for k, w in where.items() if path.startswith(k)), name)
+        raise ConfigError(f"{origin}: {msg}") from None
+    for key in config.grid:
+        if key in ("seeds", *NOT_HASHED) or not _field_exists(key):
+            allowed = "game.*, policy.*, model.*, lam, record_decisions"
+            raise ConfigError(f"{name}: grid.{key}: not a field that can be swept ({allowed})")
+    return config
+
+
+def grid_values(config: ExperimentConfig) -> dict[str, list[Any]]:
+    """The grid with ranges expanded; an empty list is an error."""
+    out: dict[str, list[Any]] = {}
+    for key, values in config.grid.items():
+        out[key] = _expand_range(key, values) if isinstance(values, dict) else list(values)
+        if not out[key]:
+            raise ConfigError(f"grid.{key}: empty list; give at least one value")
+    return out
+
+
+def validate_cell(base: dict[str, Any], assignment: dict[str, Any], label: str) -> ExperimentConfig:
+    """Validate ``base`` with the grid ``assignment`` set, naming the grid entry on error."""
+    data = copy.deepcopy(base)
+    data["grid"] = {}
+    for key, value in assignment.items():
+        _set_path(data, key, value)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        path, msg = _describe(exc)
+        swept = next((k for k in assignment if path.startswith(k)), None)
+        raise ConfigError(f"{label}: {msg}" + (f" (from grid.{swept})" if swept else "")) from None

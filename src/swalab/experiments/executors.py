@@ -1,0 +1,187 @@
+"""Where tasks run: local processes or a Ray cluster, with the same task functions.
+
+Both executors hand every finished task to one ``on_done`` callback in the driver, which
+writes the store; workers never touch the output directory. LLM tasks need a loaded model:
+locally it is loaded once in the driver and reused by every task that names it; on Ray one
+actor per model holds it and runs that model's tasks in turn.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from swalab.experiments.config import ModelConfig
+from swalab.experiments.execute import CellResult, run_engine_task, run_llm_task
+from swalab.experiments.plan import Task
+
+OnDone = Callable[[Task, "list[CellResult] | BaseException"], None]
+OnModel = Callable[[str, dict[str, Any]], None]
+OnStep = Callable[[int], None]
+
+
+def open_stack(config: ModelConfig) -> Any:
+    """Load a model with its counter and (unless ``cache: false``) the response cache."""
+    from swalab.llm.stack import open_model
+
+    cache = config.cache
+    return open_model(
+        config.backend,
+        config.name,
+        cache=cache if isinstance(cache, str) else None,
+        use_cache=cache is not False,
+        **config.options,
+    )
+
+
+def _init_worker(threads: int) -> None:
+    """Share the machine between worker processes instead of oversubscribing it."""
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+
+
+def _reporter(task: Task, on_done: OnDone) -> Callable[[Future[list[CellResult]]], None]:
+    def report(fut: Future[list[CellResult]]) -> None:
+        on_done(task, fut.exception() or fut.result())
+
+    return report
+
+
+class LocalExecutor:
+    """Model-based tasks on a process pool; LLM tasks in the driver with one model each."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, tasks: list[Task], on_done: OnDone, on_model: OnModel,
+            on_step: OnStep | None = None) -> None:  # fmt: skip
+        """Run ``tasks``; each result (or exception) goes to ``on_done`` as it finishes."""
+        engine = [t for t in tasks if t.kind == "engine"]
+        llm = [t for t in tasks if t.kind == "llm"]
+        workers = min(self.workers, len(engine))
+        pool: ProcessPoolExecutor | None = None
+        futures: list[Future[list[CellResult]]] = []
+        if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(threads,),
+            )  # fmt: skip
+            for task in engine:
+                fut = pool.submit(run_engine_task, task)
+                fut.add_done_callback(_reporter(task, on_done))
+                futures.append(fut)
+        try:
+            stacks: dict[str, Any] = {}
+            for task in llm:
+                try:
+                    assert task.model_key is not None
+                    if task.model_key not in stacks:
+                        model_config = task.cells[0].config.model
+                        assert model_config is not None
+                        stacks[task.model_key] = open_stack(model_config)
+                        on_model(task.model_key, vars(stacks[task.model_key].model.identity))
+                    result: list[CellResult] | BaseException = run_llm_task(
+                        task, stacks[task.model_key].model, on_step
+                    )
+                except Exception as exc:
+                    result = exc
+                on_done(task, result)
+            if pool is None:
+                for task in engine:
+                    try:
+                        result = run_engine_task(task)
+                    except Exception as exc:
+                        result = exc
+                    on_done(task, result)
+            else:
+                wait(futures)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _ModelWorker:
+    """A Ray actor holding one model; runs that model's LLM tasks one after another."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.stack = open_stack(config)
+
+    def identity(self) -> dict[str, Any]:
+        return dict(vars(self.stack.model.identity))
+
+    def run(self, task: Task) -> list[CellResult]:
+        return run_llm_task(task, self.stack.model)
+
+
+class RayExecutor:
+    """Tasks as Ray tasks (model-based) and actors (one per model, for LLM cells).
+
+    Connects to ``address`` (a running cluster) or starts a local instance sized to
+    ``workers`` CPUs, and shuts down only an instance it started.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+        self.address = address
+        self.workers = workers
+
+    def run(self, tasks: list[Task], on_done: OnDone, on_model: OnModel,
+            on_step: OnStep | None = None) -> None:  # fmt: skip
+        """Run ``tasks`` on Ray; results reach ``on_done`` in the driver as they finish."""
+        from swalab.llm.registry import MissingExtraError
+
+        try:
+            import ray
+        except ImportError:
+            raise MissingExtraError(
+                "executor 'ray' needs ray: install the extra with pip install 'swalab[ray]'"
+            ) from None
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                     include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)  # fmt: skip
+        try:
+            remote_engine = ray.remote(num_cpus=1)(run_engine_task)
+            actor_cls = ray.remote(num_cpus=1)(_ModelWorker)
+            refs: dict[Any, Task] = {}
+            actors: dict[str, Any] = {}
+            for task in tasks:
+                if task.kind == "engine":
+                    refs[remote_engine.remote(task)] = task
+                    continue
+                key = task.model_key
+                assert key is not None
+                if key not in actors:
+                    try:  # a model that cannot load fails its tasks, not the sweep
+                        actors[key] = actor_cls.remote(task.cells[0].config.model)
+                        on_model(key, ray.get(actors[key].identity.remote()))
+                    except Exception as exc:
+                        actors[key] = exc
+                if isinstance(actors[key], Exception):
+                    on_done(task, actors[key])
+                    continue
+                refs[actors[key].run.remote(task)] = task
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for ref in ready:
+                    task = refs.pop(ref)
+                    try:
+                        result: list[CellResult] | BaseException = ray.get(ref)
+                    except Exception as exc:
+                        result = exc
+                    on_done(task, result)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def make_executor(kind: str, *, workers: int | None, address: str | None) -> Any:
+    """``local`` or ``ray``."""
+    if kind == "ray":
+        return RayExecutor(address=address, workers=workers)
+    return LocalExecutor(workers=workers)

@@ -1,0 +1,256 @@
+"""The result store: one directory per finished cell, appearing atomically, and a manifest.
+
+Layout of an output directory::
+
+    manifest.json          swalab version, git commit, machine, planned cells, model hashes
+    experiment.yaml        the experiment as run (file + overrides), for the record
+    run.log                what each run did
+    cells/<key>/           one finished cell: cell.json, steps.parquet, episodes.parquet
+    .staging/              cells being written (never read; cleared on the next run)
+
+A cell is written into ``.staging`` and renamed into ``cells/`` in one ``rename``: a reader
+(or a rerun after SIGKILL) sees either the whole cell or nothing. The rename is the commit
+point, so a finished cell is never computed twice and a half-written one is never seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from swalab import __version__
+from swalab.experiments.config import ConfigError
+
+_LIST = pa.list_(pa.float64())
+
+#: One row per (cell, seed, step, agent).
+STEP_SCHEMA = pa.schema(
+    [
+        ("cell", pa.string()),
+        ("seed", pa.int64()),
+        ("step", pa.int64()),
+        ("agent", pa.int64()),
+        ("lam", pa.float64()),
+        ("belief", pa.float64()),
+        ("demand", pa.float64()),
+        ("reward", pa.float64()),
+        ("load", pa.float64()),
+        ("welfare", pa.float64()),
+        ("overloaded", pa.bool_()),
+        ("candidates", _LIST),
+        ("private", _LIST),
+        ("group", _LIST),
+        ("utility", _LIST),
+        ("proposals", _LIST),
+        ("proposal_error", pa.string()),
+        ("fallback", pa.string()),
+        ("argmax_demand", pa.float64()),
+        ("llm_pick", pa.int64()),
+        ("pick_error", pa.string()),
+        ("pick_agrees", pa.bool_()),
+        ("cached", pa.bool_()),
+        ("tokens_in", pa.int64()),
+        ("tokens_out", pa.int64()),
+        ("latency_s", pa.float64()),
+    ]
+)
+
+#: Swept and fixed parameters carried by every episode row.
+PARAM_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("env", pa.string()),
+    ("n_agents", pa.int64()),
+    ("capacity", pa.float64()),
+    ("beta", pa.float64()),
+    ("x_max", pa.float64()),
+    ("x_max_per_agent", _LIST),
+    ("weights_per_agent", _LIST),
+    ("values_per_agent", _LIST),
+    ("steps", pa.int64()),
+    ("lam", pa.float64()),
+    ("lam_per_agent", _LIST),
+    ("scorer", pa.string()),
+    ("candidates", pa.string()),
+    ("k", pa.int64()),
+    ("grid_step", pa.float64()),
+    ("anchors", _LIST),
+    ("margin", pa.float64()),
+    ("gamma", pa.float64()),
+    ("belief", pa.string()),
+    ("alpha", pa.float64()),
+    ("initial_belief", pa.float64()),
+    ("selector", pa.string()),
+    ("fallback", pa.string()),
+    ("backend", pa.string()),
+    ("model", pa.string()),
+    ("temperature", pa.float64()),
+]
+
+#: Episode metrics (SPEC §2) and LLM accounting.
+METRIC_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("overload_rate", pa.float64()),
+    ("mean_welfare", pa.float64()),
+    ("mean_load", pa.float64()),
+    ("utilisation", pa.float64()),
+    ("fairness", pa.float64()),
+    ("steps_to_stable", pa.float64()),
+    ("proposal_failure_rate", pa.float64()),
+    ("fallback_rate", pa.float64()),
+    ("pick_failure_rate", pa.float64()),
+    ("pick_agreement", pa.float64()),
+    ("prompts", pa.float64()),
+    ("tokens_in", pa.float64()),
+    ("tokens_out", pa.float64()),
+    ("latency_s", pa.float64()),
+    ("cached", pa.float64()),
+]
+
+#: One row per (cell, seed).
+EPISODE_SCHEMA = pa.schema(
+    [
+        ("cell", pa.string()),
+        ("seed", pa.int64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("steps_played", pa.int64()),
+        *PARAM_FIELDS,
+        *METRIC_FIELDS,
+    ]
+)
+
+
+def table(rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows → a table of ``schema`` (missing keys are null; unknown keys are an error)."""
+    names = set(schema.names)
+    for row in rows[:1]:
+        extra = set(row) - names
+        if extra:
+            raise KeyError(f"row has columns {sorted(extra)} not in the schema")
+    return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def git_commit() -> str | None:
+    """The commit of the swalab source tree, if it is a git checkout (``+dirty`` if so)."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-C", str(here), *args]
+        return subprocess.run(
+            cmd, check=True, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    """What ran the cells (for the manifest)."""
+    memory = None
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_bytes": memory,
+    }
+
+
+class ResultStore:
+    """An output directory of finished cells; only :meth:`write_cell` adds to it."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.cells_dir = self.root / "cells"
+        self.staging = self.root / ".staging"
+        self.manifest_path = self.root / "manifest.json"
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The manifest, or ``None`` for a directory that holds no experiment yet."""
+        if not self.manifest_path.exists():
+            return None
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        return data
+
+    def open(self, plan_hash: str, planned: list[str], experiment_yaml: str) -> None:
+        """Create or reopen the directory for a plan; refuse one holding another plan.
+
+        Raises:
+            ConfigError: The directory holds results of a different experiment.
+        """
+        old = self.manifest()
+        if old is not None and old.get("plan") != plan_hash:
+            raise ConfigError(
+                f"--out {self.root}: holds another experiment (plan {old.get('plan')}, this "
+                f"one is {plan_hash}); choose a new output directory"
+            )
+        if old is None and self.root.exists() and any(self.root.iterdir()):
+            raise ConfigError(f"--out {self.root}: exists, is not empty and has no manifest")
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.staging, ignore_errors=True)  # leftovers of a killed run
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest = old or {"created": now, "models": {}}
+        manifest |= {
+            "plan": plan_hash,
+            "planned_cells": planned,
+            "swalab_version": __version__,
+            "git_commit": git_commit(),
+            "machine": machine(),
+            "updated": now,
+        }
+        _write_json(self.manifest_path, manifest)
+        if not (self.root / "experiment.yaml").exists():
+            (self.root / "experiment.yaml").write_text(experiment_yaml)
+
+    def record_model(self, key: str, identity: dict[str, Any]) -> None:
+        """Add a loaded model's identity (backend, model, file hash) to the manifest."""
+        manifest = self.manifest() or {}
+        manifest.setdefault("models", {})[key] = identity
+        _write_json(self.manifest_path, manifest)
+
+    def finished(self) -> set[str]:
+        """Keys of the cells already committed."""
+        if not self.cells_dir.exists():
+            return set()
+        return {p.name for p in self.cells_dir.iterdir() if (p / "episodes.parquet").exists()}
+
+    def write_cell(
+        self, key: str, cell: dict[str, Any], steps: pa.Table, episodes: pa.Table
+    ) -> None:
+        """Write a cell's files in staging, then commit them with one rename."""
+        target = self.cells_dir / key
+        if target.exists():
+            return  # committed earlier (a duplicate completion): never write twice
+        work = self.staging / f"{key}.{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "cell.json").write_text(json.dumps(cell, indent=2, sort_keys=True))
+        pq.write_table(steps.cast(STEP_SCHEMA), work / "steps.parquet", compression="zstd")
+        pq.write_table(episodes.cast(EPISODE_SCHEMA), work / "episodes.parquet",
+                       compression="zstd")  # fmt: skip
+        for f in work.iterdir():  # durable before the commit point
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(work, target)

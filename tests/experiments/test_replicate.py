@@ -1,0 +1,54 @@
+"""``swalab replicate paper``: the presets run end to end and the switches come out right."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swalab.cli import main
+from swalab.experiments import load_config, plan, preset_names, preset_path
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_is_a_valid_plan(name: str) -> None:
+    config = load_config(preset_path(name))
+    if config.model is not None and config.model.backend != "llamacpp":
+        # Plan with the embedded model: the paper's backends need a GPU or a server.
+        config = load_config(preset_path(name), ["model.backend=scripted", "model.name=x"])
+    cells = plan(config)
+    assert cells and len({c.key for c in cells}) == len(cells)
+
+
+def test_full_replication_needs_a_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replicate", "paper"]) == 2
+    assert "--backend" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_replication(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("llama_cpp")
+    args = [
+        "replicate",
+        "paper",
+        "--quick",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--set",
+        "seeds=1",
+        "--set",
+        "game.steps=2",
+        "--set",
+        "grid.lam=[0.5, 0.9]",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["runs"]) == {"quick", "reference_model_based"}
+    assert result["runs"]["quick"]["planned_cells"] == 2
+    assert result["runs"]["reference_model_based"]["planned_cells"] == 42
+    model_based = {r["scorer"]: r for r in result["switches"] if r["model"] == "model-based"}
+    assert model_based["paper"]["lambda_switch"] == pytest.approx(0.75)  # λ̃
+    assert model_based["consistent"]["lambda_switch"] == pytest.approx(0.85)  # λ*
+    assert model_based["paper"]["lambda_tilde"] == pytest.approx(0.75)
+    llm = [r for r in result["switches"] if r["model"] == "gemma-3-270m"]
+    assert len(llm) == 1 and llm[0]["lam_points"] == 2
