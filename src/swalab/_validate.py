@@ -8,7 +8,7 @@ cells learns which one at once instead of reading a NaN in a results table.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -130,3 +130,16 @@ def per_agent(
 def float_list(name: str, values: Iterable[object]) -> tuple[float, ...]:
     """Return ``values`` as a tuple of finite floats."""
     return tuple(finite(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def rename_field(message: str, names: Mapping[str, str]) -> str:
+    """Replace the library argument a message starts with by what the user wrote.
+
+    Library errors name their argument (``margin=2.0 is out of range …``); the CLI says
+    ``--margin`` and a config says ``policy.margin``.
+    """
+    for name, shown in names.items():
+        for sep in ("=", "[", " "):
+            if message.startswith(name + sep):
+                return shown + message[len(name) :]
+    return message

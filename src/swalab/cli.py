@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swalab import __version__
+from swalab._validate import rename_field
 
 app = typer.Typer(
     add_completion=False,
@@ -648,15 +649,6 @@ _FLAGS = {
 }
 
 
-def _flag_names(message: str) -> str:
-    """Name the flag instead of the library argument a message starts with."""
-    for name, flag in _FLAGS.items():
-        for sep in ("=", "[", " "):
-            if message.startswith(name + sep):
-                return flag + message[len(name) :]
-    return message
-
-
 def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
     try:
         command(args=list(args) or ["--help"], prog_name="swalab", standalone_mode=False)
@@ -666,7 +658,7 @@ def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
         typer.echo(f"swalab: error: {exc.format_message()}", err=True)
         return 2
     except (UserError, ValueError, ImportError) as exc:
-        typer.echo(f"swalab: error: {_flag_names(str(exc))}", err=True)
+        typer.echo(f"swalab: error: {rename_field(str(exc), _FLAGS)}", err=True)
         return 2
     return 0
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from swalab._validate import rename_field
 from swalab.experiments.config import (
     NOT_HASHED,
     ConfigError,
@@ -180,15 +181,6 @@ _PATHS = {
 }  # fmt: skip
 
 
-def _qualify(message: str) -> str:
-    """Name the config path instead of the library argument a message starts with."""
-    for name, path in _PATHS.items():
-        for sep in ("=", "[", " "):
-            if message.startswith(name + sep):
-                return path + message[len(name) :]
-    return message
-
-
 def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
     """Expand the grid into validated cells, in grid order.
 
@@ -222,7 +214,7 @@ def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
             except ValueError as exc:
-                raise ConfigError(f"{label}: {_qualify(str(exc))}") from None
+                raise ConfigError(f"{label}: {rename_field(str(exc), _PATHS)}") from None
             checked.add(shape)
         cells.append(Cell(key=key, config=resolved, assignment=assignment))
     return cells

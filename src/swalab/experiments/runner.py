@@ -97,7 +97,7 @@ def run_experiment(
     log.info("plan %s: %d cells, %d finished before, %d to run on %s",
              plan_hash(cells), len(cells), summary.skipped, len(todo), ex.kind)  # fmt: skip
     tasks = make_tasks(todo, ex.cells_per_task)
-    llm_steps = sum(len(t.cells) and t.cells[0].config.game.steps for t in tasks if t.kind == "llm")
+    llm_steps = sum(t.cells[0].config.game.steps for t in tasks if t.kind == "llm")
     lock = threading.Lock()
     console = console or Console(stderr=True)
     progress = Progress(

@@ -253,4 +253,9 @@ class ResultStore:
         for f in work.iterdir():  # durable before the commit point
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        os.rename(work, target)
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not target.exists():
+                raise
+            shutil.rmtree(work)  # another run of this plan committed it first
