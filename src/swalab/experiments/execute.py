@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from swalab import _validate as v
 from swalab.experiments.plan import Cell, Task
 from swalab.experiments.store import EPISODE_SCHEMA, METRIC_FIELDS, STEP_SCHEMA, table
 
@@ -38,19 +39,13 @@ class CellResult:
     seconds: float
 
 
-def _per_agent(value: Any, n: int) -> list[float]:
-    if value is None:
-        return [1.0] * n
-    return [float(x) for x in value] if isinstance(value, list) else [float(value)] * n
-
-
 def params(cell: Cell) -> dict[str, Any]:
     """The parameter columns of a cell's episode rows."""
     c = cell.config
     g, p, m = c.game, c.policy, c.model
     n = g.n_agents
-    lam = _per_agent(c.lam, n)
-    x_max = _per_agent(g.x_max, n)
+    lam = v.per_agent("lam", c.lam, n, 0.0, check="unit_interval").tolist()
+    x_max = v.per_agent("x_max", g.x_max, n, 1.0).tolist()
     return {
         "env": c.env,
         "n_agents": n,
@@ -58,8 +53,8 @@ def params(cell: Cell) -> dict[str, Any]:
         "beta": g.beta,
         "x_max": float(np.mean(x_max)),
         "x_max_per_agent": x_max,
-        "weights_per_agent": _per_agent(g.weights, n),
-        "values_per_agent": _per_agent(g.values, n),
+        "weights_per_agent": v.per_agent("weights", g.weights, n, 1.0).tolist(),
+        "values_per_agent": v.per_agent("values", g.values, n, 1.0).tolist(),
         "steps": g.steps,
         "lam": float(np.mean(lam)),
         "lam_per_agent": lam,
@@ -93,17 +88,22 @@ def run_engine_task(task: Task) -> list[CellResult]:
     sims = [c.simulation() for c in cells]
     episodes = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
 
+    cell_params = [params(c) for c in cells]  # once per cell, not per episode
+
+    def per_episode(name: str) -> Any:
+        return np.array([cell_params[ci][name] for ci, _ in episodes], dtype=np.float64)
+
     def col(fn: Callable[[int], Any]) -> Any:
         return np.array([fn(ci) for ci, _ in episodes], dtype=np.float64)
 
     batch = LockstepBatch(
         n_agents=n, steps=t, scorer=first.scorer, candidates=first.candidates, k=first.k,
         grid_step=first.grid_step, anchors=first.anchors,
-        lam=np.stack([_per_agent(cells[ci].config.lam, n) for ci, _ in episodes]),
+        lam=per_episode("lam_per_agent"),
         capacity=col(lambda ci: sims[ci].capacity), beta=col(lambda ci: sims[ci].beta),
-        x_max=np.stack([_per_agent(cells[ci].config.game.x_max, n) for ci, _ in episodes]),
-        weights=np.stack([_per_agent(cells[ci].config.game.weights, n) for ci, _ in episodes]),
-        values=np.stack([_per_agent(cells[ci].config.game.values, n) for ci, _ in episodes]),
+        x_max=per_episode("x_max_per_agent"),
+        weights=per_episode("weights_per_agent"),
+        values=per_episode("values_per_agent"),
         margin=col(lambda ci: sims[ci].margin), gamma=col(lambda ci: sims[ci].gamma),
         alpha=col(lambda ci: sims[ci].alpha),
         initial_belief=col(lambda ci: np.nan if sims[ci].initial_belief is None
@@ -118,7 +118,7 @@ def run_engine_task(task: Task) -> list[CellResult]:
     for e, (ci, seed) in enumerate(episodes):
         cell = cells[ci]
         cap = sims[ci].capacity
-        lam = _per_agent(cell.config.lam, n)
+        lam = cell_params[ci]["lam_per_agent"]
         decisions = (
             replay_decisions(sims[ci], lam, seed, res.beliefs[e])
             if cell.config.record_decisions
@@ -162,7 +162,7 @@ def run_engine_task(task: Task) -> list[CellResult]:
                 "status": "ok",
                 "error": None,
                 "steps_played": t,
-                **params(cell),
+                **cell_params[ci],
                 "overload_rate": float(res.overload_rate[e]),
                 "mean_welfare": float(res.mean_welfare[e]),
                 "mean_load": float(res.mean_load[e]),
@@ -205,6 +205,7 @@ def run_llm_task(
         mine = episodes[ci * len(seeds) : (ci + 1) * len(seeds)]
         steps_rows = []
         ep_rows = []
+        cell_params = params(cell)
         for ep in mine:
             for r in ep.rows:
                 row = {k: x for k, x in r.items() if k in _STEP_KEYS}
@@ -220,7 +221,7 @@ def run_llm_task(
                     "status": ep.status,
                     "error": ep.error,
                     "steps_played": len(ep.loads),
-                    **params(cell),
+                    **cell_params,
                     **metrics,
                 }
             )
