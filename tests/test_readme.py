@@ -21,3 +21,10 @@ def test_readme_python_example_runs_and_matches_its_comments():
 def test_readme_starts_with_the_two_commands():
     lines = [ln for ln in README.read_text().splitlines() if ln.startswith("bash scripts/")]
     assert [ln.split()[1] for ln in lines[:2]] == ["scripts/main.sh", "scripts/test.sh"]
+
+
+def test_readme_images_are_committed_files():
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert images
+    for path in images:
+        assert (README.parent / path).is_file(), path

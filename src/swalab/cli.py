@@ -508,6 +508,48 @@ def query(
     _emit(records, False, f"{len(records)} row(s)")
 
 
+_TRANSITION_COLUMNS = ("experiment", "model", "scorer", "beta", "lambda_c", "ci_low", "ci_high",
+                       "lambda_star", "lambda_tilde", "status")  # fmt: skip
+
+
+def _transition_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in _TRANSITION_COLUMNS} for r in rows]
+
+
+@app.command()
+def report(
+    directory: Annotated[
+        str, typer.Argument(help="A result directory, or a folder of them (replicate --out).")
+    ],
+    out: Annotated[
+        str | None, typer.Option("--out", help="Where to write (default: DIRECTORY).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model whose load time series is drawn.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Write report.html (figures embedded), report.json and figures/ (PNG + SVG).
+
+    The report puts each system's measured switch λ_c, with a bootstrap interval over
+    seeds, beside λ* and λ̃, and tabulates every metric per λ with its interval.
+    """
+    from swalab.analysis.report import write_report
+
+    try:
+        rep = write_report(directory, out, model=model)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_clean({
+            "report": str(rep.html), "json": str(rep.json),
+            "figures": [str(f) for f in rep.figures], "transitions": rep.transitions,
+        }), indent=2))  # fmt: skip
+        return
+    _emit(_transition_table(rep.transitions), False, "Where each system switches (λ_c, 95 % CI)")
+    typer.echo(f"report: {rep.html}")
+
+
 replicate_app = typer.Typer(help="Replicate a paper's results with the presets.")
 app.add_typer(replicate_app, name="replicate")
 
@@ -528,7 +570,11 @@ def replicate_paper(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Run the SWA paper's presets (``--quick``: minutes on a CPU) and print the switches."""
+    """Run the SWA paper's presets (``--quick``: minutes on a CPU), then write the report.
+
+    Ends by printing each system's measured switch beside λ* and λ̃ and the path of
+    ``report.html`` (in ``--out``).
+    """
     from swalab.experiments.replicate import replicate_paper as run_replication
 
     def started(name: str, where: Any) -> None:
@@ -544,11 +590,13 @@ def replicate_paper(
             "runs": {k: {"out": str(r.out), "planned_cells": r.planned, "ran": r.ran,
                          "finished_before": r.skipped, "failed": len(r.failed)}
                      for k, r in rep.runs.items()},
-            "switches": rep.switches,
+            "report": str(rep.report.html),
+            "transitions": rep.report.transitions,
         }), indent=2))  # fmt: skip
     else:
-        _emit(rep.switches, False, "Where each system switched (seed-mean overload rate "
-              "< 0.5 from lambda_switch on) beside λ* and λ̃")  # fmt: skip
+        _emit(_transition_table(rep.report.transitions), False,
+              "Where each system switches (λ_c, 95 % CI) beside λ* and λ̃")  # fmt: skip
+        typer.echo(f"report: {rep.report.html}")
     if failed:
         typer.echo(f"swalab: error: {failed} cell(s) failed; rerun to retry them", err=True)
         raise typer.Exit(1)

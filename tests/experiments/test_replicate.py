@@ -1,10 +1,12 @@
-"""``swalab replicate paper``: the presets run end to end and the switches come out right."""
+"""``swalab replicate paper``: the presets run end to end; the report says where they switch."""
 
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from swalab.analysis import episode_metrics
 from swalab.cli import main
 from swalab.experiments import load_config, plan, preset_names, preset_path
 
@@ -43,12 +45,28 @@ def test_quick_replication(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["runs"]) == {"quick", "reference_model_based"}
+    assert set(result["runs"]) == {"quick", "reference_model_based", "severity_model_based"}
     assert result["runs"]["quick"]["planned_cells"] == 2
     assert result["runs"]["reference_model_based"]["planned_cells"] == 42
-    model_based = {r["scorer"]: r for r in result["switches"] if r["model"] == "model-based"}
-    assert model_based["paper"]["lambda_switch"] == pytest.approx(0.75)  # λ̃
-    assert model_based["consistent"]["lambda_switch"] == pytest.approx(0.85)  # λ*
-    assert model_based["paper"]["lambda_tilde"] == pytest.approx(0.75)
-    llm = [r for r in result["switches"] if r["model"] == "gemma-3-270m"]
+    assert result["report"] == str(tmp_path / "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 0
+    rows = result["transitions"]
+    reference = {r["scorer"]: r for r in rows if r["experiment"] == "reference_model_based"}
+    assert abs(reference["paper"]["lambda_c"] - 0.75) <= 0.05  # λ̃
+    assert abs(reference["consistent"]["lambda_c"] - 0.85) <= 0.05  # λ*
+    assert reference["paper"]["lambda_tilde"] == pytest.approx(0.75)
+    llm = [r for r in rows if r["model"] == "gemma-3-270m"]
     assert len(llm) == 1 and llm[0]["lam_points"] == 2
+    assert len([r for r in rows if r["experiment"] == "severity_model_based"]) == 12
+
+    # The stored LLM episode metrics agree with a recomputation from the step rows.
+    quick = tmp_path / "quick"
+    steps = pq.read_table(sorted(quick.glob("cells/*/steps.parquet"))).to_pydict()
+    episodes = pq.read_table(sorted(quick.glob("cells/*/episodes.parquet"))).to_pylist()
+    recomputed = episode_metrics(steps, capacity=20.0)
+    assert len(recomputed) == len(episodes) == 2
+    for ep in episodes:
+        mine = recomputed[(ep["cell"], ep["seed"])]
+        for name, value in mine.items():
+            assert value == pytest.approx(ep[name]), name
+        assert "pick_agreement" in mine and "fallback_rate" in mine

@@ -1,10 +1,14 @@
-"""Episode metrics of SPEC §2 over arrays of per-step loads and welfare.
+"""Episode metrics of SPEC §2 over arrays of per-step loads and welfare, and over step tables.
 
 Steps are on the last axis; any axes before it (seeds, λ values, …) are kept, so one call
-summarises a whole sweep.
+summarises a whole sweep. :func:`episode_metrics` recomputes every stored episode metric
+from a result store's step rows alone, which makes the stored numbers checkable.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -45,3 +49,66 @@ def jain_fairness(demands: ArrayLike) -> FloatArray:
     den = x.shape[-1] * (x**2).sum(axis=-1)
     result: FloatArray = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
     return result
+
+
+def episode_metrics(
+    steps: Mapping[str, Sequence[Any]], capacity: float | Mapping[str, float]
+) -> dict[tuple[str, int], dict[str, float | None]]:
+    """Every episode metric of a result store, from its step rows (one per step and agent).
+
+    Args:
+        steps: Columns of :data:`~swalab.experiments.store.STEP_SCHEMA` (``cell``, ``seed``,
+            ``step``, ``agent``, ``load``, ``welfare``, ``demand``, ``overloaded``,
+            ``proposal_error``, ``fallback``, ``pick_agrees``, ``pick_error``), e.g. a
+            table's ``to_pydict()``.
+        capacity: ``C``, one for all cells or per cell key (for ``utilisation`` only: the
+            overload flags of the rows already say ``X > C``).
+
+    Returns:
+        ``(cell, seed)`` → ``overload_rate, mean_welfare, mean_load, utilisation, fairness,
+        steps_to_stable`` and, where the rows come from an LLM run (a ``fallback`` is
+        recorded), ``proposal_failure_rate, fallback_rate, pick_failure_rate`` and
+        ``pick_agreement`` (the share of LLM picks equal to the argmax; ``None`` when no
+        pick was asked for or none parsed).
+    """
+    cols = {k: list(v) for k, v in steps.items()}
+    n = len(cols["cell"])
+    episodes: dict[tuple[str, int], list[int]] = {}
+    for r in range(n):
+        episodes.setdefault((cols["cell"][r], int(cols["seed"][r])), []).append(r)
+    out: dict[tuple[str, int], dict[str, float | None]] = {}
+    for (cell, seed), rows in episodes.items():
+        rows.sort(key=lambda r: (cols["step"][r], cols["agent"][r]))
+        n_steps = len({cols["step"][r] for r in rows})
+        first = {cols["step"][r]: r for r in reversed(rows)}  # a step's first row
+        order = [first[s] for s in sorted(first)]
+        loads = np.array([cols["load"][r] for r in order], dtype=np.float64)
+        over = np.array([bool(cols["overloaded"][r]) for r in order])
+        demands = np.array([cols["demand"][r] for r in rows], dtype=np.float64)
+        cap = capacity[cell] if isinstance(capacity, Mapping) else capacity
+        metrics: dict[str, float | None] = {
+            "overload_rate": float(over.mean()),
+            "mean_welfare": float(mean_welfare([cols["welfare"][r] for r in order])),
+            "mean_load": float(loads.mean()),
+            "utilisation": float(loads.mean() / cap),
+            "fairness": float(jain_fairness(demands.reshape(n_steps, -1)).mean()),
+            # steps_to_stable reads "> C"; the flags already are that comparison.
+            "steps_to_stable": float(steps_to_stable(over.astype(np.float64), np.float64(0.5))),
+        }
+        if any(cols["fallback"][r] is not None for r in rows):
+            picks = [
+                bool(cols["pick_agrees"][r]) for r in rows if cols["pick_agrees"][r] is not None
+            ]
+            metrics |= {
+                "proposal_failure_rate": _share(cols["proposal_error"], rows),
+                "fallback_rate": sum(cols["fallback"][r] != "none" for r in rows) / len(rows),
+                "pick_failure_rate": _share(cols["pick_error"], rows),
+                "pick_agreement": sum(picks) / len(picks) if picks else None,
+            }
+        out[(cell, seed)] = metrics
+    return out
+
+
+def _share(column: list[Any], rows: list[int]) -> float:
+    """Share of ``rows`` where ``column`` is set (an error message was recorded)."""
+    return sum(column[r] is not None for r in rows) / len(rows)

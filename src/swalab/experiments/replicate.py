@@ -1,8 +1,8 @@
-"""``swalab replicate paper``: run the paper's presets, then summarise where each system switched.
+"""``swalab replicate paper``: run the paper's presets, then report where each system switched.
 
-``--quick`` runs the embedded-model preset and the model-based reference sweep (minutes on
-a laptop CPU); the full replication runs the paper's figure presets on the backend the
-user has, plus the model-based sweep.
+``--quick`` runs the embedded-model preset and the model-based sweeps of the reference
+game and of the severity β (minutes on a laptop CPU); the full replication runs the paper's
+figure presets on the backend the user has, plus the same model-based sweeps.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swalab import theory
+from swalab.analysis.report import Report, write_report
 from swalab.experiments.config import ConfigError, load_config, read_yaml
 from swalab.experiments.presets import preset_path
-from swalab.experiments.query import query
 from swalab.experiments.runner import RunSummary, run_experiment
 
-QUICK = ("quick", "reference_model_based")
-FULL = ("paper_fig1_2", "paper_fig3_4", "reference_model_based")
+QUICK = ("quick", "reference_model_based", "severity_model_based")
+FULL = ("paper_fig1_2", "paper_fig3_4", "reference_model_based", "severity_model_based")
 
 
 @dataclass
@@ -28,12 +27,11 @@ class Replication:
 
     Attributes:
         runs: Preset name → its run summary.
-        switches: One row per (preset, scorer, model, β): the measured switch beside λ*
-            and λ̃.
+        report: The report over every preset's results (``out/report.html``).
     """
 
     runs: dict[str, RunSummary]
-    switches: list[dict[str, Any]]
+    report: Report
 
 
 def _preset_data(name: str, backend: str | None, model: str | None) -> dict[str, Any]:
@@ -48,38 +46,6 @@ def _preset_data(name: str, backend: str | None, model: str | None) -> dict[str,
     return data
 
 
-def switches(out: Path, preset: str) -> list[dict[str, Any]]:
-    """Per (scorer, model, β): where the seed-mean overload rate drops below 0.5 for good.
-
-    The switch is the smallest λ from which it stays below 0.5 (``None`` if it never
-    does), put beside λ* and λ̃ of that game: a coarse, threshold-crossing summary.
-    """
-    _, rows = query(
-        out,
-        "SELECT scorer, coalesce(model, 'model-based') AS model, beta, n_agents, capacity, "
-        "x_max, margin, lam, avg(overload_rate) AS overload_rate, count(*) AS episodes "
-        "FROM episodes WHERE status = 'ok' GROUP BY ALL ORDER BY ALL",
-    )
-    groups: dict[tuple[Any, ...], list[tuple[float, float]]] = {}
-    for scorer, model, beta, n, cap, x_max, margin, lam, rate, _ in rows:
-        groups.setdefault((scorer, model, beta, n, cap, x_max, margin), []).append((lam, rate))
-    out_rows = []
-    for (scorer, model, beta, n, cap, x_max, margin), curve in groups.items():
-        curve.sort()
-        switch = None
-        for i, (lam, _) in enumerate(curve):
-            if all(r < 0.5 for _, r in curve[i:]):
-                switch = lam
-                break
-        out_rows.append({
-            "preset": preset, "scorer": scorer, "model": model, "beta": beta,
-            "lambda_switch": switch, "lambda_star": theory.lambda_star(n, beta),
-            "lambda_tilde": theory.lambda_tilde(cap, beta, x_max, margin),
-            "lam_points": len(curve),
-        })  # fmt: skip
-    return out_rows
-
-
 def replicate_paper(
     *,
     quick: bool,
@@ -90,7 +56,7 @@ def replicate_paper(
     show_progress: bool = False,
     on_start: Callable[[str, Path], None] | None = None,
 ) -> Replication:
-    """Run the presets into ``out/<preset>`` and summarise the switches.
+    """Run the presets into ``out/<preset>``, then write the report into ``out``.
 
     Every preset is loaded and planned before the first one runs, so a mistake in any of
     them (an unavailable backend, a model llama.cpp cannot load) stops everything early.
@@ -116,11 +82,9 @@ def replicate_paper(
         plan(config, source=f"preset {name}")
     root = Path(out)
     runs: dict[str, RunSummary] = {}
-    rows: list[dict[str, Any]] = []
     for name, config in configs.items():
         if on_start is not None:
             on_start(name, root / name)
         runs[name] = run_experiment(config, out=root / name, source=f"preset {name}",
                                     show_progress=show_progress)  # fmt: skip
-        rows += switches(root / name, name)
-    return Replication(runs=runs, switches=rows)
+    return Replication(runs=runs, report=write_report(root))

@@ -122,8 +122,29 @@ def write_table(table: Table, path: Path) -> Path:
     return path
 
 
-def plot_phase(table: Table, out_dir: Path, stem: str = "phase") -> list[Path]:
+def _edges(centers: FloatArray) -> FloatArray:
+    """Cell edges around sorted centres (midpoints; half a gap beyond each end)."""
+    if centers.size == 1:
+        return np.array([centers[0] - 0.5, centers[0] + 0.5])
+    mid = (centers[1:] + centers[:-1]) / 2
+    result: FloatArray = np.concatenate(
+        [[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]]
+    )
+    return result
+
+
+def plot_phase(
+    table: Table, out_dir: Path, stem: str = "phase", title: str | None = None
+) -> list[Path]:
     """Draw overload-rate and welfare heatmaps per N with λ*(β) and λ̃(β) overlaid.
+
+    Cells are drawn around each (λ, β) measured, so uneven grids are placed truly.
+
+    Args:
+        table: Rows with ``n_agents, beta, lam, overload_rate, mean_welfare, lambda_tilde``.
+        out_dir: Where the files go.
+        stem: File name without suffix.
+        title: A heading over the panels (e.g. the system drawn).
 
     Returns:
         The PNG and SVG files written.
@@ -141,7 +162,6 @@ def plot_phase(table: Table, out_dir: Path, stem: str = "phase") -> list[Path]:
         sel = table["n_agents"] == n
         lams = np.unique(table["lam"][sel])
         betas = np.unique(table["beta"][sel])
-        extent = (lams[0], lams[-1], betas[0], betas[-1])
         grid: dict[str, FloatArray] = {}
         for key in ("overload_rate", "mean_welfare"):
             z = np.full((betas.size, lams.size), np.nan)
@@ -155,17 +175,20 @@ def plot_phase(table: Table, out_dir: Path, stem: str = "phase") -> list[Path]:
                   "mean welfare", "viridis", None, None))  # fmt: skip
         for col, (key, label, cmap, vmin, vmax) in enumerate(panels):
             ax = axes[row][col]
-            im = ax.imshow(grid[key], origin="lower", aspect="auto", extent=extent, cmap=cmap,
-                           vmin=vmin, vmax=vmax, interpolation="nearest")  # fmt: skip
+            im = ax.pcolormesh(_edges(lams), _edges(betas), grid[key], cmap=cmap, vmin=vmin,
+                               vmax=vmax, shading="flat")  # fmt: skip
             ax.plot(np.clip(star, 0, 1), betas, color="cyan", lw=2, label="λ* (Theorem 1)")
             ax.plot(np.clip(tilde, 0, 1), betas, color="limegreen", lw=2, ls="--",
                     label="λ̃ (paper scorer)")  # fmt: skip
-            ax.set_xlim(lams[0], lams[-1])
+            ax.set_xlim(_edges(lams)[0], _edges(lams)[-1])
+            ax.set_ylim(_edges(betas)[0], _edges(betas)[-1])
             ax.set_xlabel("social weight λ")
             ax.set_ylabel("congestion severity β")
             ax.set_title(f"{label}, N = {n}")
             fig.colorbar(im, ax=ax, label=label)
             ax.legend(loc="lower left", fontsize=8, framealpha=0.6)
+    if title is not None:
+        fig.suptitle(title)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     for path in paths:

@@ -1,0 +1,280 @@
+"""The paper's figures from a result directory, in one style, as PNG and SVG.
+
+- Fig. 1 / Fig. 2: overload rate and ΔW vs λ, one line per system (model × scorer) in each
+  game, λ* and λ̃ of the game marked.
+- Fig. 3 / Fig. 4: overload rate and mean welfare vs λ, one line per β for each system, each
+  β's predicted threshold marked in its line's colour.
+- Load time series: the mean load per step at several λ for chosen systems, C marked.
+- Phase heatmap: overload rate and welfare over (λ, β) where a system was swept over at
+  least three β (drawn by :func:`swalab.swi.phase.plot_phase`).
+
+Every band is the 95 % bootstrap interval over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from swalab.analysis.results import METRICS, Curve, Results
+from swalab.analysis.stats import N_BOOT
+from swalab.analysis.transition import Transition
+
+#: Parameters that define a game (the thresholds depend on these only).
+GAME_FIELDS = ("env", "n_agents", "capacity", "beta", "x_max", "margin")
+
+_STYLE: dict[str, Any] = {
+    "figure.dpi": 110,
+    "savefig.dpi": 130,
+    "font.size": 9.5,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.fontsize": 8,
+    "legend.framealpha": 0.75,
+    "svg.hashsalt": "swalab",  # identical SVGs for identical data
+}
+
+
+@contextmanager
+def _plt() -> Iterator[Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
+        yield plt
+
+
+def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple[Any, list[Any]]:
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+        constrained_layout=True,
+    )  # fmt: skip
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _save(plt: Any, fig: Any, out_dir: Path, stem: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    for path in paths:
+        fig.savefig(path, metadata={"Date": None} if path.suffix == ".svg" else None)
+    plt.close(fig)
+    return paths
+
+
+def _game_title(params: dict[str, Any]) -> str:
+    return (
+        f"N={params['n_agents']}, C={params['capacity']:g}, β={params['beta']:g}, "
+        f"x_max={params['x_max']:g}, m={params['margin']:g}"
+    )
+
+
+def _band(ax: Any, lam: np.ndarray, rows: list[dict[str, Any]], metric: str, **kw: Any) -> Any:
+    y = np.array([r[metric] for r in rows], dtype=np.float64)
+    lo = np.array([r[f"{metric}_low"] for r in rows], dtype=np.float64)
+    hi = np.array([r[f"{metric}_high"] for r in rows], dtype=np.float64)
+    (line,) = ax.plot(lam, y, marker="o", ms=3.5, lw=1.6, **kw)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if ok.any():
+        ax.fill_between(lam[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.18, lw=0)
+    return line
+
+
+def _axes_for(metric: str, ax: Any) -> None:
+    ax.set_xlabel("social weight λ")
+    ax.set_ylabel(METRICS[metric])
+    if metric == "overload_rate":
+        ax.set_ylim(-0.04, 1.04)
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    if metric == "welfare_gain":
+        ax.axhline(0.0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlim(-0.02, 1.02)
+
+
+def _groups(
+    curves: Sequence[Curve], key: Callable[[Curve], Any], *, ordered: bool = False
+) -> list[list[int]]:
+    """Curve indices grouped by ``key`` (in first-seen order, or sorted by the key)."""
+    out: dict[Any, list[int]] = {}
+    for i, c in enumerate(curves):
+        out.setdefault(key(c), []).append(i)
+    return [out[k] for k in sorted(out)] if ordered else list(out.values())
+
+
+def by_game(
+    results: Results,
+    summaries: Sequence[list[dict[str, Any]]],
+    metric: str,
+    out_dir: Path,
+    stem: str,
+    title: str,
+) -> list[Path]:
+    """Fig. 1 / 2 style: ``metric`` vs λ, a panel per game, a line per system.
+
+    Systems of every experiment share the panel of their game, so an LLM and the
+    model-based rule are compared on one set of axes.
+    """
+    curves = results.curves
+    panels = _groups(curves, lambda c: tuple(c.params[f] for f in GAME_FIELDS), ordered=True)
+    panels = [p for p in panels if any(np.isfinite(r[metric]) for i in p for r in summaries[i])]
+    if not panels:
+        return []
+    with _plt() as plt:
+        fig, axes = _grid(plt, len(panels))
+        for ax, members in zip(axes, panels, strict=True):
+            first = curves[members[0]]
+            for i in members:
+                c = curves[i]
+                label = results.label(c, skip=GAME_FIELDS)
+                _band(ax, c.lams, summaries[i], metric, label=label)
+            ax.axvline(
+                first.lambda_star, color="black", lw=1.2, label=f"λ* = {first.lambda_star:.3g}"
+            )
+            ax.axvline(first.lambda_tilde, color="black", lw=1.2, ls="--",
+                       label=f"λ̃ = {first.lambda_tilde:.3g}")  # fmt: skip
+            _axes_for(metric, ax)
+            ax.set_title(_game_title(first.params))
+            ax.legend(loc="best")
+        fig.suptitle(title)
+        return _save(plt, fig, out_dir, stem)
+
+
+def by_beta(
+    results: Results,
+    summaries: Sequence[list[dict[str, Any]]],
+    metric: str,
+    out_dir: Path,
+    stem: str,
+    title: str,
+) -> list[Path]:
+    """Fig. 3 / 4 style: ``metric`` vs λ, a panel per system swept over β, a line per β.
+
+    Drawn only for systems run at two or more β; each β's predicted threshold (λ̃ for the
+    paper scorer, λ* otherwise) is a dotted line in its colour.
+    """
+    curves = results.curves
+    panels = _groups(
+        curves, lambda c: (c.experiment, *(v for k, v in c.params.items() if k != "beta"))
+    )
+    panels = [p for p in panels if len(p) >= 2]
+    if not panels:
+        return []
+    with _plt() as plt:
+        fig, axes = _grid(plt, len(panels))
+        for ax, members in zip(axes, panels, strict=True):
+            first = curves[members[0]]
+            for i in sorted(members, key=lambda j: curves[j].params["beta"]):
+                c = curves[i]
+                line = _band(ax, c.lams, summaries[i], metric, label=f"β = {c.params['beta']:g}")
+                ax.axvline(min(c.predicted, 1.0), color=line.get_color(), lw=1.1, ls=":")
+            _axes_for(metric, ax)
+            scorer = first.params["scorer"]
+            mark = "λ̃" if scorer == "paper" else "λ*"
+            ax.set_title(f"{results.label(first, skip=('beta',))} (dotted: {mark} per β)")
+            ax.legend(loc="best")
+        fig.suptitle(title)
+        return _save(plt, fig, out_dir, stem)
+
+
+def _pick_lams(curve: Curve, transition: Transition | None, most: int = 6) -> list[float]:
+    lams: list[float] = curve.lams.tolist()
+    if len(lams) <= most:
+        return lams
+    picked = {lams[round(i * (len(lams) - 1) / (most - 1))] for i in range(most)}
+    if transition is not None:  # the two λ either side of the switch show it best
+        picked |= {x for x in (transition.grid_low, transition.grid_high) if x is not None}
+    return sorted(picked)
+
+
+def load_series(
+    results: Results,
+    chosen: Sequence[int],
+    transitions: Sequence[Transition | None],
+    out_dir: Path,
+    stem: str = "load_timeseries",
+) -> list[Path]:
+    """Mean load per step (95 % band over seeds) at several λ, one panel per chosen curve."""
+    from swalab.analysis.results import load_series as read_series
+
+    roots = {e.name: e.root for e in results.experiments}
+    panels = []
+    for i in chosen:
+        c = results.curves[i]
+        lines = [(lam, *read_series(c, roots[c.experiment], lam))
+                 for lam in _pick_lams(c, transitions[i])]  # fmt: skip
+        lines = [line for line in lines if line[2].size]
+        if lines:  # stores without step rows have nothing to draw
+            panels.append((c, lines))
+    if not panels:
+        return []
+    rng = np.random.default_rng(0)
+    with _plt() as plt:
+        fig, axes = _grid(plt, len(panels), width=5.4)
+        cmap = plt.get_cmap("viridis")
+        for ax, (c, lines) in zip(axes, panels, strict=True):
+            for j, (lam, steps, loads) in enumerate(lines):
+                color = cmap(j / max(len(lines) - 1, 1))
+                mean = np.nanmean(loads, axis=0)
+                ax.plot(steps, mean, color=color, lw=1.6, marker=".", label=f"λ = {lam:g}")
+                if loads.shape[0] > 1:
+                    idx = rng.integers(0, loads.shape[0], size=(N_BOOT, loads.shape[0]))
+                    boot = np.nanmean(loads[idx], axis=1)
+                    lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
+                    ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
+            cap = c.params["capacity"]
+            ax.axhline(cap, color="crimson", lw=1.2, label=f"C = {cap:g}")
+            ax.axhline(cap - c.params["margin"], color="crimson", lw=0.9, ls="--",
+                       label=f"C − m = {cap - c.params['margin']:g}")  # fmt: skip
+            ax.set_xlabel("step t")
+            ax.set_ylabel("load X_t")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_title(results.label(c) + f" ({_game_title(c.params)})", fontsize=8.5)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
+        fig.suptitle("Load over time at several λ (band: 95 % bootstrap over seeds)")
+        return _save(plt, fig, out_dir, stem)
+
+
+def phase_heatmaps(
+    results: Results, summaries: Sequence[list[dict[str, Any]]], out_dir: Path
+) -> list[Path]:
+    """(λ, β) heatmaps for every system swept over at least three β and three λ."""
+    from swalab.swi.phase import plot_phase
+
+    curves = results.curves
+    panels = _groups(
+        curves, lambda c: (c.experiment, *(v for k, v in c.params.items() if k != "beta"))
+    )
+    paths: list[Path] = []
+    for n, members in enumerate(p for p in panels if len(p) >= 3):
+        rows = sorted(
+            ((curves[i], r) for i in members for r in summaries[i]),
+            key=lambda cr: (cr[0].params["beta"], cr[1]["lam"]),
+        )
+        if len({r["lam"] for _, r in rows}) < 3:
+            continue
+        table = {
+            "n_agents": np.array([c.params["n_agents"] for c, _ in rows], dtype=np.int64),
+            "beta": np.array([c.params["beta"] for c, _ in rows]),
+            "lam": np.array([r["lam"] for _, r in rows]),
+            "overload_rate": np.array([r["overload_rate"] for _, r in rows]),
+            "mean_welfare": np.array([r["mean_welfare"] for _, r in rows]),
+            "lambda_tilde": np.array([c.lambda_tilde for c, _ in rows]),
+        }
+        title = results.label(curves[members[0]], skip=("beta",))
+        paths += plot_phase(table, out_dir, stem=f"phase_{n + 1}", title=title)
+    return paths

@@ -1,0 +1,324 @@
+"""A result directory as curves: one system, λ swept, seeds as replicates.
+
+A *curve* is every finished episode of one experiment that shares all parameters but λ
+(and the seed): one model, scorer, game, candidate setting… Whatever a sweep varied
+besides λ splits curves, so the analysis needs no knowledge of the grid. A directory is one
+experiment (it has a ``manifest.json``) or a folder of them, as ``swalab replicate``
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from swalab import theory
+from swalab.analysis.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
+from swalab.experiments.store import EPISODE_SCHEMA, PARAM_FIELDS, ResultStore
+
+#: Metrics summarised per (curve, λ), with their display names. ``welfare_gain`` is
+#: ΔW(λ) = W̄(λ) − W̄(0) of the paper, paired by seed.
+METRICS: dict[str, str] = {
+    "overload_rate": "overload rate",
+    "mean_welfare": "mean welfare W̄",
+    "welfare_gain": "ΔW vs λ = 0",
+    "mean_load": "mean load X",
+    "utilisation": "utilisation X/C",
+    "fairness": "Jain fairness",
+    "steps_to_stable": "steps until X ≤ C",
+    "proposal_failure_rate": "parse failures",
+    "fallback_rate": "fallbacks",
+    "pick_failure_rate": "pick failures",
+    "pick_agreement": "pick = argmax",
+}
+
+#: Parameters that tell curves apart (λ is the x-axis; per-agent λ follows it).
+CURVE_FIELDS = tuple(n for n, _ in PARAM_FIELDS if n not in ("lam", "lam_per_agent"))
+
+
+@dataclass
+class Experiment:
+    """One experiment directory.
+
+    Attributes:
+        name: Its path relative to the analysed root (``.`` for the root itself).
+        root: Its directory.
+        manifest: The store's manifest.
+        config_yaml: The experiment as run.
+        planned: Cells planned.
+        finished: Cells committed.
+    """
+
+    name: str
+    root: Path
+    manifest: dict[str, Any]
+    config_yaml: str
+    planned: int
+    finished: int
+
+
+@dataclass
+class Curve:
+    """One system over λ.
+
+    Attributes:
+        experiment: Name of its experiment.
+        params: Its fixed parameters (:data:`CURVE_FIELDS`).
+        lams: Distinct λ, ascending.
+        seeds: Per λ, the seeds of its finished episodes.
+        values: Metric → per λ, the per-seed values (NaN where not defined).
+        cells: Per λ, the cell keys behind it.
+        failed: Episodes that did not finish (left out of every metric).
+    """
+
+    experiment: str
+    params: dict[str, Any]
+    lams: np.ndarray
+    seeds: list[np.ndarray]
+    values: dict[str, list[np.ndarray]]
+    cells: list[list[str]]
+    failed: int = 0
+
+    @property
+    def model(self) -> str:
+        """The model, or ``model-based`` for a rule-only run."""
+        return str(self.params.get("model") or "model-based")
+
+    @property
+    def lambda_star(self) -> float:
+        """Theorem 1's threshold λ* of this game (the consistent scorer's switch)."""
+        p = self.params
+        return float(theory.lambda_star(p["n_agents"], p["beta"]))
+
+    @property
+    def lambda_tilde(self) -> float:
+        """The paper scorer's switch λ̃ (SPEC §2) of this game."""
+        p = self.params
+        return float(theory.lambda_tilde(p["capacity"], p["beta"], p["x_max"], p["margin"]))
+
+    @property
+    def predicted(self) -> float:
+        """The threshold this curve's scorer should switch at."""
+        return self.lambda_tilde if self.params.get("scorer") == "paper" else self.lambda_star
+
+    def per_episode(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(λ, value)`` of every finished episode (for the transition estimate)."""
+        lam = np.concatenate(
+            [np.full(s.size, x) for x, s in zip(self.lams, self.seeds, strict=True)]
+        )
+        return lam, np.concatenate(self.values[metric])
+
+
+@dataclass
+class Results:
+    """Everything a report reads from a directory.
+
+    Attributes:
+        root: The analysed directory.
+        experiments: Its experiments.
+        curves: Every curve, in a stable order (experiment, then parameters).
+    """
+
+    root: Path
+    experiments: list[Experiment]
+    curves: list[Curve]
+
+    def varying(self, curve: Curve) -> list[str]:
+        """Parameters that differ between the curves of ``curve``'s experiment and model."""
+        peers = [c for c in self.curves if (c.experiment, c.model) == (curve.experiment,
+                 curve.model)]  # fmt: skip
+        return [f for f in CURVE_FIELDS if len({_key(c.params[f]) for c in peers}) > 1]
+
+    def label(self, curve: Curve, *, skip: Iterable[str] = ()) -> str:
+        """A legend label: experiment (if several), model, scorer, then what else differs.
+
+        Only parameters that vary within the curve's experiment and model are named, so a
+        label stays short however many fields differ between an LLM and a rule-only run.
+        """
+        skip = {"model", "backend", "scorer", *skip}
+        parts = [curve.experiment] if len(self.experiments) > 1 else []
+        parts += [curve.model, str(curve.params["scorer"])]
+        for name in self.varying(curve):
+            if name not in skip:
+                sign = "β" if name == "beta" else name
+                parts.append(f"{sign}={_fmt(curve.params[name])}")
+        return " · ".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ",".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def find_experiments(root: str | Path) -> list[Path]:
+    """The experiment directories at ``root``: itself, or its subdirectories, sorted.
+
+    Raises:
+        FileNotFoundError: Neither ``root`` nor any subdirectory is a result directory.
+    """
+    base = Path(root)
+    if (base / "manifest.json").is_file():
+        return [base]
+    found = sorted(p.parent for p in base.glob("*/manifest.json")) if base.is_dir() else []
+    if not found:
+        raise FileNotFoundError(
+            f"{root}: not a swalab result directory (no manifest.json in it or in a "
+            f"subdirectory); give the --out of `swalab run` or `swalab replicate`"
+        )
+    return found
+
+
+def _episodes(store: ResultStore) -> pa.Table:
+    files = sorted(store.cells_dir.glob("*/episodes.parquet"))
+    if not files:
+        return EPISODE_SCHEMA.empty_table()
+    return pa.concat_tables([pq.read_table(f).cast(EPISODE_SCHEMA) for f in files])
+
+
+def _key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def load_results(root: str | Path) -> Results:
+    """Read every finished episode under ``root`` and group it into curves."""
+    base = Path(root)
+    experiments: list[Experiment] = []
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for path in find_experiments(base):
+        store = ResultStore(path)
+        manifest = store.manifest() or {}
+        name = "." if path == base else str(path.relative_to(base))
+        yaml_path = path / "experiment.yaml"
+        experiments.append(
+            Experiment(
+                name=name,
+                root=path,
+                manifest=manifest,
+                config_yaml=yaml_path.read_text() if yaml_path.exists() else "",
+                planned=len(manifest.get("planned_cells", [])),
+                finished=len(store.finished()),
+            )
+        )
+        for row in _episodes(store).to_pylist():
+            key = (name, *(_key(row[f]) for f in CURVE_FIELDS))
+            groups.setdefault(key, []).append(row)
+    curves = [_curve(key, rows) for key, rows in sorted(groups.items(), key=_sort_key)]
+    return Results(root=base, experiments=experiments, curves=curves)
+
+
+def _sort_key(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
+    return tuple("" if v is None else str(v) for v in item[0])
+
+
+def _curve(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> Curve:
+    ok = [r for r in rows if r["status"] == "ok"]
+    lams = np.unique(np.array([r["lam"] for r in ok], dtype=np.float64))
+    seeds, cells = [], []
+    values: dict[str, list[np.ndarray]] = {m: [] for m in METRICS if m != "welfare_gain"}
+    for lam in lams:
+        at = sorted((r for r in ok if r["lam"] == lam), key=lambda r: r["seed"])
+        seeds.append(np.array([r["seed"] for r in at], dtype=np.int64))
+        cells.append(sorted({r["cell"] for r in at}))
+        for m in values:
+            values[m].append(
+                np.array([np.nan if r[m] is None else r[m] for r in at], dtype=np.float64)
+            )
+    params = dict(zip(CURVE_FIELDS, key[1:], strict=True))
+    return Curve(
+        experiment=key[0], params=params, lams=lams, seeds=seeds, values=values, cells=cells,
+        failed=len(rows) - len(ok),
+    )  # fmt: skip
+
+
+def summarize(curve: Curve, *, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per λ: every metric's mean over seeds with its 95 % bootstrap interval.
+
+    ``welfare_gain`` is paired by seed when λ and λ = 0 ran the same seeds, and missing
+    (NaN) when the curve has no λ = 0.
+    """
+    base = next((i for i, x in enumerate(curve.lams) if x == 0.0), None)
+    rows = []
+    for i, lam in enumerate(curve.lams):
+        est: dict[str, Estimate] = {
+            m: bootstrap_mean(v[i], seed=seed) for m, v in curve.values.items()
+        }
+        if base is None:
+            est["welfare_gain"] = Estimate(float("nan"), float("nan"), float("nan"), 0)
+        else:
+            w, w0 = curve.values["mean_welfare"][i], curve.values["mean_welfare"][base]
+            paired = np.array_equal(curve.seeds[i], curve.seeds[base])
+            est["welfare_gain"] = bootstrap_mean_diff(w, w0, paired=paired, seed=seed)
+        row: dict[str, Any] = {"lam": float(lam), "seeds": int(curve.seeds[i].size)}
+        for m in METRICS:
+            e = est[m]
+            row |= {m: e.mean, f"{m}_low": e.low, f"{m}_high": e.high}
+        rows.append(row)
+    return rows
+
+
+def load_series(curve: Curve, root: Path, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step loads of the curve's episodes at ``lam``: ``(steps, loads[seed, step])``.
+
+    Read from the step rows (one per agent; the load is the step's). Episodes that stopped
+    early are NaN after their last step.
+    """
+    from swalab.experiments.query import connect
+
+    i = int(np.flatnonzero(curve.lams == lam)[0])
+    listing = ", ".join("'" + c + "'" for c in curve.cells[i])
+    con = connect(root)
+    rows = con.execute(
+        f"SELECT seed, step, any_value(load) FROM steps WHERE cell IN ({listing}) "
+        "GROUP BY seed, step ORDER BY seed, step"
+    ).fetchall()
+    if not rows:
+        return np.arange(0), np.zeros((0, 0))
+    seeds = sorted({r[0] for r in rows})
+    steps = np.arange(max(r[1] for r in rows) + 1)
+    loads = np.full((len(seeds), steps.size), np.nan)
+    where = {s: j for j, s in enumerate(seeds)}
+    for s, t, x in rows:
+        loads[where[s], t] = x
+    return steps, loads
+
+
+def manifest_summary(experiment: Experiment) -> dict[str, Any]:
+    """What ran an experiment: version, commit, machine, models (for the report)."""
+    m = experiment.manifest
+    return {
+        "experiment": experiment.name,
+        "swalab_version": m.get("swalab_version"),
+        "git_commit": m.get("git_commit"),
+        "created": m.get("created"),
+        "updated": m.get("updated"),
+        "machine": m.get("machine"),
+        "models": m.get("models", {}),
+        "cells": f"{experiment.finished} of {experiment.planned}",
+    }
+
+
+def dumps(data: Any) -> str:
+    """JSON with non-finite floats as ``null`` (what a browser and ``jq`` can read)."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float):
+            return x if np.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        if isinstance(x, np.generic):
+            return clean(x.item())
+        return x
+
+    return json.dumps(clean(data), indent=2, default=str)
