@@ -7,7 +7,6 @@ on stderr, ``swalab: error: …``, and exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swalab import __version__
+from swalab._json import json_safe
 from swalab._validate import rename_field
 
 app = typer.Typer(
@@ -56,35 +56,22 @@ def _per_agent(flag: str, text: str | None) -> float | list[float] | None:
     return values[0] if len(values) == 1 else values
 
 
-def _clean(value: Any) -> Any:
-    """Make a result JSON-safe: arrays to lists, non-finite floats to ``None``."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(x) for k, x in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(x) for x in value]
-    return value
-
-
 def _emit(result: dict[str, Any] | list[dict[str, Any]], as_json: bool, title: str) -> None:
     """Print ``result`` as JSON, or as a table: one row per item, or key/value rows."""
     if as_json:
-        typer.echo(json.dumps(_clean(result), indent=2))
+        typer.echo(json.dumps(json_safe(result), indent=2))
         return
     table = Table(title=title)
     if isinstance(result, dict):
         table.add_column("quantity")
         table.add_column("value", justify="right")
         for key, value in result.items():
-            table.add_row(key, _fmt(_clean(value)))
+            table.add_row(key, _fmt(json_safe(value)))
     else:
         for key in result[0]:
             table.add_column(key, justify="right")
         for row in result:
-            table.add_row(*(_fmt(_clean(x)) for x in row.values()))
+            table.add_row(*(_fmt(json_safe(x)) for x in row.values()))
     Console(width=max(Console().width, 140)).print(table)
 
 
@@ -417,7 +404,7 @@ def phase(
         "seconds": seconds,
         "switch_vs_prediction_max_gap": float(np.nanmax(gap)) if np.isfinite(gap).any() else None,
         "switches": [
-            {k: _clean(float(switches[k][i])) for k in switches}
+            {k: json_safe(float(switches[k][i])) for k in switches}
             for i in range(switches["beta"].size)
         ],
     }
@@ -500,7 +487,7 @@ def query(
         raise UserError(str(exc)) from None
     records = [dict(zip(columns, r, strict=True)) for r in rows]
     if as_json:
-        typer.echo(json.dumps(_clean(records), indent=2, default=str))
+        typer.echo(json.dumps(json_safe(records), indent=2, default=str))
         return
     if not records:
         typer.echo("(no rows)" if columns else "(no result)")
@@ -541,7 +528,7 @@ def report(
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(_clean({
+        typer.echo(json.dumps(json_safe({
             "report": str(rep.html), "json": str(rep.json),
             "figures": [str(f) for f in rep.figures], "transitions": rep.transitions,
         }), indent=2))  # fmt: skip
@@ -586,7 +573,7 @@ def replicate_paper(
                           on_start=started)  # fmt: skip
     failed = sum(len(r.failed) for r in rep.runs.values())
     if as_json:
-        typer.echo(json.dumps(_clean({
+        typer.echo(json.dumps(json_safe({
             "runs": {k: {"out": str(r.out), "planned_cells": r.planned, "ran": r.ran,
                          "finished_before": r.skipped, "failed": len(r.failed)}
                      for k, r in rep.runs.items()},

@@ -1,9 +1,11 @@
 """Result directories as curves, summaries with intervals, and step-row metrics, on stores
 whose answers are known by construction or recomputable from their own rows."""
 
+import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -11,6 +13,7 @@ from swalab.analysis import episode_metrics, load_results, summarize
 from swalab.analysis.results import find_experiments
 from swalab.cli import main
 from swalab.experiments.store import EPISODE_SCHEMA, STEP_SCHEMA, ResultStore, table
+from swalab.testing import check_result_store
 
 BASE = {
     "env": "congestion_v0", "n_agents": 5, "capacity": 20.0, "beta": 1.6, "x_max": 10.0,
@@ -113,13 +116,18 @@ def test_stored_model_based_metrics_equal_their_recomputation(tmp_path: Path) ->
         "grid.lam=[0.0, 0.7, 0.8, 0.9]",
     ]
     assert main(args) == 0
-    steps = pq.read_table(sorted(tmp_path.glob("cells/*/steps.parquet"))).to_pydict()
-    episodes = pq.read_table(sorted(tmp_path.glob("cells/*/episodes.parquet"))).to_pylist()
-    recomputed = episode_metrics(steps, capacity=20.0)
-    assert len(recomputed) == len(episodes) == 16
-    for ep in episodes:
-        mine = recomputed[(ep["cell"], ep["seed"])]
-        assert set(mine) == {"overload_rate", "mean_welfare", "mean_load", "utilisation",
-                             "fairness", "steps_to_stable"}  # fmt: skip
-        for name, value in mine.items():
-            assert value == pytest.approx(ep[name], abs=1e-12), name
+    assert check_result_store(tmp_path) == 16
+
+
+def test_the_store_check_catches_a_stored_number_its_steps_do_not_support(tmp_path: Path) -> None:
+    assert main(["run", "reference_model_based", "--out", str(tmp_path), "--set", "seeds=1",
+                 "--set", "grid.lam=[0.8]", "--set", "policy.scorer=paper"]) == 0  # fmt: skip
+    [cell] = (tmp_path / "cells").iterdir()
+    episodes = pq.read_table(cell / "episodes.parquet")
+    bad = episodes.set_column(
+        episodes.schema.get_field_index("mean_load"), "mean_load", pa.array([99.0])
+    )
+    pq.write_table(bad, cell / "episodes.parquet")
+    msg = "stored mean_load = 99.0, its step rows give 17.75"
+    with pytest.raises(AssertionError, match=re.escape(msg)):
+        check_result_store(tmp_path)

@@ -3,12 +3,11 @@
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from swalab.analysis import episode_metrics
 from swalab.cli import main
 from swalab.experiments import load_config, plan, preset_names, preset_path
+from swalab.testing import check_result_store
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -59,14 +58,6 @@ def test_quick_replication(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len(llm) == 1 and llm[0]["lam_points"] == 2
     assert len([r for r in rows if r["experiment"] == "severity_model_based"]) == 12
 
-    # The stored LLM episode metrics agree with a recomputation from the step rows.
-    quick = tmp_path / "quick"
-    steps = pq.read_table(sorted(quick.glob("cells/*/steps.parquet"))).to_pydict()
-    episodes = pq.read_table(sorted(quick.glob("cells/*/episodes.parquet"))).to_pylist()
-    recomputed = episode_metrics(steps, capacity=20.0)
-    assert len(recomputed) == len(episodes) == 2
-    for ep in episodes:
-        mine = recomputed[(ep["cell"], ep["seed"])]
-        for name, value in mine.items():
-            assert value == pytest.approx(ep[name]), name
-        assert "pick_agreement" in mine and "fallback_rate" in mine
+    # Every stored episode metric (LLM and model-based) agrees with its step rows.
+    assert check_result_store(tmp_path / "quick") == 2
+    assert check_result_store(tmp_path / "reference_model_based") == 840

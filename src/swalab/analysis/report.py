@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from swalab import __version__
+from swalab._json import dumps
 from swalab.analysis import figures
 from swalab.analysis.results import (
     METRICS,
     Curve,
     Results,
-    dumps,
     load_results,
     manifest_summary,
     summarize,

@@ -9,7 +9,6 @@ writes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,20 +304,3 @@ def manifest_summary(experiment: Experiment) -> dict[str, Any]:
         "models": m.get("models", {}),
         "cells": f"{experiment.finished} of {experiment.planned}",
     }
-
-
-def dumps(data: Any) -> str:
-    """JSON with non-finite floats as ``null`` (what a browser and ``jq`` can read)."""
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, float):
-            return x if np.isfinite(x) else None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        if isinstance(x, np.generic):
-            return clean(x.item())
-        return x
-
-    return json.dumps(clean(data), indent=2, default=str)
