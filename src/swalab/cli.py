@@ -76,11 +76,16 @@ def _emit(result: dict[str, Any] | list[dict[str, Any]], as_json: bool, title: s
 
 
 def _fmt(value: Any) -> str:
+    """A cell of a rich table: numbers to 4 digits, text escaped (``[...]`` is not markup)."""
+    from rich.markup import escape
+
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
-        return "[" + ", ".join(_fmt(x) for x in value) + "]"
-    return "n/a" if value is None else str(value)
+        return escape("[" + ", ".join(_fmt(x) for x in value) + "]")
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}: {_fmt(x)}" for k, x in value.items()))
+    return "n/a" if value is None else escape(str(value))
 
 
 Agents = Annotated[int, typer.Option("--agents", help="Number of agents N (≥ 2).")]
@@ -102,12 +107,27 @@ def threshold(
     margin: Margin = 2.0,
     gamma: Gamma = 0.02,
     alpha: Alpha = 0.2,
+    lam_per_agent: Annotated[
+        str | None,
+        typer.Option("--lam-per-agent", help="λ_i, comma list (or one for all): the surface test."),
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Impacts w_i on the load, comma list.")
+    ] = None,
+    values: Annotated[
+        str | None, typer.Option("--values", help="Private values v_i, comma list.")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Print λ* (Theorem 1), λ̃ (the paper scorer's own switch), lock-in and belief stability."""
+    """Print λ* (Theorem 1), λ̃ (the paper scorer's own switch), lock-in and belief stability.
+
+    With per-agent impacts/values also each agent's own threshold λ*_i; with
+    ``--lam-per-agent`` also the critical-surface test: which agents sit below their
+    threshold (they play x_max) and whether the system escapes overload.
+    """
     from swalab import theory
 
-    result = {
+    result: dict[str, Any] = {
         "lambda_star": theory.lambda_star(agents, beta),
         "lambda_tilde": theory.lambda_tilde(capacity, beta, x_max, margin),
         "effective_capacity": theory.effective_capacity(capacity, margin),
@@ -116,13 +136,59 @@ def threshold(
         "belief_contraction": theory.belief_contraction(alpha, agents),
         "belief_stable": theory.belief_stable(alpha, agents),
     }
+    if lam_per_agent is not None or weights is not None or values is not None:
+        result |= _surface_terms(
+            agents, beta, capacity, x_max, _per_agent("--lam-per-agent", lam_per_agent),
+            _per_agent("--weights", weights), _per_agent("--values", values),
+        )  # fmt: skip
     _emit(result, as_json, f"Thresholds (N={agents}, β={beta:g}, C={capacity:g})")
+
+
+def _surface_terms(
+    agents: int,
+    beta: float,
+    capacity: float,
+    x_max: float | list[float],
+    lam: float | list[float] | None,
+    weights: float | list[float] | None,
+    values: float | list[float] | None,
+) -> dict[str, Any]:
+    """Per-agent thresholds and, given λ_i, the critical-surface test (SPEC §3)."""
+    from swalab import _validate as v
+    from swalab import theory
+
+    out: dict[str, Any] = {
+        "per_agent_thresholds": theory.per_agent_thresholds(
+            agents, beta, weights=weights, values=values
+        )
+    }
+    if lam is None:
+        return out
+    try:
+        lam_arr = v.per_agent("lam", lam, agents, 0.0, check="unit_interval")
+    except ValueError as exc:
+        raise UserError(rename_field(str(exc), {"lam": "--lam-per-agent"})) from None
+    w = v.per_agent("weights", weights, agents, 1.0)
+    xm = v.per_agent("x_max", x_max, agents, 1.0)
+    below = lam_arr < out["per_agent_thresholds"]
+    out |= {
+        "sub_threshold_agents": np.flatnonzero(below),
+        "sub_threshold_load": float(np.sum(w[below] * xm[below])),
+        "escapes_overload": theory.escapes_overload(
+            lam_arr, n_agents=agents, capacity=capacity, beta=beta, x_max=x_max,
+            weights=weights, values=values,
+        ),
+    }  # fmt: skip
+    return out
 
 
 @app.command()
 def equilibrium(
     lam: Annotated[
-        str, typer.Option("--lam", help="Social weight: one for all agents, or one per agent.")
+        str,
+        typer.Option(
+            "--lam", "--lam-per-agent", help="Social weight: one for all agents, or one per agent."
+        ),
     ],
     agents: Agents = 5,
     beta: Beta = 1.6,
@@ -158,6 +224,9 @@ def equilibrium(
         "welfare": eq.welfare,
         "overloaded": eq.overloaded,
         "thresholds": eq.thresholds,
+        **_surface_terms(
+            agents, beta, capacity, params["x_max"], lam_value, params["weights"], params["values"]
+        ),
         "optimal_welfare": theory.optimal_welfare(**params),
         "price_of_anarchy": theory.price_of_anarchy(lam_value, **params),
     }
@@ -417,6 +486,76 @@ def phase(
         f"Switching λ per β ({scorer} scorer; OR < 0.5 from λ_c on), {seconds:.2f} s",
     )
     typer.echo(f"table: {parquet}\nfigures: {', '.join(map(str, figures))}")
+
+
+@app.command()
+def surface(
+    agents: Annotated[int, typer.Option("--agents", help="Number of agents N (≥ 2).")] = 10,
+    capacity: Annotated[float, typer.Option("--capacity", help="Capacity C (> 0).")] = 40.0,
+    beta: Annotated[float, typer.Option("--beta", help="Congestion severity β (> 0).")] = 3.0,
+    x_max: XMax = 10.0,
+    margin: Margin = 2.0,
+    gamma: Gamma = 0.02,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="EMA smoothing α (< 2/N keeps beliefs stable).")
+    ] = 0.1,
+    lam_low: Annotated[
+        str, typer.Option("--lam-low", help="λ grid of the low group: start:stop:count or list.")
+    ] = "0:1:21",
+    lam_high: Annotated[float, typer.Option("--lam-high", help="λ of the others.")] = 1.0,
+    scorer: Annotated[str, typer.Option("--scorer", help="paper or consistent.")] = "consistent",
+    candidates: Annotated[str, typer.Option("--candidates", help="grid or random.")] = "grid",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 5,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 60,
+    out: Annotated[str, typer.Option("--out", help="Output directory.")] = "results/surface",
+    as_json: AsJson = False,
+) -> None:
+    """Map the critical surface: k of N agents at λ_low, the rest at λ_high, k = 0…N.
+
+    Simulated overload beside two predictions: game theory (escape iff k·x_max ≤ C below
+    λ*) and the SWI rule's own fixed point (its shared mean belief misjudges the others'
+    load in a mixed population; it escapes only while the margin covers that error).
+    Writes ``surface.parquet`` and ``surface.png``/``.svg``.
+    """
+    from pathlib import Path
+
+    from swalab.swi import SimulationConfig
+    from swalab.swi.phase import write_table
+    from swalab.swi.surface import (
+        agreement,
+        critical_surface,
+        plot_surface,
+        swi_fixed_point_load,
+    )
+
+    base = SimulationConfig(
+        n_agents=agents, capacity=capacity, beta=beta, x_max=x_max, steps=steps,
+        candidates=candidates, scorer=scorer, margin=margin, gamma=gamma, alpha=alpha,
+    )  # fmt: skip
+    try:
+        table = critical_surface(base, _grid("--lam-low", lam_low), lam_high=lam_high, seeds=seeds)
+    except ValueError as exc:
+        flags = {"lam_low": "--lam-low", "lam_high": "--lam-high"}
+        raise UserError(rename_field(str(exc), flags)) from None
+    out_dir = Path(out)
+    parquet = write_table(table, out_dir / "surface.parquet")
+    title = f"{scorer} scorer, N={agents}, C={capacity:g}, β={beta:g}, m={margin:g}, α={alpha:g}"
+    figures = plot_surface(table, out_dir, title=title)
+    nash, n_nash = agreement(table, "nash_overloaded")
+    swi, n_swi = agreement(table, "swi_overloaded")
+    result = {
+        "table": str(parquet), "figures": [str(f) for f in figures],
+        "cells": int(table["k"].size), "agreement_game_theory": nash,
+        "interior_cells_game_theory": n_nash, "agreement_swi_fixed_point": swi,
+        "interior_cells_swi_fixed_point": n_swi,
+        "escape_up_to_k": {  # most agents below their switch that the system absorbs
+            "game_theory": min(agents, int(capacity // x_max)),
+            "swi_fixed_point": max(k for k in range(agents + 1)
+                                   if swi_fixed_point_load(agents, capacity, margin, x_max, k)
+                                   <= capacity),
+        },
+    }  # fmt: skip
+    _emit(result, as_json, "Critical surface: simulation vs predictions")
 
 
 @app.command()
