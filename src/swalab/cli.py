@@ -96,6 +96,10 @@ Margin = Annotated[float, typer.Option("--margin", help="Safety margin m of the 
 Gamma = Annotated[float, typer.Option("--gamma", help="Centering strength γ (0 = off).")]
 Alpha = Annotated[float, typer.Option("--alpha", help="EMA smoothing α of the belief.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Weights = Annotated[
+    str | None, typer.Option("--weights", help="Impacts w_i on the load, comma list.")
+]
+Values = Annotated[str | None, typer.Option("--values", help="Private values v_i, comma list.")]
 
 
 @app.command()
@@ -111,12 +115,8 @@ def threshold(
         str | None,
         typer.Option("--lam-per-agent", help="λ_i, comma list (or one for all): the surface test."),
     ] = None,
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="Impacts w_i on the load, comma list.")
-    ] = None,
-    values: Annotated[
-        str | None, typer.Option("--values", help="Private values v_i, comma list.")
-    ] = None,
+    weights: Weights = None,
+    values: Values = None,
     as_json: AsJson = False,
 ) -> None:
     """Print λ* (Theorem 1), λ̃ (the paper scorer's own switch), lock-in and belief stability.
@@ -196,12 +196,8 @@ def equilibrium(
     x_max: Annotated[
         str, typer.Option("--x-max", help="Largest demand: one, or one per agent.")
     ] = "10",
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="Impacts w_i on the load, comma list.")
-    ] = None,
-    values: Annotated[
-        str | None, typer.Option("--values", help="Private values v_i, comma list.")
-    ] = None,
+    weights: Weights = None,
+    values: Values = None,
     as_json: AsJson = False,
 ) -> None:
     """Solve the SWA game's Nash equilibrium (checked against every best response)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from swalab._plotting import save_png_svg
 from swalab.analysis.results import METRICS, Curve, Results
 from swalab.analysis.stats import N_BOOT
 from swalab.analysis.transition import Transition
@@ -66,15 +67,6 @@ def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
-
-
-def _save(plt: Any, fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for path in paths:
-        fig.savefig(path, metadata={"Date": None} if path.suffix == ".svg" else None)
-    plt.close(fig)
-    return paths
 
 
 def _game_title(params: dict[str, Any]) -> str:
@@ -151,7 +143,7 @@ def by_game(
             ax.set_title(_game_title(first.params))
             ax.legend(loc="best")
         fig.suptitle(title)
-        return _save(plt, fig, out_dir, stem)
+        return save_png_svg(fig, out_dir, stem)
 
 
 def by_beta(
@@ -188,7 +180,7 @@ def by_beta(
             ax.set_title(f"{results.label(first, skip=('beta',))} (dotted: {mark} per β)")
             ax.legend(loc="best")
         fig.suptitle(title)
-        return _save(plt, fig, out_dir, stem)
+        return save_png_svg(fig, out_dir, stem)
 
 
 def _pick_lams(curve: Curve, transition: Transition | None, most: int = 6) -> list[float]:
@@ -246,7 +238,7 @@ def load_series(
             ax.set_title(results.label(c) + f" ({_game_title(c.params)})", fontsize=8.5)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
         fig.suptitle("Load over time at several λ (band: 95 % bootstrap over seeds)")
-        return _save(plt, fig, out_dir, stem)
+        return save_png_svg(fig, out_dir, stem)
 
 
 def phase_heatmaps(

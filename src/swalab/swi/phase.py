@@ -16,6 +16,7 @@ import numpy as np
 
 from swalab import _validate as v
 from swalab import theory
+from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
 from swalab.swi.engine import LockstepBatch, run_lockstep
 from swalab.swi.simulation import SimulationConfig
@@ -189,9 +190,4 @@ def plot_phase(
             ax.legend(loc="lower left", fontsize=8, framealpha=0.6)
     if title is not None:
         fig.suptitle(title)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return paths
+    return save_png_svg(fig, out_dir, stem, dpi=110)

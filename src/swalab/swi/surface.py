@@ -20,6 +20,7 @@ import numpy as np
 
 from swalab import _validate as v
 from swalab import theory
+from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
 from swalab.swi.engine import LockstepBatch, run_lockstep
 from swalab.swi.simulation import SimulationConfig
@@ -170,9 +171,4 @@ def plot_surface(table: Table, out_dir: Path, *, title: str, stem: str = "surfac
     ax.set_ylabel("λ_low")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7.5, framealpha=0.8)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for path in paths:
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return paths
+    return save_png_svg(fig, out_dir, stem, dpi=120)
