@@ -207,9 +207,7 @@ def load_series(
     panels = []
     for i in chosen:
         c = results.curves[i]
-        lines = [(lam, *read_series(c, roots[c.experiment], lam))
-                 for lam in _pick_lams(c, transitions[i])]  # fmt: skip
-        lines = [line for line in lines if line[2].size]
+        lines = read_series(c, roots[c.experiment], _pick_lams(c, transitions[i]))
         if lines:  # stores without step rows have nothing to draw
             panels.append((c, lines))
     if not panels:

@@ -265,30 +265,41 @@ def summarize(curve: Curve, *, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def load_series(curve: Curve, root: Path, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step loads of the curve's episodes at ``lam``: ``(steps, loads[seed, step])``.
+def load_series(
+    curve: Curve, root: Path, lams: list[float]
+) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Per-step loads at each of ``lams``: ``(λ, steps, loads[seed, step])``, one query.
 
     Read from the step rows (one per agent; the load is the step's). Episodes that stopped
-    early are NaN after their last step.
+    early are NaN after their last step; a λ whose cells stored no step rows is left out.
     """
     from swalab.experiments.query import connect
 
-    i = int(np.flatnonzero(curve.lams == lam)[0])
-    listing = ", ".join("'" + c + "'" for c in curve.cells[i])
-    con = connect(root)
-    rows = con.execute(
-        f"SELECT seed, step, any_value(load) FROM steps WHERE cell IN ({listing}) "
-        "GROUP BY seed, step ORDER BY seed, step"
-    ).fetchall()
-    if not rows:
-        return np.arange(0), np.zeros((0, 0))
-    seeds = sorted({r[0] for r in rows})
-    steps = np.arange(max(r[1] for r in rows) + 1)
-    loads = np.full((len(seeds), steps.size), np.nan)
-    where = {s: j for j, s in enumerate(seeds)}
-    for s, t, x in rows:
-        loads[where[s], t] = x
-    return steps, loads
+    lam_of = {
+        c: lam for lam in lams for c in curve.cells[int(np.flatnonzero(curve.lams == lam)[0])]
+    }
+    listing = ", ".join("'" + c + "'" for c in lam_of)
+    rows = (
+        connect(root)
+        .execute(
+            f"SELECT cell, seed, step, any_value(load) FROM steps WHERE cell IN ({listing}) "
+            "GROUP BY ALL ORDER BY ALL"
+        )
+        .fetchall()
+    )
+    out = []
+    for lam in lams:
+        mine = [r[1:] for r in rows if lam_of[r[0]] == lam]
+        if not mine:
+            continue
+        seeds = sorted({s for s, _, _ in mine})
+        steps = np.arange(max(t for _, t, _ in mine) + 1)
+        loads = np.full((len(seeds), steps.size), np.nan)
+        where = {s: j for j, s in enumerate(seeds)}
+        for s, t, x in mine:
+            loads[where[s], t] = x
+        out.append((lam, steps, loads))
+    return out
 
 
 def manifest_summary(experiment: Experiment) -> dict[str, Any]:
