@@ -503,6 +503,10 @@ def surface(
     candidates: Annotated[str, typer.Option("--candidates", help="grid or random.")] = "grid",
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 5,
     steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 60,
+    private: Annotated[
+        bool,
+        typer.Option("--private", help="Each agent observes the others' mean (own belief)."),
+    ] = False,
     out: Annotated[str, typer.Option("--out", help="Output directory.")] = "results/surface",
     as_json: AsJson = False,
 ) -> None:
@@ -527,6 +531,7 @@ def surface(
     base = SimulationConfig(
         n_agents=agents, capacity=capacity, beta=beta, x_max=x_max, steps=steps,
         candidates=candidates, scorer=scorer, margin=margin, gamma=gamma, alpha=alpha,
+        private=private,
     )  # fmt: skip
     try:
         table = critical_surface(base, _grid("--lam-low", lam_low), lam_high=lam_high, seeds=seeds)
@@ -536,7 +541,7 @@ def surface(
     out_dir = Path(out)
     parquet = write_table(table, out_dir / "surface.parquet")
     title = f"{scorer} scorer, N={agents}, C={capacity:g}, β={beta:g}, m={margin:g}, α={alpha:g}"
-    figures = plot_surface(table, out_dir, title=title)
+    figures = plot_surface(table, out_dir, title=title + (", private beliefs" if private else ""))
     nash, n_nash = agreement(table, "nash_overloaded")
     swi, n_swi = agreement(table, "swi_overloaded")
     result = {
@@ -552,6 +557,125 @@ def surface(
         },
     }  # fmt: skip
     _emit(result, as_json, "Critical surface: simulation vs predictions")
+
+
+@app.command()
+def stability(
+    alpha: Annotated[str, typer.Option("--alpha", help="α grid: start:stop:count or list.")] = (
+        "0.025:0.5:20"
+    ),
+    agents: Annotated[str, typer.Option("--agents", help="Comma list of N.")] = (
+        "2,3,4,5,6,8,10,12,16,20"
+    ),
+    lam: Annotated[float, typer.Option("--lam", help="λ of every agent.")] = 0.95,
+    beta: Annotated[float, typer.Option("--beta", help="Congestion severity β (> 0).")] = 3.0,
+    per_agent: Annotated[float, typer.Option("--capacity-per-agent", help="C/N.")] = 4.0,
+    margin: Margin = 2.0,
+    scorer: Annotated[str, typer.Option("--scorer", help="paper or consistent.")] = "paper",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 5,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 60,
+    out: Annotated[str, typer.Option("--out", help="Output directory.")] = "results/stability",
+    as_json: AsJson = False,
+) -> None:
+    """Map belief stability over (α, N) at a λ far above the switch, against α < 2/N.
+
+    An unstable shared EMA makes the load swing around capacity (a two-cycle: half the
+    steps overloaded) whatever λ is. Writes ``stability.parquet`` and ``stability.png``/
+    ``.svg``.
+    """
+    from pathlib import Path
+
+    from swalab.swi import SimulationConfig
+    from swalab.swi.phase import write_table
+    from swalab.swi.stability import agreement, belief_stability_map, plot_plane
+
+    try:
+        ns = [int(x) for x in agents.split(",")]
+    except ValueError:
+        raise UserError(f"--agents={agents!r} must be a comma list of integers") from None
+    base = SimulationConfig(beta=beta, margin=margin, steps=steps, scorer=scorer,
+                            candidates="grid")  # fmt: skip
+    try:
+        table = belief_stability_map(_grid("--alpha", alpha), ns, base=base, lam=lam,
+                                     capacity_per_agent=per_agent, seeds=seeds)  # fmt: skip
+    except ValueError as exc:
+        raise UserError(rename_field(str(exc), {"alphas": "--alpha", "n_agents": "--agents",
+                                                "capacity_per_agent": "--capacity-per-agent"})
+                        ) from None  # fmt: skip
+    out_dir = Path(out)
+    n_grid = np.linspace(max(min(ns), 2.0 / float(table["alpha"].max())), max(ns), 200)
+    figures = plot_plane(
+        table, "n_agents", "alpha", "predicted_stable", out_dir, stem="stability",
+        xlabel=f"agents N (C = {per_agent:g}·N)", ylabel="EMA smoothing α",
+        title=f"{scorer} scorer at λ = {lam:g}, β = {beta:g}, m = {margin:g}, T = {steps}",
+        prediction="α = 2/N (closed form)", curve=(n_grid, 2.0 / n_grid),
+    )  # fmt: skip
+    unstable = table["late_overload_rate"] >= 0.25
+    result = {
+        "table": str(write_table(table, out_dir / "stability.parquet")),
+        "figures": [str(f) for f in figures], "cells": int(table["alpha"].size),
+        "agreement": agreement(table, "predicted_stable", cut=0.25, invert=True),
+        "unstable_cells": int(unstable.sum()),
+        "two_cycle_cells": int(np.isclose(table["late_overload_rate"], 0.5).sum()),
+    }  # fmt: skip
+    _emit(result, as_json, "Belief stability: simulation vs α < 2/N")
+
+
+@app.command()
+def lockin(
+    belief: Annotated[
+        str, typer.Option("--initial-belief", help="μ̂₀ grid: start:stop:count or list.")
+    ] = "0:10.5:22",
+    lam: Annotated[str, typer.Option("--lam", help="λ grid: start:stop:count or list.")] = (
+        "0:1:21"
+    ),
+    agents: Annotated[int, typer.Option("--agents", help="Number of agents N (≥ 2).")] = 5,
+    capacity: Annotated[float, typer.Option("--capacity", help="Capacity C (> 0).")] = 20.0,
+    beta: Annotated[float, typer.Option("--beta", help="Congestion severity β (> 0).")] = 1.6,
+    x_max: XMax = 10.0,
+    margin: Margin = 2.0,
+    gamma: Gamma = 0.02,
+    scorer: Annotated[str, typer.Option("--scorer", help="paper or consistent.")] = "paper",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 5,
+    steps: Annotated[int, typer.Option("--steps", help="Horizon T.")] = 40,
+    out: Annotated[str, typer.Option("--out", help="Output directory.")] = "results/lockin",
+    as_json: AsJson = False,
+) -> None:
+    """Map lock-in over (initial belief μ̂₀, λ) against the closed-form lock-in belief.
+
+    Defaults are the reference configuration. Writes ``lockin.parquet`` and
+    ``lockin.png``/``.svg``.
+    """
+    from pathlib import Path
+
+    from swalab.swi import SimulationConfig
+    from swalab.swi.phase import write_table
+    from swalab.swi.stability import agreement, lockin_map, plot_plane
+
+    try:
+        base = SimulationConfig(n_agents=agents, capacity=capacity, beta=beta, x_max=x_max,
+                                margin=margin, gamma=gamma, scorer=scorer, steps=steps)  # fmt: skip
+        table = lockin_map(_grid("--initial-belief", belief), _grid("--lam", lam), base=base,
+                           seeds=seeds)  # fmt: skip
+    except ValueError as exc:
+        raise UserError(rename_field(str(exc), {**_FLAGS, "initial_beliefs": "--initial-belief",
+                                                "lams": "--lam"})) from None  # fmt: skip
+    out_dir = Path(out)
+    locked_from = float(table["lockin_belief"][0])
+    figures = plot_plane(
+        table, "initial_belief", "lam", "predicted_locked", out_dir, stem="lockin",
+        xlabel="initial belief μ̂₀", ylabel="λ",
+        title=f"{scorer} scorer, N={agents}, C={capacity:g}, β={beta:g}, m={margin:g}, "
+        f"γ={gamma:g}", prediction="closed form: λ < switch, or μ̂₀ ≥ lock-in belief",
+    )  # fmt: skip
+    result = {
+        "table": str(write_table(table, out_dir / "lockin.parquet")),
+        "figures": [str(f) for f in figures], "cells": int(table["lam"].size),
+        "lockin_belief": locked_from if np.isfinite(locked_from) else None,
+        "switch": float(table["switch"][0]),
+        "agreement": agreement(table, "predicted_locked"),
+    }  # fmt: skip
+    _emit(result, as_json, "Lock-in: simulation vs closed form")
 
 
 @app.command()

@@ -162,3 +162,60 @@ def test_given_candidates_are_checked():
 def test_simulate_refuses_an_unknown_engine():
     with pytest.raises(ValueError, match=r"engine='gpu' is not known"):
         simulate(SimulationConfig(), [0.5], 1, engine="gpu")
+
+
+@st.composite
+def belief_and_population_runs(draw):
+    n = draw(st.integers(2, 6))
+    kinds = tuple(draw(st.sampled_from(["swi", "swi", "greedy", "fixed", "tit_for_tat",
+                                        "random", "adversary"])) for _ in range(n))  # fmt: skip
+    demands = tuple(draw(st.floats(0, 12)) if k in ("fixed", "tit_for_tat") else np.nan
+                    for k in kinds)  # fmt: skip
+    config = SimulationConfig(
+        n_agents=n,
+        capacity=draw(st.floats(4, 40)),
+        beta=draw(st.floats(0.5, 6)),
+        x_max=draw(st.sampled_from([2.5, 10.0])),
+        weights=tuple(draw(st.floats(0.5, 2)) for _ in range(n)),
+        steps=draw(st.integers(1, 25)),
+        scorer=draw(st.sampled_from(["paper", "consistent"])),
+        candidates=draw(st.sampled_from(["grid", "random"])),
+        k=3,
+        grid_step=0.5,
+        margin=1.0,
+        alpha=draw(st.floats(0.05, 1)),
+        belief_kind=draw(st.sampled_from(["ema", "last", "window"])),
+        window=draw(st.integers(1, 4)),
+        private=draw(st.booleans()),
+        delay=draw(st.integers(0, 3)),
+        noise=draw(st.sampled_from([0.0, 0.3, 2.0])),
+        agents=kinds,
+        agent_demands=demands,
+        horizon=draw(st.sampled_from(["fixed", "geometric"])),
+    )
+    lam = [draw(st.sampled_from([0.0, 0.5, 0.9, 1.0])) for _ in range(n)]
+    return config, lam, draw(st.lists(st.integers(0, 2**40), min_size=1, max_size=3))
+
+
+@given(belief_and_population_runs())
+def test_engine_matches_per_agent_path_with_beliefs_outsiders_and_horizons(run):
+    config, lam, seeds = run
+    result = run_lockstep(LockstepBatch.from_config(config, [lam], seeds), record=True)
+    for j, seed in enumerate(seeds):
+        episode = run_episode(config, lam, seed)
+        played = episode.loads.shape[0]
+        assert result.steps_played[j] == played == config.realized_steps(seed)
+        for field in FIELDS:
+            ours = getattr(result, field)[j]
+            assert ours[:played].tobytes() == getattr(episode, field).tobytes(), field
+            assert np.isnan(ours[played:]).all()
+
+
+def test_geometric_horizon_has_the_stated_mean_and_is_seeded():
+    config = SimulationConfig(horizon="geometric", steps=20)
+    horizons = np.array([config.realized_steps(s) for s in range(5000)])
+    assert horizons.min() >= 1 and abs(horizons.mean() - 20) < 1.0
+    assert abs((horizons == 1).mean() - 1 / 20) < 0.01  # P(T = 1) = p
+    assert [config.realized_steps(s) for s in range(5)] == list(horizons[:5])
+    result = run_lockstep(LockstepBatch.from_config(config, [0.9], range(50)))
+    assert np.array_equal(result.steps_played, horizons[:50])

@@ -134,11 +134,11 @@ def by_game(
                 c = curves[i]
                 label = results.label(c, skip=GAME_FIELDS)
                 _band(ax, c.lams, summaries[i], metric, label=label)
-            ax.axvline(
-                first.lambda_star, color="black", lw=1.2, label=f"λ* = {first.lambda_star:.3g}"
-            )
-            ax.axvline(first.lambda_tilde, color="black", lw=1.2, ls="--",
-                       label=f"λ̃ = {first.lambda_tilde:.3g}")  # fmt: skip
+            for mark, value, style in (("λ*", first.lambda_star, "-"),
+                                       ("λ̃", first.lambda_tilde, "--")):  # fmt: skip
+                if np.isfinite(value):
+                    ax.axvline(value, color="black", lw=1.2, ls=style,
+                               label=f"{mark} = {value:.3g}")  # fmt: skip
             _axes_for(metric, ax)
             ax.set_title(_game_title(first.params))
             ax.legend(loc="best")
@@ -173,7 +173,8 @@ def by_beta(
             for i in sorted(members, key=lambda j: curves[j].params["beta"]):
                 c = curves[i]
                 line = _band(ax, c.lams, summaries[i], metric, label=f"β = {c.params['beta']:g}")
-                ax.axvline(min(c.predicted, 1.0), color=line.get_color(), lw=1.1, ls=":")
+                if np.isfinite(c.predicted):
+                    ax.axvline(min(c.predicted, 1.0), color=line.get_color(), lw=1.1, ls=":")
             _axes_for(metric, ax)
             scorer = first.params["scorer"]
             mark = "λ̃" if scorer == "paper" else "λ*"
@@ -268,3 +269,85 @@ def phase_heatmaps(
         title = results.label(curves[members[0]], skip=("beta",))
         paths += plot_phase(table, out_dir, stem=f"phase_{n + 1}", title=title)
     return paths
+
+
+#: Parameters whose effect on the switch gets its own figure, with their axis names.
+ROBUSTNESS: dict[str, str] = {
+    "belief_noise": "belief noise σ",
+    "belief_delay": "belief delay d (steps)",
+    "belief_window": "belief window",
+    "alpha": "EMA smoothing α",
+    "belief": "belief model",
+    "belief_private": "private beliefs",
+    "population": "population",
+    "heterogeneity": "heterogeneity",
+    "horizon": "horizon",
+}
+
+
+def transition_vs(
+    results: Results, transitions: Sequence[Transition], out_dir: Path
+) -> list[tuple[str, list[Path]]]:
+    """λ_c with its bootstrap interval against each parameter a sweep varied besides λ.
+
+    One figure per :data:`ROBUSTNESS` parameter that takes two or more values among curves
+    otherwise alike (same experiment and every other parameter); a panel per such family,
+    the scorer's predicted threshold dashed. Curves without a located switch are drawn at
+    the grid end they fall off (hollow markers).
+
+    Returns:
+        ``(parameter, files)`` per figure drawn.
+    """
+    curves = results.curves
+    drawn = []
+    for field, axis in ROBUSTNESS.items():
+        families = _groups(curves, lambda c, f=field: (c.experiment, *(
+            _hashable(v) for k, v in c.params.items() if k != f)))  # fmt: skip
+        families = [m for m in families if len({_hashable(curves[i].params[field])
+                                                for i in m}) >= 2]  # fmt: skip
+        if not families:
+            continue
+        with _plt() as plt:
+            fig, axes = _grid(plt, len(families))
+            for ax, members in zip(axes, families, strict=True):
+                _transition_panel(ax, [curves[i] for i in members],
+                                  [transitions[i] for i in members], field)  # fmt: skip
+                ax.set_xlabel(axis)
+                ax.set_ylabel("λ_c (overload rate crosses 0.5)")
+                ax.set_title(results.label(curves[members[0]], skip=(field,)), fontsize=8)
+            fig.suptitle(f"Switching point λ_c vs {axis}")
+            drawn.append((field, save_png_svg(fig, out_dir, f"transition_vs_{field}")))
+    return drawn
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _transition_panel(ax: Any, curves: list[Curve], trans: list[Transition], field: str) -> None:
+    values = [c.params[field] for c in curves]
+    numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in values)
+    order = sorted(range(len(curves)), key=lambda i: values[i] if numeric else str(values[i]))
+    xs = np.array([float(values[i]) if numeric else j for j, i in enumerate(order)])
+    for x, i in zip(xs, order, strict=True):
+        t = trans[i]
+        if t.lambda_c is None:  # no switch on the grid: show where it falls off
+            end = float(t.lams[0] if t.status.startswith("stable") else t.lams[-1])
+            ax.plot([x], [end], marker="o", mfc="none", color="C0")
+            continue
+        low = t.lambda_c - (t.ci_low if t.ci_low is not None else 0.0)
+        high = (t.ci_high if t.ci_high is not None else 1.0) - t.lambda_c
+        ax.errorbar([x], [t.lambda_c], yerr=[[max(low, 0.0)], [max(high, 0.0)]], fmt="o",
+                    color="C0", capsize=3)  # fmt: skip
+    located = [(x, trans[i].lambda_c) for x, i in zip(xs, order, strict=True)
+               if trans[i].lambda_c is not None]  # fmt: skip
+    if len(located) >= 2:
+        ax.plot(*zip(*located, strict=True), color="C0", lw=1, alpha=0.6)
+    predicted = curves[0].predicted
+    if np.isfinite(predicted):
+        mark = "λ̃" if curves[0].params.get("scorer") == "paper" else "λ*"
+        ax.axhline(predicted, color="black", ls="--", lw=1, label=f"{mark} = {predicted:.3g}")
+        ax.legend(loc="best")
+    if not numeric:
+        ax.set_xticks(xs, [str(values[i]) for i in order], rotation=20, ha="right", fontsize=7)
+    ax.set_ylim(-0.02, 1.02)

@@ -51,9 +51,37 @@ def jain_fairness(demands: ArrayLike) -> FloatArray:
     return result
 
 
+def who_pays(
+    demands: ArrayLike, rewards: ArrayLike, x_max: ArrayLike, prosocial: ArrayLike
+) -> dict[str, Any]:
+    """Who carries the cut in one episode (steps on the first axis, agents on the second).
+
+    Returns:
+        ``demand_per_agent`` and ``reward_per_agent`` (episode means); ``reward_gap``: the
+        mean reward of the other agents minus that of the prosocial ones (``None`` unless
+        both groups exist; positive when the selfish earn more); ``prosocial_cut_share``:
+        the prosocial agents' share of the total cut ``Σ_i (x_max_i − x̄_i)`` below the caps
+        (``None`` without prosocial agents or without any cut).
+    """
+    d = np.asarray(demands, dtype=np.float64).mean(axis=0)
+    r = np.asarray(rewards, dtype=np.float64).mean(axis=0)
+    mask = np.asarray(prosocial, dtype=bool)
+    cut = np.asarray(x_max, dtype=np.float64) - d
+    both = bool(mask.any() and (~mask).any())
+    total = float(cut.sum())
+    return {
+        "demand_per_agent": d.tolist(),
+        "reward_per_agent": r.tolist(),
+        "reward_gap": float(r[~mask].mean() - r[mask].mean()) if both else None,
+        "prosocial_cut_share": float(cut[mask].sum() / total) if mask.any() and total > 0 else None,
+    }
+
+
 def episode_metrics(
-    steps: Mapping[str, Sequence[Any]], capacity: float | Mapping[str, float]
-) -> dict[tuple[str, int], dict[str, float | None]]:
+    steps: Mapping[str, Sequence[Any]],
+    capacity: float | Mapping[str, float],
+    x_max: Mapping[tuple[str, int], Sequence[float]] | None = None,
+) -> dict[tuple[str, int], dict[str, Any]]:
     """Every episode metric of a result store, from its step rows (one per step and agent).
 
     Args:
@@ -63,6 +91,8 @@ def episode_metrics(
             table's ``to_pydict()``.
         capacity: ``C``, one for all cells or per cell key (for ``utilisation`` only: the
             overload flags of the rows already say ``X > C``).
+        x_max: Per ``(cell, seed)``, the agents' caps; with them (and the rows' ``reward``
+            and ``prosocial`` columns) the :func:`who_pays` metrics are recomputed too.
 
     Returns:
         ``(cell, seed)`` → ``overload_rate, mean_welfare, mean_load, utilisation, fairness,
@@ -76,7 +106,7 @@ def episode_metrics(
     episodes: dict[tuple[str, int], list[int]] = {}
     for r in range(n):
         episodes.setdefault((cols["cell"][r], int(cols["seed"][r])), []).append(r)
-    out: dict[tuple[str, int], dict[str, float | None]] = {}
+    out: dict[tuple[str, int], dict[str, Any]] = {}
     for (cell, seed), rows in episodes.items():
         rows.sort(key=lambda r: (cols["step"][r], cols["agent"][r]))
         n_steps = len({cols["step"][r] for r in rows})
@@ -86,7 +116,7 @@ def episode_metrics(
         over = np.array([bool(cols["overloaded"][r]) for r in order])
         demands = np.array([cols["demand"][r] for r in rows], dtype=np.float64)
         cap = capacity[cell] if isinstance(capacity, Mapping) else capacity
-        metrics: dict[str, float | None] = {
+        metrics: dict[str, Any] = {
             "overload_rate": float(over.mean()),
             "mean_welfare": float(mean_welfare([cols["welfare"][r] for r in order])),
             "mean_load": float(loads.mean()),
@@ -95,14 +125,21 @@ def episode_metrics(
             # steps_to_stable reads "> C"; the flags already are that comparison.
             "steps_to_stable": float(steps_to_stable(over.astype(np.float64), np.float64(0.5))),
         }
-        if any(cols["fallback"][r] is not None for r in rows):
+        if x_max is not None:
+            shape = (n_steps, -1)
+            rewards = np.array([cols["reward"][r] for r in rows], dtype=np.float64)
+            prosocial = [bool(cols["prosocial"][r]) for r in rows[: demands.size // n_steps]]
+            metrics |= who_pays(demands.reshape(shape), rewards.reshape(shape),
+                                x_max[(cell, seed)], prosocial)  # fmt: skip
+        asked = [r for r in rows if cols["fallback"][r] is not None]  # LLM decisions
+        if asked:
             picks = [
-                bool(cols["pick_agrees"][r]) for r in rows if cols["pick_agrees"][r] is not None
+                bool(cols["pick_agrees"][r]) for r in asked if cols["pick_agrees"][r] is not None
             ]
             metrics |= {
-                "proposal_failure_rate": _share(cols["proposal_error"], rows),
-                "fallback_rate": sum(cols["fallback"][r] != "none" for r in rows) / len(rows),
-                "pick_failure_rate": _share(cols["pick_error"], rows),
+                "proposal_failure_rate": _share(cols["proposal_error"], asked),
+                "fallback_rate": sum(cols["fallback"][r] != "none" for r in asked) / len(asked),
+                "pick_failure_rate": _share(cols["pick_error"], asked),
                 "pick_agreement": sum(picks) / len(picks) if picks else None,
             }
         out[(cell, seed)] = metrics

@@ -156,6 +156,20 @@ def write_report(
     add("Load over time", "Mean load per step at several λ, including the two either side "
         "of the switch; band: 95 % bootstrap over seeds.",
         figures.load_series(results, chosen, transitions, fig_dir))  # fmt: skip
+    for field, paths in figures.transition_vs(results, transitions, fig_dir):
+        add(f"Switching point vs {figures.ROBUSTNESS[field]}",
+            "λ_c per system with its 95 % bootstrap interval (seeds resampled within λ); "
+            "hollow: no switch on the λ grid (drawn at the grid end); dashed: the scorer's "
+            "threshold for clean, symmetric agents.", paths)  # fmt: skip
+    add("Who pays — the prosocial agents' share of the cut",
+        "Σ over prosocial agents (SWI with λ_i at or above their scorer's switch) of "
+        "x_max_i − x̄_i, over the same sum for all agents; 1 means they carry the whole cut.",
+        figures.by_game(results, summaries, "prosocial_cut_share", fig_dir, "who_pays_cut",
+                        "Prosocial share of the cut vs λ"))  # fmt: skip
+    add("Who pays — reward gap", "Mean reward of the other agents (outsiders, agents below "
+        "their switch) minus that of the prosocial agents; > 0: the selfish earn more.",
+        figures.by_game(results, summaries, "reward_gap", fig_dir, "who_pays_gap",
+                        "Reward gap (others − prosocial) vs λ"))  # fmt: skip
     add("Phase heatmap", "Systems swept over three or more β; lines: λ*(β), λ̃(β).",
         figures.phase_heatmaps(results, summaries, fig_dir))  # fmt: skip
     phase_tables = _phase_tables(results.root)

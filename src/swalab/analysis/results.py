@@ -32,14 +32,22 @@ METRICS: dict[str, str] = {
     "utilisation": "utilisation X/C",
     "fairness": "Jain fairness",
     "steps_to_stable": "steps until X ≤ C",
+    "steps_played": "steps played T",
+    "reward_gap": "reward gap, others − prosocial",
+    "prosocial_cut_share": "prosocial share of the cut",
     "proposal_failure_rate": "parse failures",
     "fallback_rate": "fallbacks",
     "pick_failure_rate": "pick failures",
     "pick_agreement": "pick = argmax",
 }
 
-#: Parameters that tell curves apart (λ is the x-axis; per-agent λ follows it).
-CURVE_FIELDS = tuple(n for n, _ in PARAM_FIELDS if n not in ("lam", "lam_per_agent"))
+#: Parameters that tell curves apart: λ is the x-axis, and per-agent values are named by
+#: ``heterogeneity`` (they are drawn per seed when they come from a distribution).
+CURVE_FIELDS = tuple(
+    n for n, _ in PARAM_FIELDS
+    if n not in ("lam", "lam_per_agent", "x_max_per_agent", "weights_per_agent",
+                 "values_per_agent")
+)  # fmt: skip
 
 
 @dataclass
@@ -92,14 +100,18 @@ class Curve:
 
     @property
     def lambda_star(self) -> float:
-        """Theorem 1's threshold λ* of this game (the consistent scorer's switch)."""
+        """Theorem 1's threshold λ* of this game (NaN when agents differ in x_max, w or v)."""
         p = self.params
+        if p.get("heterogeneity"):
+            return float("nan")
         return float(theory.lambda_star(p["n_agents"], p["beta"]))
 
     @property
     def lambda_tilde(self) -> float:
-        """The paper scorer's switch λ̃ (SPEC §2) of this game."""
+        """The paper scorer's switch λ̃ (SPEC §2) of this game (NaN for heterogeneous agents)."""
         p = self.params
+        if p.get("heterogeneity"):
+            return float("nan")
         return float(theory.lambda_tilde(p["capacity"], p["beta"], p["x_max"], p["margin"]))
 
     @property

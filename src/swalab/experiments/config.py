@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from swalab.llm.registry import BACKENDS
 
@@ -39,26 +46,104 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+class Distribution(_Strict):
+    """A per-agent parameter drawn afresh for every seed (each agent independently).
+
+    ``uniform`` needs ``low < high``; ``normal`` needs ``mean`` and ``sd`` and is truncated
+    to the field's allowed range by redrawing; ``choice`` needs ``values`` and optional
+    probabilities ``p`` (default equal).
+    """
+
+    dist: Literal["uniform", "normal", "choice"]
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    sd: NonNegativeFloat | None = None
+    values: list[float] | None = Field(None, min_length=1)
+    p: list[NonNegativeFloat] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Distribution:
+        need = {"uniform": ("low", "high"), "normal": ("mean", "sd"), "choice": ("values",)}
+        for name in need[self.dist]:
+            if getattr(self, name) is None:
+                raise ValueError(f"dist {self.dist!r} needs {name}")
+        unused = [n for n in ("low", "high", "mean", "sd", "values", "p")
+                  if getattr(self, n) is not None and n not in (*need[self.dist], "p")]  # fmt: skip
+        if unused or (self.p is not None and self.dist != "choice"):
+            raise ValueError(f"dist {self.dist!r} takes {list(need[self.dist])}, not "
+                             f"{unused or ['p']}")  # fmt: skip
+        if self.dist == "uniform" and not (self.low or 0.0) < (self.high or 0.0):
+            raise ValueError("uniform needs low < high")
+        if self.p is not None:
+            if self.values is None or len(self.p) != len(self.values):
+                raise ValueError("p needs one probability per value")
+            if not math.isclose(sum(self.p), 1.0, abs_tol=1e-9):
+                raise ValueError(f"p sums to {sum(self.p)}, not 1")
+        return self
+
+    def expected(self) -> float:
+        """The distribution's mean (the nominal value reports plot against)."""
+        if self.dist == "uniform":
+            return (float(self.low or 0.0) + float(self.high or 0.0)) / 2
+        if self.dist == "normal":
+            return float(self.mean or 0.0)
+        vals = self.values or []
+        probs = self.p or [1.0 / len(vals)] * len(vals)
+        return float(sum(p * x for p, x in zip(probs, vals, strict=True)))
+
+
 class GameConfig(_Strict):
     """The congestion game (SPEC §1); defaults are the reference configuration."""
 
     n_agents: int = Field(5, ge=2, description="Agents N.")
     capacity: PositiveFloat = Field(20.0, description="Capacity C.")
     beta: PositiveFloat = Field(1.6, description="Severity β.")
-    x_max: PositiveFloat | list[PositiveFloat] = Field(
-        10.0, description="Demand cap: one for all agents or one per agent."
+    x_max: PositiveFloat | list[PositiveFloat] | Distribution = Field(
+        10.0, description="Demand cap: one for all agents, one per agent, or a distribution."
     )
-    weights: list[PositiveFloat] | None = Field(None, description="Impacts w_i on the load.")
-    values: list[PositiveFloat] | None = Field(None, description="Private values v_i.")
-    steps: int = Field(20, ge=1, description="Horizon T.")
+    weights: list[PositiveFloat] | Distribution | None = Field(
+        None, description="Impacts w_i on the load (list or distribution)."
+    )
+    values: list[PositiveFloat] | Distribution | None = Field(
+        None, description="Private values v_i (list or distribution)."
+    )
+    steps: int = Field(20, ge=1, description="Horizon T (fixed) or its mean (geometric).")
+    horizon: Literal["fixed", "geometric"] = Field(
+        "fixed", description="fixed T, or a seeded geometric T with mean steps."
+    )
 
 
 class BeliefConfig(_Strict):
     """How agents estimate the others' mean demand."""
 
-    kind: Literal["ema"] = Field("ema", description="Belief model (the paper's EMA).")
+    kind: Literal["ema", "last", "window"] = Field(
+        "ema", description="ema (the paper), last step, or window mean."
+    )
     alpha: float = Field(0.2, gt=0, le=1, description="EMA smoothing α.")
+    window: int = Field(5, ge=1, description="Observations a window belief pools.")
     initial: NonNegativeFloat | None = Field(None, description="μ̂₀; null means C/N.")
+    private: bool = Field(False, description="Observe the others' mean, not the public mean.")
+    delay: int = Field(0, ge=0, description="Decide with the belief of d steps earlier.")
+    noise: NonNegativeFloat = Field(0.0, description="σ of Gaussian noise on each belief.")
+
+
+class AgentSpec(_Strict):
+    """``count`` agents of one kind (a population lists them in agent order)."""
+
+    kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary"] = "swi"
+    count: int = Field(1, ge=1)
+    demand: NonNegativeFloat | None = Field(
+        None, description="fixed: its demand; tit_for_tat: its cooperative demand (C/N)."
+    )
+
+    @model_validator(mode="after")
+    def _demand_fits(self) -> AgentSpec:
+        if self.kind == "fixed" and self.demand is None:
+            raise ValueError("kind 'fixed' needs a demand")
+        if self.demand is not None and self.kind not in ("fixed", "tit_for_tat"):
+            raise ValueError(f"kind {self.kind!r} takes no demand")
+        return self
 
 
 class PolicyConfig(_Strict):
@@ -131,8 +216,11 @@ class ExperimentConfig(_Strict):
     game: GameConfig = Field(default_factory=GameConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     model: ModelConfig | None = None
-    lam: UnitFloat | list[UnitFloat] = Field(
-        0.0, description="Social weight: one for all agents or one per agent."
+    lam: UnitFloat | list[UnitFloat] | Distribution = Field(
+        0.0, description="Social weight: one for all agents, one per agent, or a distribution."
+    )
+    population: list[AgentSpec] | None = Field(
+        None, description="Agent kinds in agent order (counts sum to n_agents); null: all SWI."
     )
     seeds: (
         Annotated[int, Field(ge=1)]
@@ -152,6 +240,21 @@ class ExperimentConfig(_Strict):
     def seed_list(self) -> list[int]:
         """The seeds every cell runs."""
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def agent_kinds(self) -> tuple[list[str], list[float]]:
+        """Every agent's kind and demand parameter (NaN: none), in agent order."""
+        n = self.game.n_agents
+        if self.population is None:
+            return ["swi"] * n, [math.nan] * n
+        kinds: list[str] = []
+        demands: list[float] = []
+        for spec in self.population:
+            kinds += [spec.kind] * spec.count
+            demands += [math.nan if spec.demand is None else spec.demand] * spec.count
+        if len(kinds) != n:
+            raise ConfigError(f"population: counts sum to {len(kinds)} agents, but "
+                              f"game.n_agents={n}")  # fmt: skip
+        return kinds, demands
 
 
 #: Fields that say where and how a sweep runs, not what it computes (left out of hashes).

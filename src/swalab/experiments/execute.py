@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from swalab import _validate as v
 from swalab.experiments.plan import Cell, Task
 from swalab.experiments.store import EPISODE_SCHEMA, METRIC_FIELDS, STEP_SCHEMA, table
 
@@ -40,24 +39,22 @@ class CellResult:
 
 
 def params(cell: Cell) -> dict[str, Any]:
-    """The parameter columns of a cell's episode rows."""
+    """The parameter columns of a cell's episode rows (per-agent lists: see :func:`agents`)."""
+    from swalab.experiments.population import heterogeneity, nominal, population_label
+
     c = cell.config
-    g, p, m = c.game, c.policy, c.model
-    n = g.n_agents
-    lam = v.per_agent("lam", c.lam, n, 0.0, check="unit_interval").tolist()
-    x_max = v.per_agent("x_max", g.x_max, n, 1.0).tolist()
+    g, p, m, b = c.game, c.policy, c.model, c.policy.belief
     return {
         "env": c.env,
-        "n_agents": n,
+        "n_agents": g.n_agents,
         "capacity": g.capacity,
         "beta": g.beta,
-        "x_max": float(np.mean(x_max)),
-        "x_max_per_agent": x_max,
-        "weights_per_agent": v.per_agent("weights", g.weights, n, 1.0).tolist(),
-        "values_per_agent": v.per_agent("values", g.values, n, 1.0).tolist(),
+        "x_max": nominal(c, "x_max"),
         "steps": g.steps,
-        "lam": float(np.mean(lam)),
-        "lam_per_agent": lam,
+        "horizon": g.horizon,
+        "population": population_label(c),
+        "heterogeneity": heterogeneity(c),
+        "lam": nominal(c, "lam"),
         "scorer": p.scorer,
         "candidates": p.candidates,
         "k": p.k,
@@ -65,9 +62,13 @@ def params(cell: Cell) -> dict[str, Any]:
         "anchors": [float(a) for a in p.anchors],
         "margin": p.margin,
         "gamma": p.gamma,
-        "belief": p.belief.kind,
-        "alpha": p.belief.alpha,
-        "initial_belief": p.belief.initial if p.belief.initial is not None else g.capacity / n,
+        "belief": b.kind,
+        "alpha": b.alpha,
+        "belief_window": b.window,
+        "belief_private": b.private,
+        "belief_delay": b.delay,
+        "belief_noise": b.noise,
+        "initial_belief": b.initial if b.initial is not None else g.capacity / g.n_agents,
         "selector": p.selector if m is not None else None,
         "fallback": p.fallback if m is not None else None,
         "backend": m.backend if m is not None else None,
@@ -76,39 +77,80 @@ def params(cell: Cell) -> dict[str, Any]:
     }
 
 
+def agents(cell: Cell, seed: int) -> dict[str, Any]:
+    """One episode's per-agent columns, and which agents count as prosocial.
+
+    An agent is prosocial when it uses SWI with λ_i at or above its scorer's own switch:
+    λ̃ (SPEC §2) for the paper scorer, λ*_i (SPEC §3) for the consistent one.
+    """
+    from swalab import theory
+    from swalab.experiments.population import realize
+
+    c = cell.config
+    g = c.game
+    per = realize(c, seed)
+    kinds, _ = c.agent_kinds()
+    if c.policy.scorer == "paper":
+        c_eff = g.capacity - c.policy.margin
+        switch = [c_eff / (c_eff + x * (g.beta - 1)) if g.beta > 1 else np.inf
+                  for x in per["x_max"]]  # fmt: skip
+    else:
+        switch = theory.per_agent_thresholds(
+            g.n_agents, g.beta, weights=per["weights"], values=per["values"]
+        ).tolist()
+    prosocial = [k == "swi" and lam >= s - 1e-12
+                 for k, lam, s in zip(kinds, per["lam"], switch, strict=True)]  # fmt: skip
+    return {
+        "lam_per_agent": per["lam"],
+        "x_max_per_agent": per["x_max"],
+        "weights_per_agent": per["weights"],
+        "values_per_agent": per["values"],
+        "kinds": kinds,
+        "prosocial": prosocial,
+    }
+
+
+_EPISODE_KEYS = frozenset(EPISODE_SCHEMA.names)
+
+
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
+    from swalab.analysis.metrics import who_pays
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import replay_decisions
 
     start = time.perf_counter()
     cells = task.cells
-    first = cells[0].simulation()
-    n, t = first.n_agents, first.steps
-    sims = [c.simulation() for c in cells]
     episodes = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
-
     cell_params = [params(c) for c in cells]  # once per cell, not per episode
+    # one SimulationConfig per cell, or per episode where per-agent values are drawn
+    sims = {(ci, s): cells[ci].simulation(s) for ci, s in episodes}
+    per = {(ci, s): agents(cells[ci], s) for ci, s in episodes}
+    first = sims[episodes[0]]
+    horizons = np.array([sims[key].realized_steps(key[1]) for key in episodes], dtype=np.int64)
 
-    def per_episode(name: str) -> Any:
-        return np.array([cell_params[ci][name] for ci, _ in episodes], dtype=np.float64)
-
-    def col(fn: Callable[[int], Any]) -> Any:
-        return np.array([fn(ci) for ci, _ in episodes], dtype=np.float64)
+    def col(get: Callable[[Any], Any], source: dict[Any, Any] = sims) -> Any:
+        return np.array([get(source[key]) for key in episodes])
 
     batch = LockstepBatch(
-        n_agents=n, steps=t, scorer=first.scorer, candidates=first.candidates, k=first.k,
+        n_agents=first.n_agents, steps=int(horizons.max()),
+        scorer=first.scorer, candidates=first.candidates, k=first.k,
         grid_step=first.grid_step, anchors=first.anchors,
-        lam=per_episode("lam_per_agent"),
-        capacity=col(lambda ci: sims[ci].capacity), beta=col(lambda ci: sims[ci].beta),
-        x_max=per_episode("x_max_per_agent"),
-        weights=per_episode("weights_per_agent"),
-        values=per_episode("values_per_agent"),
-        margin=col(lambda ci: sims[ci].margin), gamma=col(lambda ci: sims[ci].gamma),
-        alpha=col(lambda ci: sims[ci].alpha),
-        initial_belief=col(lambda ci: np.nan if sims[ci].initial_belief is None
-                           else sims[ci].initial_belief),
+        lam=col(lambda a: a["lam_per_agent"], per),
+        capacity=col(lambda x: x.capacity), beta=col(lambda x: x.beta),
+        x_max=col(lambda a: a["x_max_per_agent"], per),
+        weights=col(lambda a: a["weights_per_agent"], per),
+        values=col(lambda a: a["values_per_agent"], per),
+        margin=col(lambda x: x.margin), gamma=col(lambda x: x.gamma),
+        alpha=col(lambda x: x.alpha),
+        initial_belief=col(lambda x: np.nan if x.initial_belief is None else x.initial_belief),
         seed=np.array([s for _, s in episodes], dtype=np.int64),
+        belief=col(lambda x: x.belief_kind), window=col(lambda x: x.window),
+        private=col(lambda x: x.private), delay=col(lambda x: x.delay),
+        noise=col(lambda x: x.noise),
+        agents=col(lambda a: a["kinds"], per),
+        agent_demands=col(lambda x: x.agent_kinds()[1]),
+        episode_steps=horizons,
     )  # fmt: skip
     res = run_lockstep(batch, record=True)
     assert res.demands is not None and res.loads is not None and res.welfare is not None
@@ -117,31 +159,34 @@ def run_engine_task(task: Task) -> list[CellResult]:
     ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     for e, (ci, seed) in enumerate(episodes):
         cell = cells[ci]
-        cap = sims[ci].capacity
-        lam = cell_params[ci]["lam_per_agent"]
+        sim = sims[(ci, seed)]
+        a = per[(ci, seed)]
+        lam, played = a["lam_per_agent"], int(res.steps_played[e])
         decisions = (
-            replay_decisions(sims[ci], lam, seed, res.beliefs[e])
+            replay_decisions(sim, lam, seed, res.beliefs[e, :played])
             if cell.config.record_decisions
             else None
         )
-        for step in range(t):
+        for step in range(played):
             load = float(res.loads[e, step])
-            for i in range(n):
+            for i in range(sim.n_agents):
                 row: dict[str, Any] = {
                     "cell": cell.key,
                     "seed": seed,
                     "step": step,
                     "agent": i,
+                    "kind": a["kinds"][i],
+                    "prosocial": a["prosocial"][i],
                     "lam": lam[i],
                     "belief": float(res.beliefs[e, step, i]),
                     "demand": float(res.demands[e, step, i]),
                     "reward": float(res.rewards[e, step, i]),
                     "load": load,
                     "welfare": float(res.welfare[e, step]),
-                    "overloaded": load > cap,
+                    "overloaded": load > sim.capacity,
                 }
-                if decisions is not None:
-                    d = decisions[step][i]
+                d = None if decisions is None else decisions[step][i]
+                if d is not None:
                     if d.action != row["demand"]:  # the engine and the per-agent path agree
                         raise RuntimeError(
                             f"cell {cell.key} seed {seed} step {step} agent {i}: replayed "
@@ -161,16 +206,19 @@ def run_engine_task(task: Task) -> list[CellResult]:
                 "seed": seed,
                 "status": "ok",
                 "error": None,
-                "steps_played": t,
+                "steps_played": played,
                 **cell_params[ci],
+                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
                 "overload_rate": float(res.overload_rate[e]),
                 "mean_welfare": float(res.mean_welfare[e]),
                 "mean_load": float(res.mean_load[e]),
-                "utilisation": float(res.mean_load[e]) / cap,
+                "utilisation": float(res.mean_load[e]) / sim.capacity,
                 "fairness": float(res.fairness[e]),
                 "steps_to_stable": float(res.steps_to_stable[e]),
+                **who_pays(res.demands[e, :played], res.rewards[e, :played],
+                           a["x_max_per_agent"], a["prosocial"]),
             }
-        )
+        )  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)
     return [
         CellResult(
@@ -190,47 +238,51 @@ def run_llm_task(
     task: Task, model: Any, on_step: Callable[[int], None] | None = None
 ) -> list[CellResult]:
     """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller)."""
-    from swalab.llm.runner import run_llm_episodes
+    from swalab.analysis.metrics import who_pays
+    from swalab.llm.runner import run_llm_pairs
 
     start = time.perf_counter()
     cells = task.cells
-    first = cells[0]
-    seeds = first.config.seed_list()
-    lams = [float(c.config.lam) for c in cells]  # type: ignore[arg-type]
-    sim = first.simulation()
-    episodes = run_llm_episodes(sim, model, lams, seeds, first.protocol(), on_step=on_step)
+    sim = cells[0].simulation()
+    pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
+    per = {key: agents(cells[key[0]], key[1]) for key in pairs}
+    played = run_llm_pairs(sim, model, [(per[key]["lam_per_agent"], key[1]) for key in pairs],
+                           cells[0].protocol(), on_step=on_step)  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)
-    out = []
-    for ci, cell in enumerate(cells):
-        mine = episodes[ci * len(seeds) : (ci + 1) * len(seeds)]
-        steps_rows = []
-        ep_rows = []
-        cell_params = params(cell)
-        for ep in mine:
-            for r in ep.rows:
-                row = {k: x for k, x in r.items() if k in _STEP_KEYS}
-                steps_rows.append({"cell": cell.key, "seed": ep.seed, "lam": ep.lam, **row})
-            summary = ep.summary(sim.capacity)
-            metrics = {k: summary.get(k) for k, _ in METRIC_FIELDS}
-            if metrics["mean_load"] is not None:
-                metrics["utilisation"] = metrics["mean_load"] / sim.capacity
-            ep_rows.append(
-                {
-                    "cell": cell.key,
-                    "seed": ep.seed,
-                    "status": ep.status,
-                    "error": ep.error,
-                    "steps_played": len(ep.loads),
-                    **cell_params,
-                    **metrics,
-                }
-            )
-        out.append(
-            CellResult(
-                cell=cell,
-                steps=table(steps_rows, STEP_SCHEMA),
-                episodes=table(ep_rows, EPISODE_SCHEMA),
-                seconds=share,
-            )
+    steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
+    ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
+    cell_params = [params(c) for c in cells]
+    for (ci, seed), ep in zip(pairs, played, strict=True):
+        cell, a = cells[ci], per[(ci, seed)]
+        for r in ep.rows:
+            row = {k: x for k, x in r.items() if k in _STEP_KEYS}
+            steps_rows[ci].append({"cell": cell.key, "seed": seed,
+                                   "prosocial": a["prosocial"][r["agent"]], **row})  # fmt: skip
+        summary = ep.summary(sim.capacity)
+        metrics = {k: summary.get(k) for k, _ in METRIC_FIELDS}
+        if metrics["mean_load"] is not None:
+            metrics["utilisation"] = metrics["mean_load"] / sim.capacity
+            rewards = np.array([r["reward"] for r in ep.rows]).reshape(len(ep.loads), -1)
+            metrics |= who_pays(np.stack(ep.demands), rewards, a["x_max_per_agent"],
+                                a["prosocial"])  # fmt: skip
+        ep_rows[ci].append(
+            {
+                "cell": cell.key,
+                "seed": seed,
+                "status": ep.status,
+                "error": ep.error,
+                "steps_played": len(ep.loads),
+                **cell_params[ci],
+                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
+                **metrics,
+            }
         )
-    return out
+    return [
+        CellResult(
+            cell=c,
+            steps=table(steps_rows[ci], STEP_SCHEMA),
+            episodes=table(ep_rows[ci], EPISODE_SCHEMA),
+            seconds=share,
+        )
+        for ci, c in enumerate(cells)
+    ]

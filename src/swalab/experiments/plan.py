@@ -62,17 +62,27 @@ class Cell:
         """Whether candidates come from a model."""
         return self.config.policy.candidates == "llm"
 
-    def simulation(self) -> SimulationConfig:
-        """The library's config for this cell's game, scorer and belief."""
-        g, p = self.config.game, self.config.policy
+    def simulation(self, seed: int = 0) -> SimulationConfig:
+        """The library's config for this cell's game, scorer, belief and population.
+
+        Args:
+            seed: The episode whose per-agent draws to use (only matters when a per-agent
+                parameter is a distribution).
+        """
+        from swalab.experiments.population import realize
+
+        g, p, b = self.config.game, self.config.policy, self.config.policy.belief
+        per_agent = realize(self.config, seed)
+        kinds, demands = self.config.agent_kinds()
         return SimulationConfig(
             n_agents=g.n_agents,
             capacity=g.capacity,
             beta=g.beta,
-            x_max=tuple(g.x_max) if isinstance(g.x_max, list) else g.x_max,
-            weights=None if g.weights is None else tuple(g.weights),
-            values=None if g.values is None else tuple(g.values),
+            x_max=tuple(per_agent["x_max"]),
+            weights=tuple(per_agent["weights"]),
+            values=tuple(per_agent["values"]),
             steps=g.steps,
+            horizon=g.horizon,
             k=p.k,
             grid_step=p.grid_step,
             candidates="grid" if p.candidates == "llm" else p.candidates,
@@ -80,8 +90,15 @@ class Cell:
             scorer=p.scorer,
             margin=p.margin,
             gamma=p.gamma,
-            alpha=p.belief.alpha,
-            initial_belief=p.belief.initial,
+            alpha=b.alpha,
+            initial_belief=b.initial,
+            belief_kind=b.kind,
+            window=b.window,
+            private=b.private,
+            delay=b.delay,
+            noise=b.noise,
+            agents=tuple(kinds),
+            agent_demands=tuple(demands),
         )
 
     def protocol(self) -> ProtocolConfig:
@@ -155,18 +172,27 @@ def _check_cell(config: ExperimentConfig) -> None:
             f"model: set, but policy.candidates={policy.candidates!r} does not use it "
             f"(use candidates: llm, or remove the model section)"
         )
-    if llm and isinstance(config.lam, list):
-        raise ConfigError("lam: LLM-backed cells take one λ for all agents")
     if not llm and (policy.selector != "code" or policy.fallback != "anchors"):
         raise ConfigError("policy.selector/fallback: only LLM-backed cells use them")
+    from swalab.experiments.config import Distribution
+    from swalab.experiments.population import check_ranges, realize
+
+    for name in ("x_max", "weights", "values"):
+        if llm and isinstance(getattr(config.game, name), Distribution):
+            raise ConfigError(
+                f"game.{name}: LLM-backed cells take fixed per-agent values "
+                f"(a value or a list); distributions are for model-based cells"
+            )
+    config.agent_kinds()
+    check_ranges(config)
     cell = Cell(key="", config=config, assignment={})
     sim = cell.simulation()
-    v.per_agent("lam", config.lam, sim.n_agents, 0.0, check="unit_interval")
+    v.per_agent("lam", realize(config, 0)["lam"], sim.n_agents, 0.0, check="unit_interval")
     if llm:
         cell.protocol()
         _check_model(config)
     else:
-        LockstepBatch.from_config(sim, [config.lam], config.seed_list()[:1])
+        LockstepBatch.from_config(sim, [realize(config, 0)["lam"]], config.seed_list()[:1])
 
 
 #: Library argument names → the config paths users write.
@@ -175,7 +201,8 @@ _PATHS = {
                                 "steps")},
     **{f: f"policy.{f}" for f in ("k", "grid_step", "anchors", "margin", "gamma", "scorer",
                                   "selector", "fallback")},
-    "alpha": "policy.belief.alpha", "initial_belief": "policy.belief.initial",
+    **{f: f"policy.belief.{f}" for f in ("alpha", "window", "private", "delay", "noise")},
+    "initial_belief": "policy.belief.initial", "belief_kind": "policy.belief.kind",
     "resolution": "policy.grid_step", "temperature": "model.temperature",
     "max_tokens": "model.max_tokens",
 }  # fmt: skip
@@ -208,7 +235,7 @@ def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
         seen[key] = assignment
         # Cells differing only in λ or seeds pass the same checks: run each check once.
         shape = digest({k: x for k, x in payload.items() if k not in ("lam", "seeds")})
-        if shape not in checked or isinstance(resolved.lam, list):
+        if shape not in checked or not isinstance(resolved.lam, float):
             try:
                 _check_cell(resolved)
             except ConfigError as exc:
@@ -227,7 +254,7 @@ def plan_hash(cells: list[Cell]) -> str:
 
 def _engine_group(cell: Cell) -> tuple[Any, ...]:
     c = cell.config
-    return (c.game.n_agents, c.game.steps, c.policy.scorer, c.policy.candidates, c.policy.k,
+    return (c.game.n_agents, c.policy.scorer, c.policy.candidates, c.policy.k,
             c.policy.grid_step, tuple(c.policy.anchors), c.record_decisions)  # fmt: skip
 
 

@@ -104,7 +104,7 @@ class Board:
 
     Attributes:
         step: 0-based step about to be played.
-        steps: Horizon ``T``.
+        steps: Horizon ``T`` (``None``: not known to the agents, shown as ``?``).
         n_agents: Agents ``N``.
         capacity: ``C``.
         beta: ``β``.
@@ -112,7 +112,7 @@ class Board:
     """
 
     step: int
-    steps: int
+    steps: int | None
     n_agents: int
     capacity: float
     beta: float
@@ -134,7 +134,7 @@ def _num(x: float) -> str:
 
 def proposal_prompt(
     template: str, board: Board, *, agent: int, belief: float, x_max: float, k: int, lam: float
-) -> str:
+) -> str:  # fmt: skip
     """Fill the proposal template for one agent (agents are numbered from 1 in prompts)."""
     return template.format(
         n_agents=board.n_agents,
@@ -144,7 +144,7 @@ def proposal_prompt(
         k=k,
         penalty_per_unit=_num(board.beta / board.n_agents),
         round=board.step + 1,
-        steps=board.steps,
+        steps="?" if board.steps is None else board.steps,
         history=board.history(),
         belief=_num(belief),
         agent=agent + 1,

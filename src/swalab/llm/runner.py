@@ -46,8 +46,8 @@ class LLMEpisode:
     """One episode's decisions, outcome and cost.
 
     Attributes:
-        lam: Social weight of every agent.
-        seed: Episode seed (seeds every sampled completion).
+        lam: Social weight of each agent.
+        seed: Episode seed (seeds every sampled completion, noise, outsiders, horizon).
         status: ``"ok"``, or ``"failed"`` with ``error`` saying why.
         error: Failure message.
         rows: One dict per step and agent (see :func:`run_llm_episodes`).
@@ -57,7 +57,7 @@ class LLMEpisode:
         accounting: Prompts, tokens in/out, latency share, cached completions.
     """
 
-    lam: float
+    lam: list[float]
     seed: int
     status: str = "ok"
     error: str | None = None
@@ -74,10 +74,11 @@ class LLMEpisode:
     def summary(self, capacity: float) -> dict[str, Any]:
         """Episode metrics (SPEC §2) with failure, fallback and pick rates and accounting."""
         loads = np.asarray(self.loads)
-        n_rows = max(len(self.rows), 1)
-        picks = [r["pick_agrees"] for r in self.rows if r["pick_agrees"] is not None]
+        asked = [r for r in self.rows if r.get("fallback") is not None]  # SWI decisions
+        n_rows = max(len(asked), 1)
+        picks = [r["pick_agrees"] for r in asked if r["pick_agrees"] is not None]
         out: dict[str, Any] = {
-            "lam": self.lam,
+            "lam": float(np.mean(self.lam)),
             "seed": self.seed,
             "status": self.status,
             "error": self.error,
@@ -93,10 +94,9 @@ class LLMEpisode:
                 "steps_to_stable": float(steps_to_stable(loads, cap)),
             }
         out |= {
-            "proposal_failure_rate": sum(r["proposal_error"] is not None for r in self.rows)
-            / n_rows,
-            "fallback_rate": sum(r["fallback"] != "none" for r in self.rows) / n_rows,
-            "pick_failure_rate": sum(r["pick_error"] is not None for r in self.rows) / n_rows,
+            "proposal_failure_rate": sum(r["proposal_error"] is not None for r in asked) / n_rows,
+            "fallback_rate": sum(r["fallback"] != "none" for r in asked) / n_rows,
+            "pick_failure_rate": sum(r["pick_error"] is not None for r in asked) / n_rows,
             "pick_agreement": (sum(picks) / len(picks)) if picks else None,
         }
         out |= self.accounting
@@ -166,39 +166,66 @@ def _seed32(seed: int, step: int, stream: int) -> int:
 def run_llm_episodes(
     config: SimulationConfig,
     model: LanguageModel,
-    lams: Sequence[float],
+    lams: Sequence[float | Sequence[float]],
     seeds: Sequence[int],
     protocol: ProtocolConfig | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> list[LLMEpisode]:
     """Play one episode per (λ, seed) pair, all in lockstep through ``model``.
 
-    Rows (one per step and agent) hold: ``step, agent, belief, proposals, proposal_error,
-    fallback, candidates, private, group, utility, demand, argmax_demand, llm_pick,
-    pick_error, pick_agrees, load, welfare, overloaded, reward, cached, tokens_in,
-    tokens_out, latency_s`` (tokens counted once per distinct completion, latency as the
-    row's share of its calls).
-
     Args:
-        config: Game, scorer, belief and anchors (its ``candidates`` mode is not used:
-            proposals come from the model).
-        model: Any :class:`~swalab.llm.base.LanguageModel` (wrap it in a cache or a
-            counter as needed).
-        lams: Social weights (cross product with ``seeds``).
+        config: Game, scorer, belief, population and anchors (its ``candidates`` mode is
+            not used: proposals come from the model).
+        model: Any :class:`~swalab.llm.base.LanguageModel`.
+        lams: Social weights, one or one per agent (cross product with ``seeds``).
         seeds: Episode seeds.
         protocol: How to ask the model.
         on_step: Called with the step index after each step (progress display).
     """
-    proto = ProtocolConfig() if protocol is None else protocol
-    lam_list = [v.unit_interval(f"lam[{i}]", x) for i, x in enumerate(lams)]
     seed_list = [v.integer_at_least(f"seeds[{i}]", s, 0) for i, s in enumerate(seeds)]
-    if not lam_list or not seed_list:
+    if not lams or not seed_list:
         raise ValueError("lams and seeds must each hold at least one value")
+    pairs = [(lam, s) for lam in lams for s in seed_list]
+    return run_llm_pairs(config, model, pairs, protocol, on_step)
+
+
+def run_llm_pairs(
+    config: SimulationConfig,
+    model: LanguageModel,
+    episodes_to_play: Sequence[tuple[float | Sequence[float], int]],
+    protocol: ProtocolConfig | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> list[LLMEpisode]:
+    """Play the given (λ, seed) episodes in lockstep through ``model``.
+
+    Each step builds one proposal prompt per SWI agent of every live episode and sends them
+    in one call; outsiders (:mod:`~swalab.swi.outsiders`) play their own rule and cost no
+    call. Episodes end at their own horizon (a geometric horizon is not shown to the
+    model). Rows (one per step and agent) hold: ``step, agent, kind, lam, belief,
+    proposals, proposal_error, fallback, candidates, private, group, utility, demand,
+    argmax_demand, llm_pick, pick_error, pick_agrees, load, welfare, overloaded, reward,
+    cached, tokens_in, tokens_out, latency_s`` (decision fields are null for outsiders;
+    tokens counted once per distinct completion, latency as the row's share of its calls).
+    """
+    from swalab.swi.simulation import play_outsiders
+
+    proto = ProtocolConfig() if protocol is None else protocol
     n = config.n_agents
+    if not episodes_to_play:
+        raise ValueError("no episodes to play: give at least one (λ, seed) pair")
+    episodes = [
+        LLMEpisode(
+            lam=v.per_agent(f"lam[{e}]", lam, n, 0.0, check="unit_interval").tolist(),
+            seed=v.integer_at_least(f"seeds[{e}]", seed, 0),
+        )
+        for e, (lam, seed) in enumerate(episodes_to_play)
+    ]
     policy = config.scoring_policy()
     belief_model = config.belief()
-    episodes = [LLMEpisode(lam=lam, seed=s) for lam in lam_list for s in seed_list]
-    envs = [config.env() for _ in episodes]
+    kinds, _ = config.agent_kinds()
+    horizons = [config.realized_steps(ep.seed) for ep in episodes]
+    shown_steps = config.steps if config.horizon == "fixed" else None
+    envs = [config.env(h) for h in horizons]
     game = envs[0].game
     caps = [float(c) for c in game.x_max]
     # Every answer is checked against the format; it is also enforced only if constrained.
@@ -208,49 +235,55 @@ def run_llm_episodes(
     )
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
-    beliefs = [belief_model.init(n, game.capacity) for _ in episodes]
-    last: list[FloatArray | None] = [None] * len(episodes)
+    states = [belief_model.init(n, game.capacity) for _ in episodes]
+    last: list[tuple[float, FloatArray] | None] = [None] * len(episodes)
 
-    for t in range(config.steps):
-        live = [e for e, ep in enumerate(episodes) if ep.status == "ok"]
+    for t in range(max(horizons)):
+        live = [e for e, ep in enumerate(episodes) if ep.status == "ok" and t < horizons[e]]
         if not live:
             break
-        # 1. Proposals: one call for every agent of every live episode.
+        beliefs = {e: belief_model.read(states[e], seed=episodes[e].seed, step=t) for e in live}
+        # 1. Proposals: one call for every SWI agent of every live episode.
         prompts: list[str] = []
         formats: list[OutputFormat | None] = []
         seeds32: list[int] = []
         owners: list[tuple[int, int]] = []
         for e in live:
-            board = Board(step=t, steps=config.steps, n_agents=n, capacity=game.capacity,
-                          beta=game.beta, last_demands=last[e])  # fmt: skip
+            previous = last[e]
+            board = Board(step=t, steps=shown_steps, n_agents=n, capacity=game.capacity,
+                          beta=game.beta,
+                          last_demands=None if previous is None else previous[1])  # fmt: skip
             for i in range(n):
+                if kinds[i] != "swi":
+                    continue
                 prompts.append(proposal_prompt(
                     proto.proposal_template, board, agent=i, belief=float(beliefs[e][i]),
-                    x_max=caps[i], k=proto.k, lam=episodes[e].lam,
+                    x_max=caps[i], k=proto.k, lam=episodes[e].lam[i],
                 ))  # fmt: skip
                 formats.append(proposal_formats[i])
                 seeds32.append(_seed32(episodes[e].seed, t, i))
                 owners.append((e, i))
-        done, shared, wall = _unique_generate(
-            model, prompts, formats, seeds32,
-            temperature=proto.temperature, max_tokens=proto.max_tokens,
-        )  # fmt: skip
-        share = wall / len(prompts)
-        decisions: dict[int, list[dict[str, Any]]] = {e: [] for e in live}
-        for (e, i), comp, sh in zip(owners, done, shared, strict=True):
-            ep = episodes[e]
-            _charge(ep, comp, share, sh)
-            if ep.status != "ok":
-                continue
-            try:
-                d = _decide(config, proto, policy, comp, checks[i], ep.lam,
-                            float(beliefs[e][i]), i, caps[i], game)  # fmt: skip
-            except EpisodeFailedError as exc:  # fmt: skip
-                ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
-                continue
-            d |= _row_cost(comp, share, sh)
-            decisions[e].append(d)
-        # 2. Optional LLM selector: one more call for every live agent.
+        decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
+        if prompts:
+            done, shared, wall = _unique_generate(
+                model, prompts, formats, seeds32,
+                temperature=proto.temperature, max_tokens=proto.max_tokens,
+            )  # fmt: skip
+            share = wall / len(prompts)
+            for (e, i), comp, sh in zip(owners, done, shared, strict=True):
+                ep = episodes[e]
+                _charge(ep, comp, share, sh)
+                if ep.status != "ok":
+                    continue
+                try:
+                    d = _decide(config, proto, policy, comp, checks[i], ep.lam[i],
+                                float(beliefs[e][i]), i, caps[i], game)  # fmt: skip
+                except EpisodeFailedError as exc:  # fmt: skip
+                    ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
+                    continue
+                d |= _row_cost(comp, share, sh)
+                decisions[e][i] = d
+        # 2. Optional LLM selector: one more call for every live SWI agent.
         if proto.selector == "llm":
             _llm_select(model, proto, episodes, decisions, t)
         # 3. Play the step.
@@ -258,21 +291,27 @@ def run_llm_episodes(
             ep = episodes[e]
             if ep.status != "ok":
                 continue
-            demands = np.array([d["demand"] for d in decisions[e]])
+            mine = decisions[e]
+            demands = play_outsiders(
+                config, game, [mine[i]["demand"] if i in mine else None for i in range(n)],
+                last[e], ep.seed, t,
+            )  # fmt: skip
             env = envs[e]
             _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
             info = next(iter(infos.values()))
-            for i, d in enumerate(decisions[e]):
+            for i in range(n):
+                d = mine.get(i, {"belief": float(beliefs[e][i]), "demand": float(demands[i])})
                 d.pop("_scores", None)
-                ep.rows.append({"step": t, "agent": i, **d, "load": float(info["load"]),
+                ep.rows.append({"step": t, "agent": i, "kind": kinds[i], "lam": ep.lam[i],
+                                **d, "load": float(info["load"]),
                                 "welfare": float(info["welfare"]),
                                 "overloaded": bool(info["overloaded"]),
                                 "reward": float(rewards[env.possible_agents[i]])})  # fmt: skip
             ep.loads.append(float(info["load"]))
             ep.welfare.append(float(info["welfare"]))
             ep.demands.append(demands)
-            last[e] = demands
-            beliefs[e] = belief_model.update(beliefs[e], info["load"])
+            last[e] = (float(info["load"]), demands)
+            states[e] = belief_model.update(states[e], info["load"], demands, game.weights)
         if on_step is not None:
             on_step(t)
     return episodes
@@ -339,7 +378,7 @@ def _llm_select(
     model: LanguageModel,
     proto: ProtocolConfig,
     episodes: list[LLMEpisode],
-    decisions: dict[int, list[dict[str, Any]]],
+    decisions: dict[int, dict[int, dict[str, Any]]],
     t: int,
 ) -> None:
     """Ask each agent's model for the highest-U row; use it when it parses."""
@@ -350,12 +389,12 @@ def _llm_select(
     for e, rows in decisions.items():
         if episodes[e].status != "ok":
             continue
-        for i, d in enumerate(rows):
+        for i, d in rows.items():
             dec = d["_scores"]
             table = score_table(dec.candidates, dec.private, dec.group, dec.utility)
             rows_n = len(dec.candidates)
             prompts.append(choose_prompt(proto.choose_template, table, agent=i,
-                                         lam=episodes[e].lam, rows=rows_n))  # fmt: skip
+                                         lam=episodes[e].lam[i], rows=rows_n))  # fmt: skip
             formats.append(Choice(options=rows_n) if proto.constrained else None)
             seeds32.append(_seed32(episodes[e].seed, t, _CHOOSE_STREAM + i))
             owners.append((e, i, Choice(options=rows_n)))

@@ -30,6 +30,13 @@ _ZERO = uint64(0)
 
 MODE_GRID, MODE_RANDOM, MODE_GIVEN = 0, 1, 2
 SCORER_PAPER, SCORER_CONSISTENT = 0, 1
+# Belief kinds and agent kinds, in the order of beliefs.BELIEF_KINDS / outsiders.AGENT_KINDS.
+BELIEF_EMA, BELIEF_LAST, BELIEF_WINDOW = 0, 1, 2
+AGENT_SWI, AGENT_GREEDY, AGENT_FIXED, AGENT_TFT, AGENT_RANDOM, AGENT_ADVERSARY = range(6)
+_NOISE_STREAM = 1 << 21
+_OUTSIDER_STREAM = 1 << 22
+_TWO_PI = 6.283185307179586
+_INV53 = 2.0**-53
 # Columns of the per-episode summary the kernel fills.
 SUM_OVERLOADED, SUM_WELFARE, SUM_LOAD, SUM_FAIRNESS, LAST_OVERLOADED = range(5)
 N_SUMMARY = 5
@@ -52,6 +59,57 @@ def _next_key(key: np.uint64, salt: int) -> np.uint64:
 def stream_key(seed: int, step: int, agent: int) -> np.uint64:
     """Compiled twin of :func:`swalab.swi._rng.stream_key`."""
     return _next_key(_next_key(_mix64(uint64(seed) + _GOLDEN), step), agent)
+
+
+@njit(cache=True, inline="always")
+def uniform(key: np.uint64, draw: int) -> float:
+    """Compiled twin of :func:`swalab.swi._rng.uniform`."""
+    return float(_mix64(key + uint64(draw + 1) * _GOLDEN) >> uint64(11)) * _INV53
+
+
+@njit(cache=True, inline="always")
+def gaussian(key: np.uint64) -> float:
+    """Compiled twin of :func:`swalab.swi._rng.gaussian`."""
+    radius = math.sqrt(-2.0 * math.log(1.0 - uniform(key, 0)))
+    return radius * math.cos(_TWO_PI * uniform(key, 1))
+
+
+@njit(cache=True)
+def outsider(
+    kind: int,
+    param: float,
+    x_max: float,
+    weight: float,
+    capacity: float,
+    n: int,
+    grid_step: float,
+    started: bool,
+    last_load: float,
+    last_own: float,
+    seed: int,
+    step: int,
+    agent: int,
+) -> float:
+    """Compiled twin of :func:`swalab.swi.outsiders.outsider_demand`."""
+    if kind == AGENT_GREEDY:
+        return x_max
+    if kind == AGENT_FIXED:
+        return min(param, x_max)
+    if kind == AGENT_TFT:
+        cooperate = capacity / n if math.isnan(param) else param
+        if (not started) or last_load <= capacity:
+            return min(cooperate, x_max)
+        return x_max
+    if kind == AGENT_RANDOM:
+        size = math.floor(x_max / grid_step + 1e-9) + 1
+        u = uniform(stream_key(seed, step, _OUTSIDER_STREAM + agent), 0)
+        return min(math.floor(u * size) * grid_step, x_max)
+    # AGENT_ADVERSARY
+    others = last_load - weight * last_own if started else (n - 1) * capacity / n
+    if others > capacity:
+        return 0.0
+    need = (capacity - others) / weight
+    return min(math.floor(need / grid_step + 1.0 + 1e-9) * grid_step, x_max)
 
 
 @njit(cache=True, inline="always")
@@ -162,6 +220,46 @@ def _select(cands: FloatArray, util: FloatArray, count: int) -> float:
     return a0
 
 
+@njit(cache=True, inline="always")
+def _observe(
+    belief: FloatArray,
+    ring: FloatArray,
+    demands: FloatArray,
+    weights: FloatArray,
+    load: float,
+    n: int,
+    kind: int,
+    alpha: float,
+    window: int,
+    private: bool,
+    seen: int,
+    head: int,
+) -> None:
+    """Fold one step into the base belief as the ``beliefs`` module's base models do.
+
+    ``seen`` and ``head`` describe the window ring before this step.
+    """
+    mean = load / n
+    if kind == BELIEF_WINDOW:
+        slot = (head + seen) % window if seen < window else head
+        for i in range(n):
+            ring[slot, i] = (load - weights[i] * demands[i]) / (n - 1) if private else mean
+        count = seen + 1 if seen < window else window
+        first = head if seen < window else (head + 1) % window
+        for i in range(n):
+            total = ring[first, i]
+            for j in range(1, count):
+                total = total + ring[(first + j) % window, i]
+            belief[i] = total / count
+        return
+    for i in range(n):
+        obs = (load - weights[i] * demands[i]) / (n - 1) if private else mean
+        if kind == BELIEF_LAST:
+            belief[i] = obs
+        else:
+            belief[i] = (1.0 - alpha) * belief[i] + alpha * obs
+
+
 @njit(cache=True, parallel=True)
 def run_episodes(
     lam: FloatArray,
@@ -175,7 +273,14 @@ def run_episodes(
     alpha: FloatArray,
     belief0: FloatArray,
     seeds: np.ndarray,
-    steps: int,
+    steps: np.ndarray,
+    kinds: np.ndarray,
+    kind_param: FloatArray,
+    belief_kind: np.ndarray,
+    window: np.ndarray,
+    private: np.ndarray,
+    delay: np.ndarray,
+    noise: FloatArray,
     scorer: int,
     mode: int,
     k: int,
@@ -191,9 +296,14 @@ def run_episodes(
     out_beliefs: FloatArray,
     out_rewards: FloatArray,
 ) -> None:
-    """Play ``E`` episodes of ``N`` agents for ``steps`` steps; see ``engine.run_lockstep``."""
+    """Play ``E`` episodes of ``N`` agents, episode e for ``steps[e]`` steps.
+
+    See ``engine.run_lockstep``. Recorded steps past an episode's horizon are NaN.
+    """
     n_episodes, n = lam.shape
     n_anchor = anchors.shape[0]
+    max_steps = steps.max()
+    max_window = max(window.max(), 1)
     if mode == MODE_GIVEN:
         max_cands = given.shape[3]
     elif mode == MODE_RANDOM:
@@ -201,7 +311,10 @@ def run_episodes(
     else:
         max_cands = math.floor(x_max.max() / grid_step + 1e-9) + 1 + n_anchor
     for e in prange(n_episodes):
-        belief = np.empty(n)
+        belief = np.empty(n)  # the base estimate (EMA / last) or the window's last mean
+        ring = np.empty((max_window, n))  # window observations, oldest at ``head``
+        hist = np.empty((max_steps, n))  # base estimate at each step (for the delay)
+        decide = np.empty(n)  # what each agent decides with (delayed, noisy)
         demands = np.empty(n)
         picks = np.empty(max(k, 1), dtype=np.int64)
         cands = np.empty(max_cands)
@@ -220,11 +333,31 @@ def run_episodes(
         sum_load = 0.0
         sum_fair = 0.0
         last_over = 0.0
-        for t in range(steps):
+        seen = 0
+        head = 0
+        last_load = 0.0
+        t_e = steps[e]
+        for t in range(t_e):
             step_key = _next_key(episode_key, t)
             for i in range(n):
-                others = (n - 1) * belief[i]
+                hist[t, i] = belief[i]
+            lag = max(t - delay[e], 0)
+            for i in range(n):
+                b = hist[lag, i]
+                if noise[e] > 0.0:
+                    b = max(
+                        b + noise[e] * gaussian(stream_key(seeds[e], t, _NOISE_STREAM + i)), 0.0
+                    )
+                decide[i] = b
+            for i in range(n):
                 xm = x_max[e, i]
+                if kinds[e, i] != AGENT_SWI:
+                    demands[i] = outsider(
+                        kinds[e, i], kind_param[e, i], xm, weights[e, i], capacity[e], n,
+                        grid_step, t > 0, last_load, demands[i], seeds[e], t, i,
+                    )  # fmt: skip
+                    continue
+                others = (n - 1) * decide[i]
                 if mode == MODE_GIVEN:
                     count = 0
                     for j in range(given.shape[3]):
@@ -279,7 +412,7 @@ def run_episodes(
                 out_welfare[e, t] = welfare
                 for i in range(n):
                     out_demands[e, t, i] = demands[i]
-                    out_beliefs[e, t, i] = belief[i]
+                    out_beliefs[e, t, i] = decide[i]
                     out_rewards[e, t, i] = demands[i] * values[e, i] - penalty
             if load > capacity[e]:
                 sum_over += 1.0
@@ -290,9 +423,22 @@ def run_episodes(
             for i in range(n):
                 total += demands[i]
             sum_fair += (total * total) / (n * sq) if sq > 0 else 1.0
-            mean = load / n
-            for i in range(n):
-                belief[i] = (1.0 - alpha[e]) * belief[i] + alpha[e] * mean
+            last_load = load
+            _observe(belief, ring, demands, weights[e], load, n, belief_kind[e], alpha[e],
+                     window[e], private[e], seen, head)  # fmt: skip
+            if belief_kind[e] == BELIEF_WINDOW:
+                if seen < window[e]:
+                    seen += 1
+                else:
+                    head = (head + 1) % window[e]
+        if record:
+            for t in range(t_e, max_steps):
+                out_loads[e, t] = math.nan
+                out_welfare[e, t] = math.nan
+                for i in range(n):
+                    out_demands[e, t, i] = math.nan
+                    out_beliefs[e, t, i] = math.nan
+                    out_rewards[e, t, i] = math.nan
         summary[e, SUM_OVERLOADED] = sum_over
         summary[e, SUM_WELFARE] = sum_welfare
         summary[e, SUM_LOAD] = sum_load

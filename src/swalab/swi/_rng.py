@@ -8,6 +8,8 @@ path runs this Python version; the lockstep engine compiles an identical copy
 
 from __future__ import annotations
 
+import math
+
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 MIX1 = 0xBF58476D1CE4E5B9
@@ -60,3 +62,22 @@ def floyd_sample(key: int, population: int, k: int) -> list[int]:
         t = (bits * (j + 1)) >> 32
         chosen.append(j if t in chosen else t)
     return chosen
+
+
+#: Stream offsets (added to the agent index) that keep each use of randomness apart from
+#: the candidate draws (stream = agent) and the LLM's proposal and choose seeds.
+NOISE_STREAM = 1 << 21
+OUTSIDER_STREAM = 1 << 22
+HORIZON_STREAM = 1 << 23
+TWO_PI = 6.283185307179586
+
+
+def uniform(key: int, draw: int) -> float:
+    """Return the ``draw``-th uniform number in [0, 1) of the stream ``key`` (53 bits)."""
+    return (mix64((key + (draw + 1) * GOLDEN) & MASK) >> 11) * 2.0**-53
+
+
+def gaussian(key: int) -> float:
+    """Return one standard normal draw of the stream ``key`` (Box–Muller)."""
+    radius = math.sqrt(-2.0 * math.log(1.0 - uniform(key, 0)))
+    return radius * math.cos(TWO_PI * uniform(key, 1))

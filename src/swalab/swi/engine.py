@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from swalab import _validate as v
 from swalab._validate import FloatArray
+from swalab.swi.beliefs import BELIEF_KINDS
+from swalab.swi.outsiders import AGENT_KINDS, KIND_CODES
 from swalab.swi.simulation import SimulationConfig
 
 PerAgent = float | Sequence[float] | FloatArray
@@ -53,7 +56,45 @@ _CHECKS: dict[str, tuple[Callable[[FloatArray], NDArray[np.bool_]], str]] = {
     "non_negative": (lambda a: np.isfinite(a) & (a >= 0), "must be a finite number >= 0"),
     "unit_interval": (lambda a: (a >= 0) & (a <= 1), "must lie in [0, 1]"),
     "alpha": (lambda a: (a > 0) & (a <= 1), "must lie in (0, 1]"),
+    "any": (lambda a: ~np.isinf(a), "must be a finite number or NaN"),
 }
+
+
+def _integers(name: str, values: object, shape: tuple[int, ...], minimum: int) -> NDArray[np.int64]:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu" and not (
+        arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+    ):
+        raise ValueError(f"{name}={values!r} is out of range: must be whole numbers")
+    try:
+        out = np.broadcast_to(arr.astype(np.int64), shape)
+    except ValueError:
+        raise ValueError(f"{name} has shape {arr.shape}: must broadcast to {shape}") from None
+    if np.any(out < minimum):
+        raise ValueError(f"{name}={int(out.min())} is out of range: must be >= {minimum}")
+    return np.ascontiguousarray(out)
+
+
+def _codes(
+    name: str, values: object, shape: tuple[int, ...], names: tuple[str, ...]
+) -> NDArray[np.int64]:
+    """Names (or their codes, index in ``names``) broadcast to ``shape`` as int codes."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        codes = arr.astype(np.int64)
+        if np.any((codes < 0) | (codes >= len(names))):
+            raise ValueError(f"{name} holds a code outside 0..{len(names) - 1}")
+    else:
+        lookup = {k: i for i, k in enumerate(names)}
+        flat = [lookup.get(str(x), -1) for x in arr.reshape(-1)]
+        if -1 in flat:
+            bad = arr.reshape(-1)[flat.index(-1)]
+            raise ValueError(f"{name}={bad!r} is not known: choose one of {list(names)}")
+        codes = np.asarray(flat, dtype=np.int64).reshape(arr.shape)
+    try:
+        return np.ascontiguousarray(np.broadcast_to(codes, shape))
+    except ValueError:
+        raise ValueError(f"{name} has shape {arr.shape}: must broadcast to {shape}") from None
 
 
 def _check_all(name: str, arr: FloatArray, check: str) -> None:
@@ -90,7 +131,16 @@ class LockstepBatch:
         gamma: Centering strength per episode.
         alpha: EMA smoothing per episode.
         initial_belief: μ̂₀ per episode (NaN means C/N).
-        seed: Seed per episode (random candidate streams).
+        seed: Seed per episode (random candidate, noise and outsider streams).
+        belief: Belief kind per episode (``ema``, ``last``, ``window``).
+        window: Observations a window belief pools, per episode.
+        private: Per episode: agents observe the others' mean, not the public mean.
+        delay: Per episode: agents decide with the belief of ``delay`` steps earlier.
+        noise: Per episode: σ of Gaussian noise on every belief.
+        agents: Agent kinds (:data:`~swalab.swi.outsiders.AGENT_KINDS`), shape (E, N).
+        agent_demands: Demand parameter of fixed / tit-for-tat agents (NaN: default).
+        episode_steps: Realised horizon per episode (default ``steps`` for all); ``steps``
+            must be at least the largest.
         eps: Normaliser guard of the paper scorer.
     """
 
@@ -112,6 +162,14 @@ class LockstepBatch:
     alpha: FloatArray = field(default_factory=lambda: np.asarray(0.2))
     initial_belief: FloatArray = field(default_factory=lambda: np.asarray(np.nan))
     seed: NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    belief: Any = "ema"
+    window: Any = 5
+    private: Any = False
+    delay: Any = 0
+    noise: FloatArray = field(default_factory=lambda: np.asarray(0.0))
+    agents: Any = "swi"
+    agent_demands: FloatArray = field(default_factory=lambda: np.asarray(np.nan))
+    episode_steps: NDArray[np.int64] | None = None
     eps: float = 1e-8
 
     @property
@@ -152,6 +210,19 @@ class LockstepBatch:
         seed = np.broadcast_to(np.asarray(self.seed, dtype=np.int64), (e,))
         if np.any(seed < 0):
             raise ValueError(f"seed={int(seed.min())} is out of range: must be >= 0")
+        episode_steps = _integers("episode_steps", self.steps if self.episode_steps is None
+                                  else self.episode_steps, (e,), 1)  # fmt: skip
+        if episode_steps.max() > self.steps:
+            raise ValueError(f"episode_steps={int(episode_steps.max())} is out of range: "
+                             f"must be <= steps={self.steps}")  # fmt: skip
+        agents = _codes("agents", self.agents, (e, n), AGENT_KINDS)
+        agent_demands = _matrix("agent_demands", self.agent_demands, e, n, "any")
+        for ei, i in zip(*np.nonzero(agents == KIND_CODES["fixed"]), strict=True):
+            if np.isnan(agent_demands[ei, i]):
+                raise ValueError(f"agents[{ei},{i}]='fixed' needs a demand in agent_demands")
+        given = ~np.isnan(agent_demands)
+        if np.any(given & (agent_demands < 0)):
+            raise ValueError("agent_demands holds a negative demand: must be >= 0 (or NaN)")
         return replace(
             self,
             n_agents=n,
@@ -167,6 +238,14 @@ class LockstepBatch:
             alpha=_column("alpha", self.alpha, e, "alpha"),
             initial_belief=belief0,
             seed=np.ascontiguousarray(seed),
+            belief=_codes("belief", self.belief, (e,), BELIEF_KINDS),
+            window=_integers("window", self.window, (e,), 1),
+            private=np.ascontiguousarray(np.broadcast_to(np.asarray(self.private, bool), (e,))),
+            delay=_integers("delay", self.delay, (e,), 0),
+            noise=_column("noise", self.noise, e, "non_negative"),
+            agents=agents,
+            agent_demands=agent_demands,
+            episode_steps=episode_steps,
         )
 
     @classmethod
@@ -191,9 +270,12 @@ class LockstepBatch:
         beta_arr = np.asarray([config.beta] if betas is None else list(betas), dtype=np.float64)
         per_beta = lam_rows.shape[0] * seed_arr.size
         init = np.nan if config.initial_belief is None else config.initial_belief
+        kinds, demands = config.agent_kinds()
+        seed_col = np.tile(seed_arr, lam_rows.shape[0] * beta_arr.size)
+        horizon = np.array([config.realized_steps(int(s)) for s in seed_col], dtype=np.int64)
         return cls(
             n_agents=n,
-            steps=config.steps,
+            steps=int(horizon.max()) if horizon.size else config.steps,
             scorer=config.scorer,
             candidates=config.candidates,
             k=config.k,
@@ -209,7 +291,15 @@ class LockstepBatch:
             gamma=np.asarray(config.gamma),
             alpha=np.asarray(config.alpha),
             initial_belief=np.asarray(init),
-            seed=np.tile(seed_arr, lam_rows.shape[0] * beta_arr.size),
+            seed=seed_col,
+            belief=config.belief_kind,
+            window=config.window,
+            private=config.private,
+            delay=config.delay,
+            noise=np.asarray(config.noise),
+            agents=np.asarray(kinds),
+            agent_demands=np.asarray(demands),
+            episode_steps=horizon,
         ).validated()
 
 
@@ -223,7 +313,8 @@ class LockstepResult:
         mean_load: Episode-mean load.
         fairness: Episode-mean Jain fairness of demands.
         steps_to_stable: First step from which the load stays ≤ C (T: never).
-        demands: (E, T, N) when recorded.
+        steps_played: Realised horizon of each episode.
+        demands: (E, T, N) when recorded (NaN past an episode's horizon).
         loads: (E, T) when recorded.
         welfare: (E, T) when recorded.
         beliefs: (E, T, N) beliefs the agents decided with, when recorded.
@@ -235,6 +326,7 @@ class LockstepResult:
     mean_load: FloatArray
     fairness: FloatArray
     steps_to_stable: FloatArray
+    steps_played: NDArray[np.int64]
     demands: FloatArray | None = None
     loads: FloatArray | None = None
     welfare: FloatArray | None = None
@@ -264,6 +356,7 @@ def run_lockstep(
 
     b = batch.validated()
     e_total, n, t = b.n_episodes, b.n_agents, b.steps
+    assert b.episode_steps is not None  # validated() fills it
     mode = {"grid": kern.MODE_GRID, "random": kern.MODE_RANDOM, "given": kern.MODE_GIVEN}[
         b.candidates
     ]
@@ -304,7 +397,9 @@ def run_lockstep(
         kern.run_episodes(
             b.lam[sl], b.capacity[sl], b.beta[sl], b.x_max[sl], b.weights[sl], b.values[sl],
             b.margin[sl], b.gamma[sl], b.alpha[sl], b.initial_belief[sl], b.seed[sl],
-            t, scorer, mode, b.k, b.grid_step, anchors,
+            b.episode_steps[sl], b.agents[sl], b.agent_demands[sl], b.belief[sl],
+            b.window[sl], b.private[sl], b.delay[sl], b.noise[sl],
+            scorer, mode, b.k, b.grid_step, anchors,
             given_arr[:, sl] if mode == kern.MODE_GIVEN else given_arr,
             b.eps, summary[sl], record,
             buf["d"], buf["l"], buf["w"], buf["b"], buf["r"],
@@ -313,12 +408,14 @@ def run_lockstep(
             for key, arr in buf.items():
                 outs[key].append(arr)
     traj = {k: np.concatenate(x) if record else None for k, x in outs.items()}
+    played = b.episode_steps.astype(np.float64)
     return LockstepResult(
-        overload_rate=summary[:, kern.SUM_OVERLOADED] / t,
-        mean_welfare=summary[:, kern.SUM_WELFARE] / t,
-        mean_load=summary[:, kern.SUM_LOAD] / t,
-        fairness=summary[:, kern.SUM_FAIRNESS] / t,
+        overload_rate=summary[:, kern.SUM_OVERLOADED] / played,
+        mean_welfare=summary[:, kern.SUM_WELFARE] / played,
+        mean_load=summary[:, kern.SUM_LOAD] / played,
+        fairness=summary[:, kern.SUM_FAIRNESS] / played,
         steps_to_stable=summary[:, kern.LAST_OVERLOADED].copy(),
+        steps_played=b.episode_steps.copy(),
         demands=traj["d"],
         loads=traj["l"],
         welfare=traj["w"],

@@ -7,6 +7,7 @@ structure of the paper's code and is the path a faster engine is checked against
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,8 @@ from swalab import _validate as v
 from swalab._validate import FloatArray
 from swalab.analysis.metrics import jain_fairness, mean_welfare, overload_rate, steps_to_stable
 from swalab.envs.congestion_v0 import CongestionEnv
-from swalab.swi.beliefs import EMABelief
+from swalab.swi import _rng
+from swalab.swi.beliefs import BELIEF_KINDS, BeliefModel, make_belief
 from swalab.swi.candidates import (
     REFERENCE_ANCHORS,
     CandidateSource,
@@ -25,10 +27,30 @@ from swalab.swi.candidates import (
     RandomGridCandidates,
     candidate_set,
 )
+from swalab.swi.outsiders import check_kind, outsider_demand
 from swalab.swi.policy import Decision, SWIPolicy
 from swalab.swi.scorers import LoadContext, make_scorer
 
 CANDIDATE_MODES = ("grid", "random")
+HORIZONS = ("fixed", "geometric")
+#: A geometric horizon is cut at this multiple of its mean (probability about e^-20).
+HORIZON_CAP = 20
+
+
+def realized_horizon(horizon: str, steps: int, seed: int) -> int:
+    """The number of steps an episode plays: ``steps``, or a seeded geometric draw.
+
+    A geometric horizon (support 1, 2, …, mean ``steps``) hides the last step from the
+    agents, so nothing invites backward induction; the draw comes from the counter-based
+    stream of the seed, so every path and executor plays the same T.
+    """
+    if horizon == "fixed" or steps == 1:
+        return steps
+    if horizon != "geometric":
+        raise ValueError(f"horizon={horizon!r} is not known: choose one of {list(HORIZONS)}")
+    u = _rng.uniform(_rng.stream_key(seed, 0, _rng.HORIZON_STREAM), 0)
+    draw = 1 + math.floor(math.log1p(-u) / math.log1p(-1.0 / steps))
+    return min(draw, HORIZON_CAP * steps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +74,16 @@ class SimulationConfig:
         gamma: Centering strength (0 turns centering off).
         alpha: EMA smoothing.
         initial_belief: ``μ̂₀``; ``None`` means ``C/N``.
+        belief_kind: ``"ema"`` (paper), ``"last"`` or ``"window"``.
+        window: Observations a window belief pools.
+        private: Each agent observes the others' mean rather than the public mean.
+        delay: Agents decide with the belief of ``delay`` steps earlier.
+        noise: Standard deviation of Gaussian noise on every agent's belief.
+        agents: Per-agent kinds (:data:`~swalab.swi.outsiders.AGENT_KINDS`); ``None``
+            means every agent uses SWI.
+        agent_demands: Per-agent demand parameter of ``fixed`` / ``tit_for_tat`` agents
+            (NaN: the default).
+        horizon: ``"fixed"`` (``steps`` steps) or ``"geometric"`` (mean ``steps``).
     """
 
     n_agents: int = 5
@@ -70,6 +102,14 @@ class SimulationConfig:
     gamma: float = 0.02
     alpha: float = 0.2
     initial_belief: float | None = None
+    belief_kind: str = "ema"
+    window: int = 5
+    private: bool = False
+    delay: int = 0
+    noise: float = 0.0
+    agents: tuple[str, ...] | None = None
+    agent_demands: tuple[float, ...] | None = None
+    horizon: str = "fixed"
 
     def __post_init__(self) -> None:
         if self.candidates not in CANDIDATE_MODES:
@@ -81,19 +121,39 @@ class SimulationConfig:
             value = getattr(self, name)
             if isinstance(value, list | tuple | np.ndarray):
                 object.__setattr__(self, name, v.float_list(name, value))
+        if self.horizon not in HORIZONS:
+            raise ValueError(f"horizon={self.horizon!r} is not known: choose one of "
+                             f"{list(HORIZONS)}")  # fmt: skip
+        self.agent_kinds()
         self.env()
         self.candidate_source()
         self.scoring_policy()
         self.belief()
 
-    def env(self) -> CongestionEnv:
+    def agent_kinds(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """Every agent's kind and demand parameter (NaN: none or the default), checked."""
+        n = v.integer_at_least("n_agents", self.n_agents, 2)
+        kinds = ("swi",) * n if self.agents is None else tuple(self.agents)
+        demands = (math.nan,) * n if self.agent_demands is None else self.agent_demands
+        for name, seq in (("agents", kinds), ("agent_demands", demands)):
+            if len(seq) != n:
+                raise ValueError(f"{name} has {len(seq)} entries: must have one per agent ({n})")
+        for i, (kind, demand) in enumerate(zip(kinds, demands, strict=True)):
+            check_kind(f"agents[{i}]", kind, float(demand))
+        return kinds, tuple(float(d) for d in demands)
+
+    def realized_steps(self, seed: int) -> int:
+        """The horizon episode ``seed`` plays (see :func:`realized_horizon`)."""
+        return realized_horizon(self.horizon, self.steps, seed)
+
+    def env(self, steps: int | None = None) -> CongestionEnv:
         """Return a fresh ``congestion_v0`` with this game's parameters."""
         return CongestionEnv(
             n_agents=self.n_agents,
             capacity=self.capacity,
             beta=self.beta,
             x_max=self.x_max,
-            steps=self.steps,
+            steps=self.steps if steps is None else steps,
             weights=self.weights,
             values=self.values,
         )
@@ -116,9 +176,16 @@ class SimulationConfig:
         )
         return SWIPolicy(scorer=scorer)
 
-    def belief(self) -> EMABelief:
-        """Return the EMA belief model."""
-        return EMABelief(alpha=self.alpha, initial=self.initial_belief)
+    def belief(self) -> BeliefModel:
+        """Return the belief model, wrapped by its delay and noise."""
+        if self.belief_kind not in BELIEF_KINDS:
+            raise ValueError(f"belief_kind={self.belief_kind!r} is not known: choose one of "
+                             f"{list(BELIEF_KINDS)}")  # fmt: skip
+        return make_belief(
+            self.belief_kind, alpha=self.alpha, window=self.window,
+            initial=self.initial_belief, private=self.private, delay=self.delay,
+            noise=self.noise,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,30 +213,34 @@ def run_episode(
     seed: int,
     source: CandidateSource | None = None,
 ) -> Episode:
-    """Play one episode with every agent deciding through :class:`SWIPolicy`.
+    """Play one episode with every SWI agent deciding through :class:`SWIPolicy`.
 
     Args:
         config: The experiment.
-        lam: Social weight for all agents or one per agent.
-        seed: Seeds the random candidate draws; the same seed gives a bit-identical episode.
+        lam: Social weight for all agents or one per agent (outsiders ignore theirs).
+        seed: Seeds the random candidate draws, noise, outsiders and horizon; the same seed
+            gives a bit-identical episode.
         source: Proposals to use instead of the ones ``config.candidates`` names (e.g.
             :class:`~swalab.swi.FixedCandidates` or an LLM).
     """
     n = config.n_agents
     lams = v.per_agent("lam", lam, n, 0.0, check="unit_interval")
-    env = config.env()
+    seed = v.integer_at_least("seed", seed, 0)
+    steps = config.realized_steps(seed)
+    env = config.env(steps)
     source = config.candidate_source() if source is None else source
     policy = config.scoring_policy()
     belief_model = config.belief()
-    seed = v.integer_at_least("seed", seed, 0)
     game = env.game
 
     env.reset(seed=seed)
-    belief = belief_model.init(n, game.capacity)
+    state = belief_model.init(n, game.capacity)
     rows: dict[str, list[FloatArray]] = {k: [] for k in ("d", "l", "w", "b", "r")}
-    for t in range(config.steps):
+    last: tuple[float, FloatArray] | None = None
+    for t in range(steps):
+        belief = belief_model.read(state, seed=seed, step=t)
         decisions = _decide_step(config, game, source, policy, lams, belief, seed, t)
-        demands = np.array([d.action for d in decisions])
+        demands = play_outsiders(config, game, decisions, last, seed, t)
         _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
         info = next(iter(infos.values()))
         rows["d"].append(demands)
@@ -177,7 +248,8 @@ def run_episode(
         rows["w"].append(np.array(info["welfare"]))
         rows["b"].append(belief)
         rows["r"].append(np.array(list(rewards.values())))
-        belief = belief_model.update(belief, info["load"])
+        state = belief_model.update(state, info["load"], demands, game.weights)
+        last = (float(info["load"]), demands)
     return Episode(
         demands=np.stack(rows["d"]),
         loads=np.stack(rows["l"]),
@@ -185,6 +257,40 @@ def run_episode(
         beliefs=np.stack(rows["b"]),
         rewards=np.stack(rows["r"]),
     )
+
+
+def play_outsiders(
+    config: SimulationConfig,
+    game: Any,
+    decisions: Sequence[Decision | float | None],
+    last: tuple[float, FloatArray] | None,
+    seed: int,
+    t: int,
+) -> FloatArray:
+    """The step's joint demand: SWI agents' decisions, every other agent's own rule.
+
+    Args:
+        config: The experiment (agent kinds, grid step).
+        game: The game's parameters (caps, impacts, capacity).
+        decisions: Per agent, the SWI decision (or its demand); ignored for outsiders.
+        last: Last step's load and demands (``None`` before the first step).
+        seed: Episode seed.
+        t: Step index.
+    """
+    kinds, params = config.agent_kinds()
+    out = np.empty(config.n_agents)
+    for i, (kind, d) in enumerate(zip(kinds, decisions, strict=True)):
+        if kind == "swi":
+            assert d is not None
+            out[i] = d.action if isinstance(d, Decision) else d
+            continue
+        out[i] = outsider_demand(
+            kind, demand=params[i], x_max=float(game.x_max[i]), weight=float(game.weights[i]),
+            capacity=float(game.capacity), n_agents=config.n_agents,
+            grid_step=config.grid_step, last_load=None if last is None else last[0],
+            last_own=None if last is None else float(last[1][i]), seed=seed, step=t, agent=i,
+        )  # fmt: skip
+    return out
 
 
 def _decide_step(
@@ -196,12 +302,16 @@ def _decide_step(
     belief: FloatArray,
     seed: int,
     t: int,
-) -> list[Decision]:
-    """Every agent's decision of step ``t``, one at a time."""
+) -> list[Decision | None]:
+    """Every SWI agent's decision of step ``t``, one at a time (``None`` for outsiders)."""
     n = config.n_agents
+    kinds, _ = config.agent_kinds()
     proposals = source.propose(seed=seed, step=t, n_agents=n)
-    out = []
+    out: list[Decision | None] = []
     for i in range(n):
+        if kinds[i] != "swi":
+            out.append(None)
+            continue
         cands = candidate_set(proposals[i], config.anchors, float(game.x_max[i]))
         context = LoadContext(
             others_load=(n - 1) * belief[i],
@@ -218,8 +328,8 @@ def replay_decisions(
     lam: float | Sequence[float],
     seed: int,
     beliefs: FloatArray,
-) -> list[list[Decision]]:
-    """Rebuild every decision of a played episode from the beliefs its agents held.
+) -> list[list[Decision | None]]:
+    """Rebuild every SWI decision of a played episode from the beliefs its agents held.
 
     The lockstep engine keeps only demands and beliefs; given those, the candidate sets
     and their scores are a pure function of (config, λ, seed, step, agent), so they are
@@ -229,10 +339,11 @@ def replay_decisions(
         config: The episode's experiment.
         lam: Its social weight(s).
         seed: Its seed.
-        beliefs: ``(T, N)`` beliefs the agents decided with.
+        beliefs: ``(T, N)`` beliefs the agents decided with (after delay and noise).
 
     Returns:
-        ``decisions[t][i]`` with candidates, private, group and utility scores.
+        ``decisions[t][i]`` with candidates, private, group and utility scores; ``None``
+        for outsiders.
     """
     lams = v.per_agent("lam", lam, config.n_agents, 0.0, check="unit_interval")
     game = config.env().game
@@ -269,18 +380,16 @@ class LambdaSummary:
 
 
 def _loop_summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[float, ...]:
-    episodes = [run_episode(config, lam, seed) for seed in range(seeds)]
-    loads = np.stack([e.loads for e in episodes])
-    welfare = np.stack([e.welfare for e in episodes])
-    demands = np.stack([e.demands for e in episodes])
-    cap = np.full(seeds, config.capacity)
-    return (
-        float(overload_rate(loads, cap).mean()),
-        float(mean_welfare(welfare).mean()),
-        float(loads.mean()),
-        float(jain_fairness(demands).mean()),
-        float(steps_to_stable(loads, cap).mean()),
-    )
+    rows = []
+    for seed in range(seeds):  # episodes may differ in length (geometric horizon)
+        ep = run_episode(config, lam, seed)
+        cap = np.asarray(config.capacity)
+        rows.append((
+            float(overload_rate(ep.loads, cap)), float(mean_welfare(ep.welfare)),
+            float(ep.loads.mean()), float(jain_fairness(ep.demands).mean()),
+            float(steps_to_stable(ep.loads, cap)),
+        ))  # fmt: skip
+    return tuple(float(x) for x in np.mean(np.asarray(rows), axis=0))
 
 
 def _lockstep_summaries(

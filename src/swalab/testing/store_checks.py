@@ -33,18 +33,25 @@ def check_result_store(root: str | Path, *, rel_tol: float = 1e-9) -> int:
             continue
         episodes = pq.read_table(cell / "episodes.parquet").to_pylist()
         capacity = {ep["cell"]: ep["capacity"] for ep in episodes}
-        recomputed = episode_metrics(steps, capacity)
+        caps = {(ep["cell"], ep["seed"]): ep["x_max_per_agent"] for ep in episodes}
+        recomputed = episode_metrics(steps, capacity, caps)
         for ep in episodes:
             mine = recomputed.get((ep["cell"], ep["seed"]))
             if mine is None:
                 raise AssertionError(f"cell {ep['cell']} seed {ep['seed']}: no step rows")
             for name, value in mine.items():
                 stored = ep[name]
-                same = (value is None and stored is None) or (
-                    value is not None
-                    and stored is not None
-                    and math.isclose(value, stored, rel_tol=rel_tol, abs_tol=1e-12)
+                pairs = (
+                    list(zip(value, stored, strict=True))
+                    if isinstance(value, list)
+                    and isinstance(stored, list)
+                    and len(value) == len(stored)
+                    else [(value, stored)]
                 )
+                same = all((a is None and b is None) or (
+                    a is not None and b is not None and not isinstance(a, list)
+                    and math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-12)
+                ) for a, b in pairs)  # fmt: skip
                 if not same:
                     raise AssertionError(
                         f"cell {ep['cell']} seed {ep['seed']}: stored {name} = {stored!r}, "
