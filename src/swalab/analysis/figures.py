@@ -300,9 +300,13 @@ def transition_vs(
     """
     curves = results.curves
     drawn = []
+
+    def family(curve: Curve, field: str) -> tuple[Any, ...]:
+        rest = (_hashable(v) for k, v in curve.params.items() if k != field)
+        return (curve.experiment, *rest)
+
     for field, axis in ROBUSTNESS.items():
-        families = _groups(curves, lambda c, f=field: (c.experiment, *(
-            _hashable(v) for k, v in c.params.items() if k != f)))  # fmt: skip
+        families = _groups(curves, lambda c, f=field: family(c, f))
         families = [m for m in families if len({_hashable(curves[i].params[field])
                                                 for i in m}) >= 2]  # fmt: skip
         if not families:
