@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +307,7 @@ def transition_vs(
         return (curve.experiment, *rest)
 
     for field, axis in ROBUSTNESS.items():
-        families = _groups(curves, lambda c, f=field: family(c, f))
+        families = _groups(curves, partial(family, field=field))
         families = [m for m in families if len({_hashable(curves[i].params[field])
                                                 for i in m}) >= 2]  # fmt: skip
         if not families:
