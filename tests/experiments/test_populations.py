@@ -1,6 +1,5 @@
 """Populations, per-agent distributions, belief models and horizons through configs and runs."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from swalab.analysis import write_report
-from swalab.cli import main
 from swalab.experiments import ConfigError, load_config, plan, query, run_experiment
 from swalab.experiments.population import realize
 from swalab.swi import SimulationConfig, run_episode
@@ -133,15 +131,3 @@ def test_noise_and_delay_sweeps_give_a_transition_figure(tmp_path: Path) -> None
     clean = by_label[("noise", "noise · model-based · paper · belief_noise=0")]
     noisy = by_label[("noise", "noise · model-based · paper · belief_noise=4")]
     assert clean["lambda_c"] < noisy["lambda_c"]  # strong noise pushes the switch up
-
-
-def test_stability_and_lockin_cli_agree_with_their_closed_forms(tmp_path: Path, capsys) -> None:
-    main(["stability", "--alpha", "0.05,0.15,0.3,0.45", "--agents", "4,8,12", "--seeds", "2",
-          "--out", str(tmp_path / "s"), "--json"])  # fmt: skip
-    s = json.loads(capsys.readouterr().out)
-    assert s["agreement"] >= 0.9 and s["unstable_cells"] >= 3
-    assert (tmp_path / "s" / "stability.png").stat().st_size > 0
-    main(["lockin", "--initial-belief", "0,4,10.5", "--lam", "0.5,0.9,1", "--out",
-          str(tmp_path / "l"), "--json"])  # fmt: skip
-    lock = json.loads(capsys.readouterr().out)
-    assert lock["agreement"] == 1.0 and lock["lockin_belief"] == pytest.approx(9.135, abs=1e-3)

@@ -4,8 +4,8 @@ One fused kernel plays whole episodes: candidate generation, scoring, selection,
 belief update and metrics, with episodes spread over cores. Every floating-point operation
 is written in the same order as the numpy code of the per-agent path
 (:mod:`swalab.swi.scorers`, :func:`swalab.theory.congestion_payoffs`,
-:class:`swalab.swi.EMABelief`) and compiled without fast-math, so both paths produce
-bit-identical trajectories from the same candidates.
+:mod:`swalab.swi.beliefs`, :mod:`swalab.swi.outsiders`) and compiled without fast-math,
+so both paths produce bit-identical trajectories from the same candidates.
 """
 
 from __future__ import annotations

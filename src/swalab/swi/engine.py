@@ -4,8 +4,9 @@ The per-agent path (:func:`swalab.swi.run_episode`) decides one agent at a time 
 about 2e4 decisions per second here. The engine plays E episodes × N agents × K candidates
 in one compiled, multi-core kernel with the same arithmetic, fast enough for phase diagrams
 over (λ, β, N) with hundreds of seeds. Parameters may differ per episode (λ, β, C, margin,
-γ, α, initial belief, seed) and per agent (λ_i, impact w_i, value v_i, x_max_i); N is one per
-batch (group episodes by N; :func:`swalab.swi.phase.phase_diagram` does).
+γ, α, initial belief, seed, belief model, noise, delay, horizon) and per agent (λ_i, impact
+w_i, value v_i, x_max_i, agent kind); N is one per batch (group episodes by N;
+:func:`swalab.swi.phase.phase_diagram` does).
 
 Memory stays bounded: without ``record`` the kernel keeps only per-episode sums; with it,
 episodes run in chunks so a trajectory buffer never exceeds ``chunk_bytes``.
