@@ -113,6 +113,24 @@ def agents(cell: Cell, seed: int) -> dict[str, Any]:
 _EPISODE_KEYS = frozenset(EPISODE_SCHEMA.names)
 
 
+def _results(
+    cells: tuple[Cell, ...],
+    steps_rows: dict[int, list[dict[str, Any]]],
+    ep_rows: dict[int, list[dict[str, Any]]],
+    share: float,
+) -> list[CellResult]:
+    """Each cell's rows as tables (cells indexed by position in the task)."""
+    return [
+        CellResult(
+            cell=c,
+            steps=table(steps_rows[ci], STEP_SCHEMA),
+            episodes=table(ep_rows[ci], EPISODE_SCHEMA),
+            seconds=share,
+        )
+        for ci, c in enumerate(cells)
+    ]
+
+
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
     from swalab.analysis.metrics import who_pays
@@ -220,15 +238,7 @@ def run_engine_task(task: Task) -> list[CellResult]:
             }
         )  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)
-    return [
-        CellResult(
-            cell=c,
-            steps=table(steps_rows[ci], STEP_SCHEMA),
-            episodes=table(ep_rows[ci], EPISODE_SCHEMA),
-            seconds=share,
-        )
-        for ci, c in enumerate(cells)
-    ]
+    return _results(cells, steps_rows, ep_rows, share)
 
 
 _STEP_KEYS = frozenset(STEP_SCHEMA.names)
@@ -277,12 +287,4 @@ def run_llm_task(
                 **metrics,
             }
         )
-    return [
-        CellResult(
-            cell=c,
-            steps=table(steps_rows[ci], STEP_SCHEMA),
-            episodes=table(ep_rows[ci], EPISODE_SCHEMA),
-            seconds=share,
-        )
-        for ci, c in enumerate(cells)
-    ]
+    return _results(cells, steps_rows, ep_rows, share)

@@ -67,33 +67,50 @@ def observation(
     return out
 
 
-def _start(n_agents: int, capacity: float, initial: float | None) -> FloatArray:
-    return np.full(n_agents, float(capacity / n_agents if initial is None else initial))
-
-
 @dataclass(frozen=True, kw_only=True)
-class EMABelief:
-    """The paper's exponential moving average, ``μ̂ ← (1 − α)·μ̂ + α·o``.
+class _Observing:
+    """What every base model shares: where it starts and what it observes.
 
     Attributes:
-        alpha: Smoothing ``α ∈ (0, 1]``; a shared belief settles only if ``α < 2/N``.
         initial: ``μ̂₀``; ``None`` means ``C/N`` as in the paper. A high start (``x_max``)
             locks the paper scorer into overload (SPEC §2).
         private: Observe the others' mean instead of the public mean.
     """
 
-    alpha: float = 0.2
     initial: float | None = None
     private: bool = False
 
     def __post_init__(self) -> None:
-        v.open_unit_interval_right("alpha", self.alpha)
         if self.initial is not None:
             v.non_negative("initial_belief", self.initial)
 
+    def _start(self, n_agents: int, capacity: float) -> FloatArray:
+        start = capacity / n_agents if self.initial is None else self.initial
+        return np.full(n_agents, float(start))
+
+    def _observe(
+        self, n_agents: int, load: float, demands: FloatArray | None, weights: FloatArray | None
+    ) -> FloatArray:
+        return observation(n_agents, load, demands, weights, self.private)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EMABelief(_Observing):
+    """The paper's exponential moving average, ``μ̂ ← (1 − α)·μ̂ + α·o``.
+
+    Attributes:
+        alpha: Smoothing ``α ∈ (0, 1]``; a shared belief settles only if ``α < 2/N``.
+    """
+
+    alpha: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        v.open_unit_interval_right("alpha", self.alpha)
+
     def init(self, n_agents: int, capacity: float) -> FloatArray:
         """Return ``μ̂₀`` for every agent."""
-        return _start(n_agents, capacity, self.initial)
+        return self._start(n_agents, capacity)
 
     def update(
         self,
@@ -103,7 +120,7 @@ class EMABelief:
         weights: FloatArray | None = None,
     ) -> FloatArray:
         """Blend the step's observation into every agent's belief."""
-        obs = observation(state.shape[-1], load, demands, weights, self.private)
+        obs = self._observe(state.shape[-1], load, demands, weights)
         new: FloatArray = (1.0 - self.alpha) * state + self.alpha * obs
         return new
 
@@ -113,24 +130,12 @@ class EMABelief:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LastBelief:
-    """The last observation only (no memory): the fastest and the least smoothed estimate.
-
-    Attributes:
-        initial: ``μ̂₀``; ``None`` means ``C/N``.
-        private: Observe the others' mean instead of the public mean.
-    """
-
-    initial: float | None = None
-    private: bool = False
-
-    def __post_init__(self) -> None:
-        if self.initial is not None:
-            v.non_negative("initial_belief", self.initial)
+class LastBelief(_Observing):
+    """The last observation only (no memory): the fastest and the least smoothed estimate."""
 
     def init(self, n_agents: int, capacity: float) -> FloatArray:
         """Return ``μ̂₀`` for every agent."""
-        return _start(n_agents, capacity, self.initial)
+        return self._start(n_agents, capacity)
 
     def update(
         self,
@@ -140,7 +145,7 @@ class LastBelief:
         weights: FloatArray | None = None,
     ) -> FloatArray:
         """Replace the estimate by the step's observation."""
-        return observation(state.shape[-1], load, demands, weights, self.private)
+        return self._observe(state.shape[-1], load, demands, weights)
 
     def read(self, state: FloatArray, *, seed: int = 0, step: int = 0) -> FloatArray:
         """The state is the estimate."""
@@ -148,27 +153,22 @@ class LastBelief:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WindowBelief:
+class WindowBelief(_Observing):
     """The mean of the last ``window`` observations (fewer early on; ``μ̂₀`` before any).
 
     Attributes:
         window: Observations pooled, ``>= 1``.
-        initial: ``μ̂₀``; ``None`` means ``C/N``.
-        private: Observe the others' mean instead of the public mean.
     """
 
     window: int = 5
-    initial: float | None = None
-    private: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         v.integer_at_least("window", self.window, 1)
-        if self.initial is not None:
-            v.non_negative("initial_belief", self.initial)
 
     def init(self, n_agents: int, capacity: float) -> tuple[FloatArray, tuple[FloatArray, ...]]:
         """Return ``(μ̂₀, no observations)``."""
-        return _start(n_agents, capacity, self.initial), ()
+        return self._start(n_agents, capacity), ()
 
     def update(
         self,
@@ -179,7 +179,7 @@ class WindowBelief:
     ) -> tuple[FloatArray, tuple[FloatArray, ...]]:
         """Append the observation, keeping the last ``window``."""
         start, seen = state
-        obs = observation(start.shape[-1], load, demands, weights, self.private)
+        obs = self._observe(start.shape[-1], load, demands, weights)
         return start, (*seen, obs)[-self.window :]
 
     def read(
