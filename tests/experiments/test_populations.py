@@ -95,14 +95,6 @@ def test_distributions_are_drawn_per_seed_and_reproducibly() -> None:
         ({"policy": {"belief": {"kind": "median"}}}, "policy.belief.kind"),
         ({"policy": {"belief": {"delay": -1}}}, "policy.belief.delay=-1"),
         ({"game": {"horizon": "poisson"}}, "game.horizon"),
-        (
-            {
-                "policy": {"candidates": "llm"},
-                "model": {"backend": "llamacpp"},
-                "game": {"x_max": {"dist": "uniform", "low": 5, "high": 10}},
-            },
-            "game.x_max: LLM-backed cells take fixed per-agent values",
-        ),
     ],
 )
 def test_bad_populations_and_beliefs_are_refused_with_the_field(change, message) -> None:

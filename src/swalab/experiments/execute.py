@@ -257,7 +257,8 @@ def run_llm_task(
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     per = {key: agents(cells[key[0]], key[1]) for key in pairs}
     played = run_llm_pairs(sim, model, [(per[key]["lam_per_agent"], key[1]) for key in pairs],
-                           cells[0].protocol(), on_step=on_step)  # fmt: skip
+                           cells[0].protocol(), on_step=on_step,
+                           games=[cells[ci].simulation(s) for ci, s in pairs])  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)
     steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}

@@ -174,15 +174,8 @@ def _check_cell(config: ExperimentConfig) -> None:
         )
     if not llm and (policy.selector != "code" or policy.fallback != "anchors"):
         raise ConfigError("policy.selector/fallback: only LLM-backed cells use them")
-    from swalab.experiments.config import Distribution
     from swalab.experiments.population import check_ranges, realize
 
-    for name in ("x_max", "weights", "values"):
-        if llm and isinstance(getattr(config.game, name), Distribution):
-            raise ConfigError(
-                f"game.{name}: LLM-backed cells take fixed per-agent values "
-                f"(a value or a list); distributions are for model-based cells"
-            )
     config.agent_kinds()
     check_ranges(config)
     cell = Cell(key="", config=config, assignment={})

@@ -195,8 +195,12 @@ def run_llm_pairs(
     episodes_to_play: Sequence[tuple[float | Sequence[float], int]],
     protocol: ProtocolConfig | None = None,
     on_step: Callable[[int], None] | None = None,
+    games: Sequence[SimulationConfig] | None = None,
 ) -> list[LLMEpisode]:
     """Play the given (λ, seed) episodes in lockstep through ``model``.
+
+    ``games``, one per episode, give each episode its own per-agent caps, impacts and
+    values (drawn per seed); everything else comes from ``config``.
 
     Each step builds one proposal prompt per SWI agent of every live episode and sends them
     in one call; outsiders (:mod:`~swalab.swi.outsiders`) play their own rule and cost no
@@ -225,14 +229,15 @@ def run_llm_pairs(
     kinds, _ = config.agent_kinds()
     horizons = [config.realized_steps(ep.seed) for ep in episodes]
     shown_steps = config.steps if config.horizon == "fixed" else None
-    envs = [config.env(h) for h in horizons]
-    game = envs[0].game
-    caps = [float(c) for c in game.x_max]
+    per_episode = [config] * len(episodes) if games is None else list(games)
+    if len(per_episode) != len(episodes):
+        raise ValueError(f"games has {len(per_episode)} entries: must have one per episode")
+    envs = [g.env(h) for g, h in zip(per_episode, horizons, strict=True)]
+    game = envs[0].game  # capacity and β are shared
+    caps = [[float(c) for c in env.game.x_max] for env in envs]
     # Every answer is checked against the format; it is also enforced only if constrained.
-    checks = [NumberList(k=proto.k, x_max=c, resolution=proto.resolution) for c in caps]
-    proposal_formats: list[OutputFormat | None] = (
-        list(checks) if proto.constrained else [None] * len(caps)
-    )
+    checks = {c: NumberList(k=proto.k, x_max=c, resolution=proto.resolution)
+              for row in caps for c in row}  # fmt: skip
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
     states = [belief_model.init(n, game.capacity) for _ in episodes]
@@ -258,9 +263,9 @@ def run_llm_pairs(
                     continue
                 prompts.append(proposal_prompt(
                     proto.proposal_template, board, agent=i, belief=float(beliefs[e][i]),
-                    x_max=caps[i], k=proto.k, lam=episodes[e].lam[i],
+                    x_max=caps[e][i], k=proto.k, lam=episodes[e].lam[i],
                 ))  # fmt: skip
-                formats.append(proposal_formats[i])
+                formats.append(checks[caps[e][i]] if proto.constrained else None)
                 seeds32.append(_seed32(episodes[e].seed, t, i))
                 owners.append((e, i))
         decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
@@ -276,8 +281,8 @@ def run_llm_pairs(
                 if ep.status != "ok":
                     continue
                 try:
-                    d = _decide(config, proto, policy, comp, checks[i], ep.lam[i],
-                                float(beliefs[e][i]), i, caps[i], game)  # fmt: skip
+                    d = _decide(config, proto, policy, comp, checks[caps[e][i]], ep.lam[i],
+                                float(beliefs[e][i]), i, caps[e][i], envs[e].game)  # fmt: skip
                 except EpisodeFailedError as exc:  # fmt: skip
                     ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
                     continue
@@ -292,11 +297,11 @@ def run_llm_pairs(
             if ep.status != "ok":
                 continue
             mine = decisions[e]
+            env = envs[e]
             demands = play_outsiders(
-                config, game, [mine[i]["demand"] if i in mine else None for i in range(n)],
+                config, env.game, [mine[i]["demand"] if i in mine else None for i in range(n)],
                 last[e], ep.seed, t,
             )  # fmt: skip
-            env = envs[e]
             _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
             info = next(iter(infos.values()))
             for i in range(n):
@@ -311,7 +316,7 @@ def run_llm_pairs(
             ep.welfare.append(float(info["welfare"]))
             ep.demands.append(demands)
             last[e] = (float(info["load"]), demands)
-            states[e] = belief_model.update(states[e], info["load"], demands, game.weights)
+            states[e] = belief_model.update(states[e], info["load"], demands, env.game.weights)
         if on_step is not None:
             on_step(t)
     return episodes
