@@ -123,3 +123,28 @@ def test_noise_and_delay_sweeps_give_a_transition_figure(tmp_path: Path) -> None
     clean = by_label[("noise", "noise · model-based · paper · belief_noise=0")]
     noisy = by_label[("noise", "noise · model-based · paper · belief_noise=4")]
     assert clean["lambda_c"] < noisy["lambda_c"]  # strong noise pushes the switch up
+
+
+def test_a_store_from_before_these_fields_resumes_and_reads(tmp_path: Path) -> None:
+    """Cells of configs that use none of the new fields keep their names, and tables
+    written without the new columns still load (their values read as null)."""
+    import pyarrow as pa
+
+    from swalab.analysis import load_results
+    from swalab.experiments.plan import cell_payload
+
+    config = load_config({"name": "old", "game": {"steps": 5}, "seeds": 2,
+                          "grid": {"lam": [0.0, 0.9]}})  # fmt: skip
+    payload = cell_payload(plan(config)[0].config)
+    assert "population" not in payload and "horizon" not in payload["game"]
+    assert set(payload["policy"]["belief"]) == {"kind", "alpha", "initial"}
+    run_experiment(config, out=tmp_path)
+    for path in tmp_path.glob("cells/*/episodes.parquet"):  # as an older swalab wrote them
+        t = pq.read_table(path)
+        keep = [n for n in t.column_names if n not in ("population", "reward_gap", "horizon")]
+        pq.write_table(pa.Table.from_arrays([t.column(n) for n in keep], names=keep), path)
+    assert run_experiment(config, out=tmp_path).skipped == 2
+    curves = load_results(tmp_path).curves
+    assert len(curves) == 1 and curves[0].params["population"] is None
+    assert all(np.isnan(x).all() for x in curves[0].values["reward_gap"])
+    assert write_report(tmp_path).transitions[0]["lambda_c"] is not None

@@ -193,7 +193,18 @@ def _episodes(store: ResultStore) -> pa.Table:
     files = sorted(store.cells_dir.glob("*/episodes.parquet"))
     if not files:
         return EPISODE_SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(f).cast(EPISODE_SCHEMA) for f in files])
+    return pa.concat_tables([_conform(pq.read_table(f)) for f in files])
+
+
+def _conform(t: pa.Table) -> pa.Table:
+    """A stored episode table in today's schema.
+
+    Columns an older swalab did not write are null: a store keeps its finished cells
+    across upgrades.
+    """
+    cols = [t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+            for f in EPISODE_SCHEMA]  # fmt: skip
+    return pa.Table.from_arrays(cols, schema=EPISODE_SCHEMA)
 
 
 def _key(value: Any) -> Any:

@@ -34,12 +34,28 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: Fields added after cells were first stored, with the value that reproduces the older
+#: behaviour; left out of a cell's hash while they hold it, so a store written before they
+#: existed still resumes (its cells keep their names).
+LATER_FIELDS: dict[str, Any] = {
+    "population": None, "game.horizon": "fixed", "policy.belief.window": 5,
+    "policy.belief.private": False, "policy.belief.delay": 0, "policy.belief.noise": 0.0,
+}  # fmt: skip
+
+
 def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
     """What a cell's results depend on, as JSON data (its hash is taken over this)."""
     data = config.model_dump(mode="json", exclude=set(NOT_HASHED))
     data["seeds"] = config.seed_list()
     if data.get("model") is not None:
         data["model"].pop("cache")  # a cache reproduces answers; it does not change them
+    for dotted, default in LATER_FIELDS.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        if node.get(leaf) == default:
+            del node[leaf]
     return data
 
 

@@ -31,7 +31,10 @@ def connect(root: str | Path) -> Any:
         files = sorted(str(p) for p in store.cells_dir.glob(f"*/{name}.parquet"))
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}])")
+            # union_by_name: cells stored by an older swalab lack newer columns (read as NULL)
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}], union_by_name=true)"
+            )
         else:
             empty = pa.Table.from_pylist([], schema=schema)
             con.register(f"_{name}_empty", empty)
