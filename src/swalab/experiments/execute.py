@@ -134,6 +134,7 @@ def _results(
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
     from swalab.analysis.metrics import who_pays
+    from swalab.experiments.population import sampled
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import replay_decisions
 
@@ -142,7 +143,9 @@ def run_engine_task(task: Task) -> list[CellResult]:
     episodes = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     cell_params = [params(c) for c in cells]  # once per cell, not per episode
     # one SimulationConfig per cell, or per episode where per-agent values are drawn
-    sims = {(ci, s): cells[ci].simulation(s) for ci, s in episodes}
+    drawn = [sampled(c.config) for c in cells]
+    shared = {ci: c.simulation() for ci, c in enumerate(cells) if not drawn[ci]}
+    sims = {(ci, s): cells[ci].simulation(s) if drawn[ci] else shared[ci] for ci, s in episodes}
     per = {(ci, s): agents(cells[ci], s) for ci, s in episodes}
     first = sims[episodes[0]]
     horizons = np.array([sims[key].realized_steps(key[1]) for key in episodes], dtype=np.int64)
