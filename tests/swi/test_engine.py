@@ -139,6 +139,15 @@ def test_per_episode_parameters_may_differ():
         ({"seed": np.array([0, -3])}, r"seed=-3 is out of range"),
         ({"initial_belief": np.asarray(-1.0)}, r"initial_belief\[0\]=-1.0 is out of range"),
         ({"steps": 0}, r"steps=0 is out of range"),
+        ({"belief": "median"}, r"belief='median' is not known"),
+        ({"agents": "miser"}, r"agents='miser' is not known"),
+        ({"agents": np.asarray(9)}, r"agents holds a code outside 0..5"),
+        ({"agents": "fixed"}, r"agents\[0,0\]='fixed' needs a demand"),
+        ({"agent_demands": np.asarray(-2.0)}, r"agent_demands holds a negative demand"),
+        ({"window": 0}, r"window=0 is out of range"),
+        ({"delay": 1.5}, r"delay=1.5 is out of range: must be whole numbers"),
+        ({"noise": np.asarray(-0.1)}, r"noise\[0\]=-0.1 is out of range"),
+        ({"episode_steps": np.array([20, 25])}, r"episode_steps=25 is out of range"),
     ],
 )
 def test_bad_batches_are_refused_with_the_field(change, message):

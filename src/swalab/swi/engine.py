@@ -89,7 +89,7 @@ def _codes(
         lookup = {k: i for i, k in enumerate(names)}
         flat = [lookup.get(str(x), -1) for x in arr.reshape(-1)]
         if -1 in flat:
-            bad = arr.reshape(-1)[flat.index(-1)]
+            bad = str(arr.reshape(-1)[flat.index(-1)])
             raise ValueError(f"{name}={bad!r} is not known: choose one of {list(names)}")
         codes = np.asarray(flat, dtype=np.int64).reshape(arr.shape)
     try:
