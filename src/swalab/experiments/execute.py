@@ -91,8 +91,7 @@ def agents(cell: Cell, seed: int) -> dict[str, Any]:
     per = realize(c, seed)
     kinds, _ = c.agent_kinds()
     if c.policy.scorer == "paper":
-        c_eff = g.capacity - c.policy.margin
-        switch = [c_eff / (c_eff + x * (g.beta - 1)) if g.beta > 1 else np.inf
+        switch = [theory.lambda_tilde(g.capacity, g.beta, x, c.policy.margin)
                   for x in per["x_max"]]  # fmt: skip
     else:
         switch = theory.per_agent_thresholds(
@@ -111,6 +110,30 @@ def agents(cell: Cell, seed: int) -> dict[str, Any]:
 
 
 _EPISODE_KEYS = frozenset(EPISODE_SCHEMA.names)
+
+Episodes = dict[tuple[int, int], Any]
+
+
+def _per_episode(
+    cells: tuple[Cell, ...], pairs: list[tuple[int, int]]
+) -> tuple[Episodes, Episodes]:
+    """Each (cell index, seed)'s SimulationConfig and :func:`agents` columns.
+
+    Built once per cell, and per seed only where a per-agent value is drawn per seed.
+    """
+    from swalab.experiments.population import sampled
+
+    sims: Episodes = {}
+    per: Episodes = {}
+    done: dict[int, tuple[int, int]] = {}  # a cell's first episode, whose values it shares
+    for ci, seed in pairs:
+        key = (ci, seed)
+        if ci in done and not sampled(cells[ci].config):
+            sims[key], per[key] = sims[done[ci]], per[done[ci]]
+            continue
+        done.setdefault(ci, key)
+        sims[key], per[key] = cells[ci].simulation(seed), agents(cells[ci], seed)
+    return sims, per
 
 
 def _results(
@@ -134,7 +157,6 @@ def _results(
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
     from swalab.analysis.metrics import who_pays
-    from swalab.experiments.population import sampled
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import replay_decisions
 
@@ -142,11 +164,7 @@ def run_engine_task(task: Task) -> list[CellResult]:
     cells = task.cells
     episodes = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     cell_params = [params(c) for c in cells]  # once per cell, not per episode
-    # one SimulationConfig per cell, or per episode where per-agent values are drawn
-    drawn = [sampled(c.config) for c in cells]
-    shared = {ci: c.simulation() for ci, c in enumerate(cells) if not drawn[ci]}
-    sims = {(ci, s): cells[ci].simulation(s) if drawn[ci] else shared[ci] for ci, s in episodes}
-    per = {(ci, s): agents(cells[ci], s) for ci, s in episodes}
+    sims, per = _per_episode(cells, episodes)
     first = sims[episodes[0]]
     horizons = np.array([sims[key].realized_steps(key[1]) for key in episodes], dtype=np.int64)
 
@@ -258,10 +276,10 @@ def run_llm_task(
     cells = task.cells
     sim = cells[0].simulation()
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
-    per = {key: agents(cells[key[0]], key[1]) for key in pairs}
+    games, per = _per_episode(cells, pairs)
     played = run_llm_pairs(sim, model, [(per[key]["lam_per_agent"], key[1]) for key in pairs],
                            cells[0].protocol(), on_step=on_step,
-                           games=[cells[ci].simulation(s) for ci, s in pairs])  # fmt: skip
+                           games=[games[key] for key in pairs])  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)
     steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}

@@ -196,12 +196,13 @@ def _check_cell(config: ExperimentConfig) -> None:
     check_ranges(config)
     cell = Cell(key="", config=config, assignment={})
     sim = cell.simulation()
-    v.per_agent("lam", realize(config, 0)["lam"], sim.n_agents, 0.0, check="unit_interval")
+    lam = realize(config, 0)["lam"]
+    v.per_agent("lam", lam, sim.n_agents, 0.0, check="unit_interval")
     if llm:
         cell.protocol()
         _check_model(config)
     else:
-        LockstepBatch.from_config(sim, [realize(config, 0)["lam"]], config.seed_list()[:1])
+        LockstepBatch.from_config(sim, [lam], config.seed_list()[:1])
 
 
 #: Library argument names → the config paths users write.

@@ -88,6 +88,15 @@ class _Observing:
         start = capacity / n_agents if self.initial is None else self.initial
         return np.full(n_agents, float(start))
 
+    def init(self, n_agents: int, capacity: float) -> Any:
+        """Return ``μ̂₀`` for every agent (the state of models whose state is the estimate)."""
+        return self._start(n_agents, capacity)
+
+    def read(self, state: Any, *, seed: int = 0, step: int = 0) -> FloatArray:
+        """The state is the estimate."""
+        out: FloatArray = state
+        return out
+
     def _observe(
         self, n_agents: int, load: float, demands: FloatArray | None, weights: FloatArray | None
     ) -> FloatArray:
@@ -108,10 +117,6 @@ class EMABelief(_Observing):
         super().__post_init__()
         v.open_unit_interval_right("alpha", self.alpha)
 
-    def init(self, n_agents: int, capacity: float) -> FloatArray:
-        """Return ``μ̂₀`` for every agent."""
-        return self._start(n_agents, capacity)
-
     def update(
         self,
         state: FloatArray,
@@ -124,18 +129,10 @@ class EMABelief(_Observing):
         new: FloatArray = (1.0 - self.alpha) * state + self.alpha * obs
         return new
 
-    def read(self, state: FloatArray, *, seed: int = 0, step: int = 0) -> FloatArray:
-        """The state is the estimate."""
-        return state
-
 
 @dataclass(frozen=True, kw_only=True)
 class LastBelief(_Observing):
     """The last observation only (no memory): the fastest and the least smoothed estimate."""
-
-    def init(self, n_agents: int, capacity: float) -> FloatArray:
-        """Return ``μ̂₀`` for every agent."""
-        return self._start(n_agents, capacity)
 
     def update(
         self,
@@ -146,10 +143,6 @@ class LastBelief(_Observing):
     ) -> FloatArray:
         """Replace the estimate by the step's observation."""
         return self._observe(state.shape[-1], load, demands, weights)
-
-    def read(self, state: FloatArray, *, seed: int = 0, step: int = 0) -> FloatArray:
-        """The state is the estimate."""
-        return state
 
 
 @dataclass(frozen=True, kw_only=True)
