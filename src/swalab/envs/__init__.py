@@ -1,6 +1,6 @@
 """Versioned social-dilemma environments behind PettingZoo's ``ParallelEnv`` API.
 
-Use the PettingZoo convention (``from swalab.envs import congestion_v0``) or the registry
+Use the PettingZoo convention (``from swalab.envs import rate_limit_v0``) or the registry
 (``swalab.envs.make("congestion_v0", **params)``), which imports an environment's module
 only when it is asked for.
 """
@@ -12,11 +12,21 @@ from typing import Any
 
 from pettingzoo import ParallelEnv
 
-from swalab.envs import congestion_v0
+from swalab.envs import commons_v0, congestion_v0, context_budget_v0, rate_limit_v0
 
 #: Every registered environment: name -> module that defines ``parallel_env(**params)``.
 REGISTRY: dict[str, str] = {
     "congestion_v0": "swalab.envs.congestion_v0",
+    "rate_limit_v0": "swalab.envs.rate_limit_v0",
+    "context_budget_v0": "swalab.envs.context_budget_v0",
+    "commons_v0": "swalab.envs.commons_v0",
+}
+
+#: Environments built on :class:`~swalab.envs.dynamics.Dynamics` (the SWI dilemma runner).
+DILEMMAS: dict[str, str] = {
+    "rate_limit_v0": "swalab.envs.rate_limit_v0:RateLimit",
+    "context_budget_v0": "swalab.envs.context_budget_v0:ContextBudget",
+    "commons_v0": "swalab.envs.commons_v0:Commons",
 }
 
 
@@ -38,4 +48,32 @@ def make(name: str, **params: Any) -> ParallelEnv:
     return env
 
 
-__all__ = ["REGISTRY", "congestion_v0", "make", "names"]
+def dynamics(name: str, **params: Any) -> Any:
+    """The pure :class:`~swalab.envs.dynamics.Dynamics` of dilemma ``name`` with ``params``.
+
+    Raises:
+        ValueError: If ``name`` is not a dilemma, or a parameter is unknown or out of range.
+    """
+    if name not in DILEMMAS:
+        raise ValueError(f"env={name!r} has no dynamics model: choose one of {sorted(DILEMMAS)}")
+    module, cls_name = DILEMMAS[name].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    known = {f for f in cls.__dataclass_fields__}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"env_params.{unknown[0]}: not a parameter of {name} "
+                         f"(allowed: {sorted(known)})")  # fmt: skip
+    return cls(**params)
+
+
+__all__ = [
+    "DILEMMAS",
+    "REGISTRY",
+    "commons_v0",
+    "congestion_v0",
+    "context_budget_v0",
+    "dynamics",
+    "make",
+    "names",
+    "rate_limit_v0",
+]
