@@ -30,7 +30,7 @@ import numpy as np
 
 from swalab import _validate as v
 from swalab._validate import FloatArray
-from swalab.envs.dynamics import Dynamics, State
+from swalab.envs.dynamics import Dynamics, Outcome, State
 from swalab.swi import _rng
 
 #: Agent kinds a dilemma population may hold.
@@ -124,6 +124,41 @@ class DilemmaResult:
     private: FloatArray | None = None
     group: FloatArray | None = None
 
+    @classmethod
+    def empty(cls, episodes: int, steps: int, n: int, grid: FloatArray,
+              record: bool) -> DilemmaResult:  # fmt: skip
+        """Zeroed arrays for ``episodes × steps`` (scores only when ``record``)."""
+        shape = (episodes, steps)
+        return cls(
+            actions=np.zeros((*shape, n)), rewards=np.zeros((*shape, n)),
+            welfare=np.zeros(shape), load=np.zeros(shape), capacity=np.zeros(shape),
+            overloaded=np.zeros(shape, dtype=bool), beliefs=np.zeros((*shape, n)),
+            extras={}, candidates=grid,
+            private=np.zeros((*shape, n, len(grid))) if record else None,
+            group=np.zeros((*shape, n, len(grid))) if record else None,
+        )  # fmt: skip
+
+    def put(self, t: int, actions: FloatArray, out: Outcome, belief: FloatArray,
+            private: FloatArray | None = None, group: FloatArray | None = None) -> None:  # fmt: skip
+        """Record step ``t`` of every episode."""
+        self.actions[:, t] = actions
+        self.rewards[:, t] = out.rewards
+        self.welfare[:, t] = out.welfare
+        self.load[:, t] = out.load
+        self.capacity[:, t] = out.capacity
+        self.overloaded[:, t] = out.overloaded
+        self.beliefs[:, t] = belief
+        for key, value in out.extras.items():
+            arr = np.asarray(value)
+            if key not in self.extras:
+                shape = self.welfare.shape + arr.shape[1:]
+                self.extras[key] = np.zeros(shape, dtype=arr.dtype)
+            self.extras[key][:, t] = arr
+        if self.private is not None and private is not None:
+            self.private[:, t] = private
+        if self.group is not None and group is not None:
+            self.group[:, t] = group
+
 
 def outsider_action(kind: str, demand: float, dyn: Dynamics, state: State, agent: int,
                     seed: int, step: int, grid: FloatArray) -> float:  # fmt: skip
@@ -148,6 +183,100 @@ def score(dyn: Dynamics, state: State, belief: FloatArray, grid: FloatArray
     return own, welfare / dyn.n_agents
 
 
+def choose(grid: FloatArray, utility: FloatArray) -> FloatArray:
+    """The best candidate per row (last axis), ties to the smaller action.
+
+    ``grid`` is ``(M,)`` or shaped like ``utility``; candidates must be sorted ascending
+    along the last axis (``argmax`` takes the first maximum).
+    """
+    if np.isnan(utility).any():
+        raise ValueError("utility contains NaN: the welfare model returned an invalid score")
+    best = np.argmax(utility, axis=-1)
+    if np.ndim(grid) == 1:
+        result: FloatArray = np.asarray(grid)[best]
+        return result
+    return np.take_along_axis(np.asarray(grid), best[..., None], axis=-1)[..., 0]
+
+
+class Lockstep:
+    """A batch of dilemma episodes advanced one step at a time.
+
+    :meth:`decide` gives every agent's action from the current state and beliefs;
+    :meth:`advance` plays them through the pure dynamics and updates the beliefs. Live
+    runs and LLM runs drive the same object with other sources of actions or outcomes.
+    """
+
+    def __init__(self, dyn: Dynamics, lam: FloatArray, seeds: Sequence[int],
+                 agents: DilemmaAgents | None = None) -> None:  # fmt: skip
+        """Check the inputs and set up the initial state and beliefs.
+
+        Raises:
+            ValueError: Naming the bad argument and what is allowed.
+        """
+        self.dyn = dyn
+        self.agents = agents or DilemmaAgents()
+        n = dyn.n_agents
+        lam_arr = np.asarray(lam, dtype=np.float64)
+        if lam_arr.ndim == 1:
+            lam_arr = np.repeat(lam_arr[:, None], n, axis=1)
+        if lam_arr.ndim != 2 or lam_arr.shape[1] != n:
+            raise ValueError(f"lam has shape {lam_arr.shape}: must be (episodes,) or "
+                             f"(episodes, {n})")  # fmt: skip
+        if np.isnan(lam_arr).any() or (lam_arr < 0).any() or (lam_arr > 1).any():
+            raise ValueError("lam is out of range: every λ must lie in [0, 1]")
+        self.lam = lam_arr
+        self.seeds = [v.integer_at_least(f"seeds[{i}]", s, 0) for i, s in enumerate(seeds)]
+        if len(self.seeds) != lam_arr.shape[0]:
+            raise ValueError(f"seeds has {len(self.seeds)} entries: must have one per episode")
+        v.in_range("alpha", self.agents.alpha, 0.0, 1.0)
+        self.kinds, self.demands = self.agents.agent_kinds(dyn)
+        self.grid = candidate_grid(dyn, self.agents.grid_step, self.agents.anchors)
+        self.state = dyn.initial((lam_arr.shape[0],))
+        mu0 = dyn.fair_share() if self.agents.initial_belief is None else self.agents.initial_belief
+        self.mu = np.full(lam_arr.shape[0], float(mu0))
+
+    @property
+    def belief(self) -> FloatArray:
+        """``(E, N)``: every agent's estimate of the others' mean action."""
+        return np.repeat(self.mu[:, None], self.dyn.n_agents, axis=1)
+
+    def scores(self, candidates: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """``(private, group)`` of every candidate (default: the grid) of every agent."""
+        grid = self.grid if candidates is None else candidates
+        return score(self.dyn, self.state, self.belief, grid)
+
+    def utility(self, private: FloatArray, group: FloatArray) -> FloatArray:
+        """``(1 − λ_i)·private + λ_i·group``."""
+        lam = self.lam[..., None]
+        result: FloatArray = (1.0 - lam) * private + lam * group
+        return result
+
+    def outsiders(self, actions: FloatArray, t: int) -> FloatArray:
+        """``actions`` with every non-SWI agent's entry replaced by its own rule."""
+        out = np.array(actions, dtype=np.float64)
+        for i, kind in enumerate(self.kinds):
+            if kind == "swi":
+                continue
+            for e, seed in enumerate(self.seeds):
+                one = {key: val[e] for key, val in self.state.items()}
+                out[e, i] = outsider_action(kind, self.demands[i], self.dyn, one, i, seed, t,
+                                            self.grid)  # fmt: skip
+        return out
+
+    def decide(self, t: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Every agent's action at step ``t`` on the grid, with the scores behind it."""
+        private, group = self.scores()
+        actions = self.outsiders(choose(self.grid, self.utility(private, group)), t)
+        return actions, private, group
+
+    def advance(self, actions: FloatArray) -> Outcome:
+        """Play ``actions`` through the pure dynamics; beliefs see the mean action."""
+        self.state, out = self.dyn.transition(self.state, actions)
+        alpha = self.agents.alpha
+        self.mu = (1.0 - alpha) * self.mu + alpha * np.asarray(actions).mean(axis=-1)
+        return out
+
+
 def play_dilemma(
     dyn: Dynamics,
     lam: FloatArray,
@@ -165,66 +294,12 @@ def play_dilemma(
         agents: How agents decide (default: all SWI on a 0.25 grid, α = 0.2).
         record: Keep every candidate's private and group score.
     """
-    agents = agents or DilemmaAgents()
-    n = dyn.n_agents
-    lam_arr = np.asarray(lam, dtype=np.float64)
-    if lam_arr.ndim == 1:
-        lam_arr = np.repeat(lam_arr[:, None], n, axis=1)
-    if lam_arr.ndim != 2 or lam_arr.shape[1] != n:
-        raise ValueError(f"lam has shape {lam_arr.shape}: must be (episodes,) or (episodes, {n})")
-    if np.isnan(lam_arr).any() or (lam_arr < 0).any() or (lam_arr > 1).any():
-        raise ValueError("lam is out of range: every λ must lie in [0, 1]")
-    e_count = lam_arr.shape[0]
-    seed_list = [v.integer_at_least(f"seeds[{i}]", s, 0) for i, s in enumerate(seeds)]
-    if len(seed_list) != e_count:
-        raise ValueError(f"seeds has {len(seed_list)} entries: must have one per episode")
-    v.in_range("alpha", agents.alpha, 0.0, 1.0)
-    kinds, demands = agents.agent_kinds(dyn)
-    swi = np.array([k == "swi" for k in kinds])
-    grid = candidate_grid(dyn, agents.grid_step, agents.anchors)
-    t_steps = dyn.steps
-    state = dyn.initial((e_count,))
-    mu0 = dyn.fair_share() if agents.initial_belief is None else agents.initial_belief
-    mu = np.full(e_count, float(mu0))
-    shape = (e_count, t_steps)
-    res = DilemmaResult(
-        actions=np.zeros((*shape, n)), rewards=np.zeros((*shape, n)),
-        welfare=np.zeros(shape), load=np.zeros(shape), capacity=np.zeros(shape),
-        overloaded=np.zeros(shape, dtype=bool), beliefs=np.zeros((*shape, n)),
-        extras={}, candidates=grid,
-        private=np.zeros((*shape, n, len(grid))) if record else None,
-        group=np.zeros((*shape, n, len(grid))) if record else None,
-    )  # fmt: skip
-    for t in range(t_steps):
-        belief = np.repeat(mu[:, None], n, axis=1)
-        private, group = score(dyn, state, belief, grid)
-        utility = (1.0 - lam_arr[..., None]) * private + lam_arr[..., None] * group
-        if np.isnan(utility).any():
-            raise ValueError(f"{dyn.name}: the welfare model returned NaN at step {t}")
-        # argmax takes the first maximum: the smallest action, as grid is sorted.
-        actions = grid[np.argmax(utility, axis=-1)]
-        for i in np.flatnonzero(~swi):
-            for e in range(e_count):
-                one = {key: val[e] for key, val in state.items()}
-                actions[e, i] = outsider_action(kinds[i], demands[i], dyn, one, int(i),
-                                                seed_list[e], t, grid)  # fmt: skip
-        state, out = dyn.transition(state, actions)
-        res.actions[:, t] = actions
-        res.rewards[:, t] = out.rewards
-        res.welfare[:, t] = out.welfare
-        res.load[:, t] = out.load
-        res.capacity[:, t] = out.capacity
-        res.overloaded[:, t] = out.overloaded
-        res.beliefs[:, t] = belief
-        for key, value in out.extras.items():
-            arr = np.asarray(value)
-            if key not in res.extras:
-                res.extras[key] = np.zeros(shape + arr.shape[1:], dtype=arr.dtype)
-            res.extras[key][:, t] = arr
-        if res.private is not None and res.group is not None:
-            res.private[:, t] = private
-            res.group[:, t] = group
-        mu = (1.0 - agents.alpha) * mu + agents.alpha * actions.mean(axis=1)
+    run = Lockstep(dyn, lam, seeds, agents)
+    res = DilemmaResult.empty(len(run.seeds), dyn.steps, dyn.n_agents, run.grid, record)
+    for t in range(dyn.steps):
+        belief = run.belief
+        actions, private, group = run.decide(t)
+        res.put(t, actions, run.advance(actions), belief, private, group)
     return res
 
 

@@ -1,0 +1,245 @@
+"""``rate_limit_v0`` live: the same agents against a real HTTP service on 127.0.0.1.
+
+:func:`serve` starts a small threaded HTTP server (standard library, no extra) that
+enforces the limit the pure model describes: a token bucket (``rate`` tokens per window of
+``step_s`` seconds, at most ``burst``), 429 answers for calls beyond it, and a lockout
+after ``lockout_after`` windows in a row with more than ``lockout_threshold`` rejections.
+Refill is ``interval`` (``rate`` tokens at each window boundary, as bucket4j's interval
+refill) or ``continuous`` (``rate/step_s`` tokens per second, the classic bucket).
+
+:func:`play_live` lets SWI agents (or outsiders) decide each step exactly as in the
+model-based runner, then fires every call of the step concurrently from a thread pool of
+real HTTP clients in the middle of the server's window, and counts the 200s and 429s.
+The agents' own view of the limiter advances with the pure model on the calls they
+actually sent, so each step yields a prediction (the model) and a measurement (the server)
+of the same joint action.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+import numpy as np
+
+from swalab._validate import FloatArray
+from swalab.envs.rate_limit_v0 import RateLimit
+from swalab.swi.dilemma import DilemmaAgents, Lockstep
+
+
+class Limiter:
+    """The server's limiter: windows of ``step_s`` seconds from ``t0`` (thread-safe)."""
+
+    def __init__(self, dyn: RateLimit, step_s: float, refill: str, t0: float) -> None:
+        """Start with a full bucket at ``t0`` (``time.monotonic`` seconds)."""
+        self.dyn, self.step_s, self.refill, self.t0 = dyn, step_s, refill, t0
+        self.lock = threading.Lock()
+        self.window = 0
+        self.tokens = float(dyn.burst)
+        self.stamp = t0
+        self.lock_left = 0
+        self.streak = 0
+        self.rejected_now = 0
+        self.counts: dict[int, dict[str, int]] = {}
+        self.locked: dict[int, bool] = {0: False}
+
+    def _close_window(self) -> None:
+        """End the current window: judge abuse, count the lockout down, refill."""
+        d = self.dyn
+        if self.lock_left > 0:
+            self.lock_left -= 1
+        elif self.rejected_now > d.lockout_threshold:
+            self.streak += 1
+            if d.lockout_after > 0 and self.streak >= d.lockout_after:
+                self.lock_left, self.streak = d.lockout_steps, 0
+        else:
+            self.streak = 0
+        self.rejected_now = 0
+        self.window += 1
+        self.locked[self.window] = self.lock_left > 0
+        if self.refill == "interval":
+            self.tokens = min(float(d.burst), self.tokens + d.rate)
+
+    def sync(self, now: float) -> None:
+        """Close every window that ended before ``now`` (call with the lock held)."""
+        target = math.floor((now - self.t0) / self.step_s)
+        while self.window < target:
+            self._close_window()
+
+    def call(self, agent: int, now: float) -> tuple[int, str]:
+        """Admit or refuse one call at ``now``: ``(status, reason)``."""
+        with self.lock:
+            self.sync(now)
+            if self.refill == "continuous":
+                rate_s = self.dyn.rate / self.step_s
+                self.tokens = min(float(self.dyn.burst), self.tokens + (now - self.stamp) * rate_s)
+                self.stamp = now
+            count = self.counts.setdefault(self.window, {"ok": 0, "limited": 0, "locked": 0})
+            if self.lock_left > 0:
+                count["locked"] += 1
+                return 429, "locked_out"
+            if self.tokens >= 1.0 - 1e-9:
+                self.tokens -= 1.0
+                count["ok"] += 1
+                return 200, "ok"
+            self.rejected_now += 1
+            count["limited"] += 1
+            return 429, "rate_limited"
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # a step's calls arrive at once; the default 5 resets them
+    daemon_threads = True
+
+
+@dataclass
+class LiveServer:
+    """A running limit server.
+
+    Attributes:
+        url: ``http://127.0.0.1:PORT``.
+        limiter: Its limiter (window clock ``t0``, per-window counts).
+    """
+
+    url: str
+    limiter: Limiter
+    server: ThreadingHTTPServer = field(repr=False)
+
+
+def _handler(limiter: Limiter) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            try:
+                agent = int(self.headers.get("X-Agent", "-1"))
+            except ValueError:
+                agent = -1
+            status, reason = limiter.call(agent, time.monotonic())
+            body = json.dumps({"status": reason, "agent": agent}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-RateLimit-Remaining", str(int(limiter.tokens)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Stay quiet: thousands of calls per run."""
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serve(dyn: RateLimit, step_s: float = 0.2,
+          refill: Literal["interval", "continuous"] = "interval") -> Iterator[LiveServer]:  # fmt: skip
+    """Run the limit server on 127.0.0.1 (a free port) until the block exits.
+
+    Raises:
+        ValueError: For ``step_s ≤ 0`` or an unknown ``refill``.
+    """
+    if not step_s > 0:
+        raise ValueError(f"step_s={step_s!r} is out of range: must be > 0 seconds")
+    if refill not in ("interval", "continuous"):
+        raise ValueError(f"refill={refill!r} is not known: choose interval or continuous")
+    limiter = Limiter(dyn, step_s, refill, time.monotonic())
+    server = _Server(("127.0.0.1", 0), _handler(limiter))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_address[1]}", limiter, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _one_call(url: str, agent: int) -> int:
+    request = urllib.request.Request(url + "/call", data=b"{}", method="POST",
+                                     headers={"X-Agent": str(agent)})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+@dataclass
+class LiveResult:
+    """One live episode, model and measurement side by side (T steps, N agents).
+
+    Attributes:
+        actions: ``(T, N)`` calls each agent sent.
+        measured_ok: ``(T, N)`` calls the server answered 200.
+        measured_429: ``(T, N)`` calls it answered 429 (rate limit or lockout).
+        predicted_ok: ``(T,)`` admitted calls the pure model predicts.
+        predicted_429: ``(T,)`` rejected calls the pure model predicts.
+        predicted_locked: ``(T,)`` whether the model says the key is locked.
+        measured_locked: ``(T,)`` whether the server's key was locked in that window.
+        late_calls: Calls that reached the server outside their step's window.
+    """
+
+    actions: FloatArray
+    measured_ok: FloatArray
+    measured_429: FloatArray
+    predicted_ok: FloatArray
+    predicted_429: FloatArray
+    predicted_locked: FloatArray
+    measured_locked: FloatArray
+    late_calls: int
+
+
+def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
+              agents: DilemmaAgents | None = None, *, step_s: float = 0.2,
+              refill: Literal["interval", "continuous"] = "interval",
+              workers: int = 64) -> LiveResult:  # fmt: skip
+    """Play one episode against a live server started (and stopped) for it.
+
+    Args:
+        dyn: The limit and the game.
+        lam: λ for every agent, or one per agent.
+        seed: Episode seed (outsiders' draws).
+        agents: How agents decide (default: all SWI).
+        step_s: Seconds per step (the server's window).
+        refill: The server's bucket refill.
+        workers: Concurrent HTTP clients.
+    """
+    n, steps = dyn.n_agents, dyn.steps
+    lam_row = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n,))[None, :]
+    run = Lockstep(dyn, lam_row, [seed], agents)
+    res = LiveResult(*(np.zeros((steps, n)) for _ in range(3)),
+                     *(np.zeros(steps) for _ in range(4)), late_calls=0)  # fmt: skip
+    with serve(dyn, step_s, refill) as live, ThreadPoolExecutor(workers) as pool:
+        for t in range(steps):
+            actions, _, _ = run.decide(t)
+            calls = actions[0].astype(int)
+            start = live.limiter.t0 + (t + 0.25) * step_s
+            time.sleep(max(0.0, start - time.monotonic()))
+            owners = [i for i in range(n) for _ in range(calls[i])]
+            statuses = list(pool.map(lambda i: _one_call(live.url, i), owners))
+            if time.monotonic() > live.limiter.t0 + (t + 1) * step_s:
+                res.late_calls += len(owners)
+            for i, status in zip(owners, statuses, strict=True):
+                if status == 200:
+                    res.measured_ok[t, i] += 1
+                else:
+                    res.measured_429[t, i] += 1
+            out = run.advance(actions)
+            res.actions[t] = calls
+            res.predicted_ok[t] = float(out.extras["admitted"][0])
+            res.predicted_429[t] = float(out.extras["rejected"][0])
+            res.predicted_locked[t] = float(out.extras["locked"][0])
+        time.sleep(max(0.0, live.limiter.t0 + (steps + 0.1) * step_s - time.monotonic()))
+        with live.limiter.lock:
+            live.limiter.sync(time.monotonic())
+            locked = dict(live.limiter.locked)
+        res.measured_locked[:] = [float(locked.get(t, False)) for t in range(steps)]
+    return res
