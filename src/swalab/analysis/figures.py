@@ -28,7 +28,7 @@ from swalab.analysis.stats import N_BOOT
 from swalab.analysis.transition import Transition
 
 #: Parameters that define a game (the thresholds depend on these only).
-GAME_FIELDS = ("env", "n_agents", "capacity", "beta", "x_max", "margin")
+GAME_FIELDS = ("env", "env_params", "n_agents", "capacity", "beta", "x_max", "margin")
 
 _STYLE: dict[str, Any] = {
     "figure.dpi": 110,
@@ -71,6 +71,9 @@ def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple
 
 
 def _game_title(params: dict[str, Any]) -> str:
+    if params.get("env", "congestion_v0") != "congestion_v0":
+        extra = params.get("env_params") or "{}"
+        return f"{params['env']}, N={params['n_agents']} {extra if extra != '{}' else ''}"[:70]
     return (
         f"N={params['n_agents']}, C={params['capacity']:g}, β={params['beta']:g}, "
         f"x_max={params['x_max']:g}, m={params['margin']:g}"

@@ -149,3 +149,53 @@ def episode_metrics(
 def _share(column: list[Any], rows: list[int]) -> float:
     """Share of ``rows`` where ``column`` is set (an error message was recorded)."""
     return sum(column[r] is not None for r in rows) / len(rows)
+
+
+def dilemma_metrics(
+    actions: ArrayLike,
+    rewards: ArrayLike,
+    welfare: ArrayLike,
+    load: ArrayLike,
+    overloaded: ArrayLike,
+    extras: dict[str, Any],
+    nominal_capacity: float,
+) -> dict[str, float | None]:
+    """One resource-dilemma episode's metrics (steps on the first axis, agents on the second).
+
+    The shared ones (overload rate, welfare, load, utilisation against the sustainable use,
+    Jain fairness of actions, steps until no step is overloaded) and each dilemma's own:
+    completed calls, 429s and locked share (``rate_limit_v0``); critical context lost
+    (``context_budget_v0``); survival time, total harvest, equality of harvests (Jain over
+    agents' totals) and drift, the mean harvest of the last quarter of the surviving steps
+    minus that of the first quarter (``commons_v0``). Metrics a dilemma lacks are None.
+    """
+    a = np.asarray(actions, dtype=np.float64)
+    over = np.asarray(overloaded, dtype=np.float64)
+    w = np.asarray(welfare, dtype=np.float64)
+    x = np.asarray(load, dtype=np.float64)
+    out: dict[str, float | None] = {
+        "overload_rate": float(over.mean()),
+        "mean_welfare": float(w.mean()),
+        "mean_load": float(x.mean()),
+        "utilisation": float(x.mean() / nominal_capacity) if nominal_capacity > 0 else None,
+        "fairness": float(jain_fairness(a).mean()),
+        "steps_to_stable": float(steps_to_stable(over, np.asarray(0.5))),
+    }
+    for key in ("completed", "rejected", "lockout_rate", "critical_loss", "survival_time",
+                "total_harvest", "equality", "drift"):  # fmt: skip
+        out[key] = None
+    if "admitted" in extras:
+        out["completed"] = float(np.mean(extras["admitted"]))
+        out["rejected"] = float(np.mean(extras["rejected"]))
+        out["lockout_rate"] = float(np.mean(extras["locked"]))
+    if "critical_lost" in extras:
+        out["critical_loss"] = float(np.mean(extras["critical_lost"]))
+    if "alive" in extras:
+        alive = np.asarray(extras["alive"]) > 0.5
+        out["survival_time"] = float(alive.sum())
+        out["total_harvest"] = float(w.sum())
+        out["equality"] = float(jain_fairness(np.asarray(rewards).sum(axis=0)))
+        lived = a[alive]
+        q = len(lived) // 4
+        out["drift"] = float(lived[-q:].mean() - lived[:q].mean()) if q >= 1 else None
+    return out

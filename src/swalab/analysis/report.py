@@ -97,6 +97,35 @@ def _phase_tables(root: Path) -> list[tuple[Path, dict[str, np.ndarray]]]:
     return [(p, {k: np.asarray(v) for k, v in pq.read_table(p).to_pydict().items()}) for p in found]
 
 
+#: Each resource dilemma's own figures (drawn only for systems that have the metric).
+DILEMMA_FIGURES: dict[str, tuple[str, str]] = {
+    "lockout_rate": (
+        "Rate limit — lockout",
+        "Share of steps the shared API key is locked out (the thundering herd) per system.",
+    ),
+    "completed": ("Rate limit — completed calls", "Calls the token bucket admitted per step."),
+    "rejected": ("Rate limit — 429s", "Calls rejected per step (wasted, retried)."),
+    "critical_loss": (
+        "Context budget — critical instructions lost",
+        "Mean share of the critical instructions evicted from the shared window per round.",
+    ),
+    "judge_agreement": (
+        "Context budget — judge vs closed form",
+        "Spearman's ρ between the "
+        "LLM judge's grades and the closed-form group score of the same "
+        "candidate messages.",
+    ),
+    "survival_time": ("Commons — survival", "Steps the stock survived before collapsing."),
+    "total_harvest": ("Commons — total harvest", "Harvest summed over the episode."),
+    "equality": ("Commons — equality", "Jain index of the agents' total harvests."),
+    "drift": (
+        "Commons — drift",
+        "Mean harvest in the last quarter of the surviving steps "
+        "minus the first quarter (> 0: behaviour degrades late).",
+    ),
+}
+
+
 def write_report(
     root: str | Path,
     out: str | Path | None = None,
@@ -170,6 +199,10 @@ def write_report(
         "their switch) minus that of the prosocial agents; > 0: the selfish earn more.",
         figures.by_game(results, summaries, "reward_gap", fig_dir, "who_pays_gap",
                         "Reward gap (others − prosocial) vs λ"))  # fmt: skip
+    for metric, (title, caption) in DILEMMA_FIGURES.items():
+        add(title, caption + " Solid line: the dilemma's closed-form switch point.",
+            figures.by_game(results, summaries, metric, fig_dir, f"dilemma_{metric}",
+                            f"{METRICS[metric]} vs λ"))  # fmt: skip
     add("Phase heatmap", "Systems swept over three or more β; lines: λ*(β), λ̃(β).",
         figures.phase_heatmaps(results, summaries, fig_dir))  # fmt: skip
     phase_tables = _phase_tables(results.root)

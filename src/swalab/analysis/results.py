@@ -33,6 +33,15 @@ METRICS: dict[str, str] = {
     "fairness": "Jain fairness",
     "steps_to_stable": "steps until X ≤ C",
     "steps_played": "steps played T",
+    "completed": "completed calls per step",
+    "rejected": "429s per step",
+    "lockout_rate": "share of steps locked out",
+    "critical_loss": "critical context lost",
+    "survival_time": "steps before collapse",
+    "total_harvest": "total harvest",
+    "equality": "equality of harvests (Jain)",
+    "drift": "drift: late − early harvest",
+    "judge_agreement": "judge vs closed form (ρ)",
     "reward_gap": "reward gap, others − prosocial",
     "prosocial_cut_share": "prosocial share of the cut",
     "proposal_failure_rate": "parse failures",
@@ -102,6 +111,8 @@ class Curve:
     def lambda_star(self) -> float:
         """Theorem 1's threshold λ* of this game (NaN when agents differ in x_max, w or v)."""
         p = self.params
+        if p.get("env", "congestion_v0") != "congestion_v0":
+            return float("nan") if p.get("switch_point") is None else float(p["switch_point"])
         if p.get("heterogeneity"):
             return float("nan")
         return float(theory.lambda_star(p["n_agents"], p["beta"]))
@@ -110,7 +121,7 @@ class Curve:
     def lambda_tilde(self) -> float:
         """The paper scorer's switch λ̃ (SPEC §2) of this game (NaN for heterogeneous agents)."""
         p = self.params
-        if p.get("heterogeneity"):
+        if p.get("heterogeneity") or p.get("env", "congestion_v0") != "congestion_v0":
             return float("nan")
         return float(theory.lambda_tilde(p["capacity"], p["beta"], p["x_max"], p["margin"]))
 

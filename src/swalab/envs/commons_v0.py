@@ -145,6 +145,11 @@ class Commons(Dynamics):
         result: FloatArray = self.lookahead * self.growth * s * (1.0 - s / self.carrying)
         return np.where(state["alive"], result, 0.0)
 
+    def switch_point(self) -> float:
+        """:func:`threshold` of this lake (a steady-state target; see the module docstring)."""
+        return threshold(self.n_agents, self.growth, self.carrying, self.collapse,
+                         self.lookahead)  # fmt: skip
+
     def fair_share(self) -> float:
         """Maximum sustainable yield per agent, ``r·K/4/N``."""
         return self.growth * self.carrying / 4 / self.n_agents

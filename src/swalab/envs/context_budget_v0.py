@@ -127,6 +127,10 @@ class ContextBudget(Dynamics):
         )
         return nxt, out
 
+    def switch_point(self) -> float:
+        """:func:`threshold` of this window."""
+        return threshold(self.n_agents, self.critical, self.value, self.loss_cost)
+
     def fair_share(self) -> float:
         """``(budget − critical)/N`` tokens per message."""
         return self.message_capacity / self.n_agents

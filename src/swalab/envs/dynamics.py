@@ -117,6 +117,10 @@ class Dynamics:
         """One agent's share of the sustainable use: the belief agents start from."""
         raise NotImplementedError
 
+    def switch_point(self) -> float:
+        """The closed-form λ at which SWI agents with this welfare model stop overloading."""
+        return float("nan")
+
     def board(self, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """The public observation of one (unbatched) state, inside :meth:`board_space`."""
         raise NotImplementedError

@@ -118,7 +118,7 @@ class LiveServer:
 
 def _handler(limiter: Limiter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             try:
                 agent = int(self.headers.get("X-Agent", "-1"))
             except ValueError:
@@ -132,15 +132,16 @@ def _handler(limiter: Limiter) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet: thousands of calls per run."""
 
     return Handler
 
 
 @contextlib.contextmanager
-def serve(dyn: RateLimit, step_s: float = 0.2,
-          refill: Literal["interval", "continuous"] = "interval") -> Iterator[LiveServer]:  # fmt: skip
+def serve(
+    dyn: RateLimit, step_s: float = 0.2, refill: Literal["interval", "continuous"] = "interval"
+) -> Iterator[LiveServer]:
     """Run the limit server on 127.0.0.1 (a free port) until the block exits.
 
     Raises:
@@ -215,8 +216,12 @@ def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
     n, steps = dyn.n_agents, dyn.steps
     lam_row = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n,))[None, :]
     run = Lockstep(dyn, lam_row, [seed], agents)
-    res = LiveResult(*(np.zeros((steps, n)) for _ in range(3)),
-                     *(np.zeros(steps) for _ in range(4)), late_calls=0)  # fmt: skip
+    res = LiveResult(
+        actions=np.zeros((steps, n)), measured_ok=np.zeros((steps, n)),
+        measured_429=np.zeros((steps, n)), predicted_ok=np.zeros(steps),
+        predicted_429=np.zeros(steps), predicted_locked=np.zeros(steps),
+        measured_locked=np.zeros(steps), late_calls=0,
+    )  # fmt: skip
     with serve(dyn, step_s, refill) as live, ThreadPoolExecutor(workers) as pool:
         for t in range(steps):
             actions, _, _ = run.decide(t)

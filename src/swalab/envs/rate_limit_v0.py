@@ -143,6 +143,10 @@ class RateLimit(Dynamics):
         result: FloatArray = -state["lock_left"] * cost
         return result
 
+    def switch_point(self) -> float:
+        """:func:`threshold` of this key."""
+        return threshold(self.n_agents, self.waste_cost)
+
     def fair_share(self) -> float:
         """``rate/N`` calls per agent: what the bucket sustains."""
         return self.rate / self.n_agents

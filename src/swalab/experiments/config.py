@@ -131,17 +131,19 @@ class BeliefConfig(_Strict):
 class AgentSpec(_Strict):
     """``count`` agents of one kind (a population lists them in agent order)."""
 
-    kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary"] = "swi"
+    kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary", "retry"] = "swi"
     count: int = Field(1, ge=1)
     demand: NonNegativeFloat | None = Field(
-        None, description="fixed: its demand; tit_for_tat: its cooperative demand (C/N)."
+        None,
+        description="fixed: its demand; tit_for_tat: its cooperative demand (C/N); "
+        "retry (rate_limit_v0): its new calls per step.",
     )
 
     @model_validator(mode="after")
     def _demand_fits(self) -> AgentSpec:
         if self.kind == "fixed" and self.demand is None:
             raise ValueError("kind 'fixed' needs a demand")
-        if self.demand is not None and self.kind not in ("fixed", "tit_for_tat"):
+        if self.demand is not None and self.kind not in ("fixed", "tit_for_tat", "retry"):
             raise ValueError(f"kind {self.kind!r} takes no demand")
         return self
 
@@ -149,7 +151,9 @@ class AgentSpec(_Strict):
 class PolicyConfig(_Strict):
     """The SWI decision rule: where candidates come from, how they are scored and chosen."""
 
-    scorer: Literal["paper", "consistent"] = "paper"
+    scorer: Literal["paper", "consistent", "judge"] = Field(
+        "paper", description="paper, consistent, or judge (LLM judge; context_budget_v0 text)."
+    )
     candidates: Literal["grid", "random", "llm"] = Field(
         "grid", description="grid (whole grid), random (k seeded draws) or llm (the model)."
     )
@@ -212,7 +216,13 @@ class ExperimentConfig(_Strict):
     """One sweep: every field not in ``grid`` is shared by all cells."""
 
     name: str = Field("experiment", min_length=1)
-    env: Literal["congestion_v0"] = "congestion_v0"
+    env: Literal["congestion_v0", "rate_limit_v0", "context_budget_v0", "commons_v0"] = (
+        "congestion_v0"
+    )
+    env_params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="A dilemma's own parameters (game.n_agents and game.steps set N and T).",
+    )
     game: GameConfig = Field(default_factory=GameConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     model: ModelConfig | None = None
@@ -300,6 +310,8 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _field_exists(dotted: str) -> bool:
+    if dotted.startswith("env_params.") and len(dotted) > len("env_params."):
+        return True  # a dilemma's own parameter: checked when the cell is planned
     model: type[BaseModel] | None = ExperimentConfig
     for part in dotted.split("."):
         if model is None or part not in model.model_fields:

@@ -156,6 +156,8 @@ def _results(
 
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
+    if task.cells[0].is_dilemma:
+        return run_dilemma_task(task)
     from swalab.analysis.metrics import who_pays
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import replay_decisions
@@ -269,6 +271,8 @@ def run_llm_task(
     task: Task, model: Any, on_step: Callable[[int], None] | None = None
 ) -> list[CellResult]:
     """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller)."""
+    if task.cells[0].is_dilemma:
+        return run_dilemma_task(task, model)
     from swalab.analysis.metrics import who_pays
     from swalab.llm.runner import run_llm_pairs
 
@@ -309,4 +313,123 @@ def run_llm_task(
                 **metrics,
             }
         )
+    return _results(cells, steps_rows, ep_rows, share)
+
+
+def _dilemma_params(cell: Cell, dyn: Any) -> dict[str, Any]:
+    """Episode parameter columns of a dilemma cell (the congestion-only ones are null)."""
+    import json
+    import math
+
+    out = params(cell)
+    nominal = dyn.fair_share() * dyn.n_agents
+    switch = dyn.switch_point()
+    out |= {
+        "env_params": json.dumps(dyn.params(), sort_keys=True),
+        "switch_point": None if math.isnan(switch) else float(switch),
+        "capacity": float(nominal),
+        "beta": None,
+        "x_max": float(dyn.x_max),
+        "margin": 0.0,
+        "gamma": 0.0,
+        "initial_belief": (
+            cell.config.policy.belief.initial
+            if cell.config.policy.belief.initial is not None
+            else dyn.fair_share()
+        ),
+    }
+    return out
+
+
+def _dilemma_agents_cols(cell: Cell, dyn: Any, lam: list[float]) -> dict[str, Any]:
+    kinds, _ = cell.config.agent_kinds()
+    switch = dyn.switch_point()
+    prosocial = [k == "swi" and (lam_i >= switch - 1e-12) for k, lam_i in zip(kinds, lam,
+                 strict=True)]  # fmt: skip
+    n = dyn.n_agents
+    return {"lam_per_agent": lam, "x_max_per_agent": [float(dyn.x_max)] * n,
+            "weights_per_agent": [1.0] * n, "values_per_agent": [1.0] * n,
+            "kinds": kinds, "prosocial": prosocial}  # fmt: skip
+
+
+def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
+    """Play every episode of a dilemma task in lockstep (model-based, or through ``model``).
+
+    The task's cells share one dynamics and one way of deciding (they differ in λ and
+    seeds), so all their episodes advance together: one welfare-model call per step, and
+    with a model one batched generation per step.
+    """
+    from swalab.analysis.metrics import dilemma_metrics, who_pays
+    from swalab.experiments.population import realize
+    from swalab.swi.dilemma import play_dilemma
+
+    start = time.perf_counter()
+    cells = task.cells
+    first = cells[0]
+    dyn = first.dynamics()
+    agents_cfg = first.dilemma_agents()
+    pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
+    lams = [list(realize(cells[ci].config, seed)["lam"]) for ci, seed in pairs]
+    seeds = [seed for _, seed in pairs]
+    record = first.config.record_decisions
+    rows_by_ep: list[list[dict[str, Any]]] | None = None
+    agreement: float | None = None
+    accounting: dict[str, float] = {}
+    if model is None:
+        res = play_dilemma(dyn, np.array(lams), seeds, agents_cfg, record=record)
+    else:
+        from swalab.llm.dilemmas import run_llm_dilemma
+        from swalab.swi.judge import LLMJudge
+
+        c = first.config
+        assert c.model is not None
+        judge = LLMJudge(model=model) if c.policy.scorer == "judge" else None
+        run = run_llm_dilemma(
+            dyn, model, np.array(lams), seeds, agents_cfg, k=c.policy.k,
+            temperature=c.model.temperature, max_tokens=c.model.max_tokens,
+            constrained=c.model.constrained, text=getattr(dyn, "mode", "") == "text",
+            judge=judge,
+        )  # fmt: skip
+        res, rows_by_ep, agreement = run.result, run.rows, run.judge_agreement
+        accounting = {k: x / len(pairs) for k, x in run.accounting.items()
+                      if k in ("prompts", "tokens_in", "tokens_out", "cached")}  # fmt: skip
+    steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
+    ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
+    cell_params = [_dilemma_params(c, dyn) for c in cells]
+    nominal = dyn.fair_share() * dyn.n_agents
+    for e, (ci, seed) in enumerate(pairs):
+        cell = cells[ci]
+        a = _dilemma_agents_cols(cell, dyn, lams[e])
+        for t in range(dyn.steps):
+            for i in range(dyn.n_agents):
+                row: dict[str, Any] = {
+                    "cell": cell.key, "seed": seed, "step": t, "agent": i,
+                    "kind": a["kinds"][i], "prosocial": a["prosocial"][i], "lam": lams[e][i],
+                    "belief": float(res.beliefs[e, t, i]),
+                    "demand": float(res.actions[e, t, i]),
+                    "reward": float(res.rewards[e, t, i]), "load": float(res.load[e, t]),
+                    "welfare": float(res.welfare[e, t]),
+                    "overloaded": bool(res.overloaded[e, t]),
+                }  # fmt: skip
+                if rows_by_ep is not None:
+                    llm_row = rows_by_ep[e][t * dyn.n_agents + i]
+                    row |= {k: x for k, x in llm_row.items() if k in _STEP_KEYS and k not in row}
+                elif record and a["kinds"][i] == "swi" and res.private is not None:
+                    assert res.group is not None
+                    row |= {"candidates": res.candidates.tolist(),
+                            "private": res.private[e, t, i].tolist(),
+                            "group": res.group[e, t, i].tolist(),
+                            "argmax_demand": row["demand"]}  # fmt: skip
+                steps_rows[ci].append(row)
+        metrics = dilemma_metrics(res.actions[e], res.rewards[e], res.welfare[e], res.load[e],
+                                  res.overloaded[e], {k: x[e] for k, x in res.extras.items()},
+                                  nominal)  # fmt: skip
+        ep_rows[ci].append({
+            "cell": cell.key, "seed": seed, "status": "ok", "error": None,
+            "steps_played": dyn.steps, **cell_params[ci],
+            **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
+            **metrics, "judge_agreement": agreement, **accounting,
+            **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
+        })  # fmt: skip
+    share = (time.perf_counter() - start) / len(cells)
     return _results(cells, steps_rows, ep_rows, share)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from swalab._validate import rename_field
 from swalab.experiments.config import (
     NOT_HASHED,
@@ -38,7 +40,7 @@ def digest(payload: Any) -> str:
 #: behaviour; left out of a cell's hash while they hold it, so a store written before they
 #: existed still resumes (its cells keep their names).
 LATER_FIELDS: dict[str, Any] = {
-    "population": None, "game.horizon": "fixed", "policy.belief.window": 5,
+    "env_params": {}, "population": None, "game.horizon": "fixed", "policy.belief.window": 5,
     "policy.belief.private": False, "policy.belief.delay": 0, "policy.belief.noise": 0.0,
 }  # fmt: skip
 
@@ -72,6 +74,29 @@ class Cell:
     key: str
     config: ExperimentConfig
     assignment: dict[str, Any]
+
+    @property
+    def is_dilemma(self) -> bool:
+        """Whether the cell plays a resource dilemma (:mod:`swalab.swi.dilemma`)."""
+        return self.config.env != "congestion_v0"
+
+    def dynamics(self) -> Any:
+        """The dilemma's pure dynamics (``game.n_agents``/``steps`` plus ``env_params``)."""
+        from swalab import envs
+
+        c = self.config
+        return envs.dynamics(c.env, n_agents=c.game.n_agents, steps=c.game.steps,
+                             **c.env_params)  # fmt: skip
+
+    def dilemma_agents(self) -> Any:
+        """How the cell's agents decide in a dilemma."""
+        from swalab.swi.dilemma import DilemmaAgents
+
+        p, b = self.config.policy, self.config.policy.belief
+        kinds, demands = self.config.agent_kinds()
+        return DilemmaAgents(grid_step=p.grid_step, anchors=tuple(p.anchors), alpha=b.alpha,
+                             initial_belief=b.initial, kinds=tuple(kinds),
+                             demands=tuple(demands))  # fmt: skip
 
     @property
     def uses_llm(self) -> bool:
@@ -174,12 +199,72 @@ def _check_model(config: ExperimentConfig) -> None:
         raise ConfigError(f"model.name: backend {model.backend!r} needs a model name")
 
 
+_DILEMMA_GAME = ("capacity", "beta", "x_max", "weights", "values", "horizon")
+_DILEMMA_BELIEF = ("kind", "window", "private", "delay", "noise")
+
+
+def _check_dilemma(config: ExperimentConfig) -> None:
+    """A dilemma cell: its parameters, scorer, belief and population (named on error)."""
+    from swalab.experiments.population import realize
+    from swalab.swi.dilemma import Lockstep
+
+    env = config.env
+    defaults = ExperimentConfig()
+    for name in _DILEMMA_GAME:
+        if getattr(config.game, name) != getattr(defaults.game, name):
+            raise ConfigError(f"game.{name}: applies to congestion_v0 only; {env} takes its "
+                              f"parameters from env_params")  # fmt: skip
+    for name in _DILEMMA_BELIEF:
+        if getattr(config.policy.belief, name) != getattr(defaults.policy.belief, name):
+            raise ConfigError(f"policy.belief.{name}: {env} agents use the EMA belief only")
+    policy = config.policy
+    if policy.scorer == "paper":
+        raise ConfigError(f"policy.scorer='paper' is the congestion game's normalised scorer: "
+                          f"{env} takes consistent or judge")  # fmt: skip
+    if policy.candidates == "random" or policy.selector != "code":
+        raise ConfigError(f"policy.candidates/selector: {env} takes grid or llm candidates, "
+                          f"chosen in code")  # fmt: skip
+    cell = Cell(key="", config=config, assignment={})
+    try:
+        dyn = cell.dynamics()
+    except ValueError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith("env_params.") else f"env_params.{msg}") from None
+    text = getattr(dyn, "mode", "numeric") == "text"
+    if policy.scorer == "judge" and not text:
+        raise ConfigError(f"policy.scorer='judge' grades messages: use env context_budget_v0 "
+                          f"with env_params.mode=text, not {env}")  # fmt: skip
+    if text and policy.candidates != "llm":
+        raise ConfigError("env_params.mode='text': messages come from a model; set "
+                          "policy.candidates: llm and a model section")  # fmt: skip
+    if (policy.candidates == "llm") != (config.model is not None):
+        raise ConfigError("model: give a model section exactly when policy.candidates is llm")
+    try:
+        lam = np.array([realize(config, 0)["lam"]], dtype=np.float64)
+        Lockstep(dyn, lam, config.seed_list()[:1], cell.dilemma_agents())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if config.model is not None:
+        _check_model(config)
+
+
 def _check_cell(config: ExperimentConfig) -> None:
     """Run the library's own checks on a cell (they name the field and what is allowed)."""
     from swalab import _validate as v
     from swalab.swi.engine import LockstepBatch
 
+    if config.env != "congestion_v0":
+        _check_dilemma(config)
+        return
     policy = config.policy
+    if policy.scorer == "judge":
+        raise ConfigError("policy.scorer='judge' grades messages: use env context_budget_v0 "
+                          "with env_params.mode=text")  # fmt: skip
+    if "retry" in config.agent_kinds()[0]:
+        raise ConfigError("population: kind 'retry' retries rejected calls: only "
+                          "rate_limit_v0 has them")  # fmt: skip
+    if config.env_params:
+        raise ConfigError("env_params: congestion_v0 takes its parameters from game")
     llm = policy.candidates == "llm"
     if llm and config.model is None:
         raise ConfigError("policy.candidates='llm' needs a model section")
@@ -264,6 +349,9 @@ def plan_hash(cells: list[Cell]) -> str:
 
 def _engine_group(cell: Cell) -> tuple[Any, ...]:
     c = cell.config
+    if cell.is_dilemma:  # one dynamics and one way of deciding; λ and seeds may differ
+        payload = cell_payload(c)
+        return ("dilemma", digest({k: x for k, x in payload.items() if k not in ("lam", "seeds")}))
     return (c.game.n_agents, c.policy.scorer, c.policy.candidates, c.policy.k,
             c.policy.grid_step, tuple(c.policy.anchors), c.record_decisions)  # fmt: skip
 

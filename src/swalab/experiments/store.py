@@ -66,12 +66,16 @@ STEP_SCHEMA = pa.schema(
         ("tokens_in", pa.int64()),
         ("tokens_out", pa.int64()),
         ("latency_s", pa.float64()),
+        ("text", pa.string()),
+        ("judge", _LIST),
     ]
 )
 
 #: Swept and fixed parameters carried by every episode row.
 PARAM_FIELDS: list[tuple[str, pa.DataType]] = [
     ("env", pa.string()),
+    ("env_params", pa.string()),
+    ("switch_point", pa.float64()),
     ("n_agents", pa.int64()),
     ("capacity", pa.float64()),
     ("beta", pa.float64()),
@@ -114,6 +118,15 @@ METRIC_FIELDS: list[tuple[str, pa.DataType]] = [
     ("utilisation", pa.float64()),
     ("fairness", pa.float64()),
     ("steps_to_stable", pa.float64()),
+    ("completed", pa.float64()),
+    ("rejected", pa.float64()),
+    ("lockout_rate", pa.float64()),
+    ("critical_loss", pa.float64()),
+    ("survival_time", pa.float64()),
+    ("total_harvest", pa.float64()),
+    ("equality", pa.float64()),
+    ("drift", pa.float64()),
+    ("judge_agreement", pa.float64()),
     ("reward_gap", pa.float64()),
     ("prosocial_cut_share", pa.float64()),
     ("demand_per_agent", _LIST),

@@ -194,3 +194,65 @@ class Choice:
         if not 1 <= row <= self.options:
             raise ParseError(f"row {row} does not exist: choose 1..{self.options}")
         return row
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitScore:
+    """A JSON object ``{"score": s}`` with ``s`` in ``0, resolution, …, 1`` (a judge's grade).
+
+    Attributes:
+        resolution: Spacing of the allowed scores.
+    """
+
+    resolution: float = 0.05
+
+    def __post_init__(self) -> None:
+        v.in_range("resolution", self.resolution, 1e-3, 1.0)
+
+    @property
+    def name(self) -> str:
+        """E.g. ``score(res=0.05)``."""
+        return f"score(res={self.resolution:g})"
+
+    @cached_property
+    def allowed(self) -> list[str]:
+        """The allowed scores as spelled, longest first."""
+        n = math.floor(1.0 / self.resolution + 1e-9) + 1
+        values = [format_number(min(round(i * self.resolution, 6), 1.0)) for i in range(n)]
+        return sorted(dict.fromkeys([*values, "1"]), key=lambda s: (-len(s), s))
+
+    def gbnf(self) -> str:
+        """A literal ``{"score": `` then one allowed number then ``}``."""
+        nums = " | ".join(_gbnf_literal(s) for s in self.allowed)
+        return f'root ::= " "? "{{\\"score\\": " num "}}"\nnum ::= {nums}\n'
+
+    def json_schema(self) -> dict[str, Any]:
+        """An object with one required number from the allowed scores."""
+        enum = sorted({float(s) for s in self.allowed})
+        return {
+            "type": "object",
+            "properties": {"score": {"type": "number", "enum": enum}},
+            "required": ["score"],
+            "additionalProperties": False,
+        }
+
+    def regex(self) -> str:
+        """Whole-completion regular expression of the format."""
+        num = "(?:" + "|".join(re.escape(s) for s in self.allowed) + ")"
+        return r' ?\{"score": ' + num + r"\}"
+
+    def parse(self, text: str) -> float:
+        """Read the first JSON object in ``text``; its ``score`` must lie in [0, 1]."""
+        start, end = text.find("{"), text.find("}")
+        if start < 0 or end < start:
+            raise ParseError(f"no JSON object in the answer: {text[:80]!r}")
+        try:
+            data = json.loads(text[start : end + 1])
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"the object is not valid JSON ({exc.msg}): {text[:80]!r}") from None
+        score = data.get("score") if isinstance(data, dict) else None
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            raise ParseError(f"the object has no numeric score: {text[start : end + 1][:80]!r}")
+        if not 0.0 <= score <= 1.0:
+            raise ParseError(f"score {score} is out of range [0, 1]")
+        return float(score)

@@ -138,8 +138,10 @@ class DilemmaResult:
             group=np.zeros((*shape, n, len(grid))) if record else None,
         )  # fmt: skip
 
-    def put(self, t: int, actions: FloatArray, out: Outcome, belief: FloatArray,
-            private: FloatArray | None = None, group: FloatArray | None = None) -> None:  # fmt: skip
+    def put(
+        self, t: int, actions: FloatArray, out: Outcome, belief: FloatArray,
+        private: FloatArray | None = None, group: FloatArray | None = None,
+    ) -> None:  # fmt: skip
         """Record step ``t`` of every episode."""
         self.actions[:, t] = actions
         self.rewards[:, t] = out.rewards
