@@ -185,6 +185,7 @@ class LiveResult:
         predicted_429: ``(T,)`` rejected calls the pure model predicts.
         predicted_locked: ``(T,)`` whether the model says the key is locked.
         measured_locked: ``(T,)`` whether the server's key was locked in that window.
+        dispatch_s: ``(T,)`` seconds from a step's first call to its last answer.
         late_calls: Calls that reached the server outside their step's window.
     """
 
@@ -195,13 +196,14 @@ class LiveResult:
     predicted_429: FloatArray
     predicted_locked: FloatArray
     measured_locked: FloatArray
+    dispatch_s: FloatArray
     late_calls: int
 
 
 def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
               agents: DilemmaAgents | None = None, *, step_s: float = 0.2,
               refill: Literal["interval", "continuous"] = "interval",
-              workers: int = 64) -> LiveResult:  # fmt: skip
+              workers: int = 16) -> LiveResult:  # fmt: skip
     """Play one episode against a live server started (and stopped) for it.
 
     Args:
@@ -220,7 +222,7 @@ def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
         actions=np.zeros((steps, n)), measured_ok=np.zeros((steps, n)),
         measured_429=np.zeros((steps, n)), predicted_ok=np.zeros(steps),
         predicted_429=np.zeros(steps), predicted_locked=np.zeros(steps),
-        measured_locked=np.zeros(steps), late_calls=0,
+        measured_locked=np.zeros(steps), dispatch_s=np.zeros(steps), late_calls=0,
     )  # fmt: skip
     with serve(dyn, step_s, refill) as live, ThreadPoolExecutor(workers) as pool:
         for t in range(steps):
@@ -229,7 +231,9 @@ def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
             start = live.limiter.t0 + (t + 0.25) * step_s
             time.sleep(max(0.0, start - time.monotonic()))
             owners = [i for i in range(n) for _ in range(calls[i])]
+            sent = time.monotonic()
             statuses = list(pool.map(lambda i: _one_call(live.url, i), owners))
+            res.dispatch_s[t] = time.monotonic() - sent
             if time.monotonic() > live.limiter.t0 + (t + 1) * step_s:
                 res.late_calls += len(owners)
             for i, status in zip(owners, statuses, strict=True):
