@@ -6,8 +6,8 @@ prediction for the calls actually sent (tolerance: 1 call per episode, for a cal
 could straddle a window under heavy load; late calls are counted and must be 0). With
 ``continuous`` refill the bucket also refills while a step's calls are in flight, so the
 server admits more: over the episode, at most the refill during each step's dispatch
-(``rate/step_s`` tokens per second of ``dispatch_s``) plus one call per step (measured on an idle 2-core
-machine: 138 admitted vs 120 predicted).
+(``rate/step_s`` tokens per second of ``dispatch_s``) plus one call per step (measured on
+an idle 2-core machine: 138 admitted vs 120 predicted).
 """
 
 import numpy as np
