@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -28,27 +27,13 @@ from pettingzoo import ParallelEnv
 
 from swalab._validate import FloatArray
 from swalab._validate import integer_at_least as _int_at_least
+from swalab.envs._actions import action_value, check_agents
 from swalab.theory.equilibrium import Game
 from swalab.theory.payoffs import Payoffs, congestion_payoffs
 
 NAME = "congestion_v0"
 
 PerAgent = float | Sequence[float] | FloatArray
-
-
-def _action_value(agent: str, action: Any, x_max: float) -> float:
-    """Return the demand inside ``action`` or raise: out-of-range actions are never clipped."""
-    arr = np.asarray(action, dtype=np.float64) if not isinstance(action, str) else None
-    if arr is None or arr.size != 1:
-        raise ValueError(
-            f"action for {agent}={action!r} is not one number: must be a demand in [0, {x_max:g}]"
-        )
-    value = float(arr.reshape(()))
-    if math.isnan(value) or not 0.0 <= value <= x_max:
-        raise ValueError(
-            f"action for {agent}={value!r} is out of range: must lie in [0, {x_max:g}]"
-        )
-    return value
 
 
 class CongestionEnv(ParallelEnv[str, dict[str, Any], FloatArray]):  # type: ignore[misc]
@@ -153,15 +138,10 @@ class CongestionEnv(ParallelEnv[str, dict[str, Any], FloatArray]):  # type: igno
 
     def demands_from(self, actions: Mapping[str, Any]) -> FloatArray:
         """Return the joint demand vector for ``actions``, rejecting any invalid entry."""
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions name agents that are not live: {sorted(unknown)}")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions are missing for live agents {missing}")
+        check_agents(actions, self.agents)
         return np.array(
             [
-                _action_value(a, actions[a], float(self.game.x_max[self._index[a]]))
+                action_value(a, actions[a], float(self.game.x_max[self._index[a]]))
                 for a in self.possible_agents
             ],
             dtype=np.float64,

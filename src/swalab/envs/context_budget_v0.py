@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from swalab._validate import FloatArray
+from swalab.envs._actions import check_agents
 from swalab.envs.dynamics import Dynamics, DynamicsEnv, Outcome, State, check_number
 
 NAME = "context_budget_v0"
@@ -195,10 +196,7 @@ class ContextBudgetEnv(DynamicsEnv):
         assert isinstance(d, ContextBudget)
         if d.mode == "numeric":
             return super().actions_from(actions)
-        missing = [a for a in self.agents if a not in actions]
-        unknown = set(actions) - set(self.agents)
-        if unknown or missing:
-            raise ValueError(f"actions must name exactly the live agents {self.agents}")
+        check_agents(actions, self.agents)
         lengths = []
         for agent in self.possible_agents:
             text = actions[agent]

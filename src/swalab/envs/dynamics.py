@@ -26,6 +26,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from swalab._validate import FloatArray
+from swalab.envs._actions import action_value, check_agents
 
 State = dict[str, np.ndarray]
 
@@ -180,19 +181,6 @@ class Dynamics:
         return own + cont / n, welfare
 
 
-def _action_value(agent: str, action: Any, x_max: float, integer: bool) -> float:
-    arr = np.asarray(action, dtype=np.float64) if not isinstance(action, str) else None
-    if arr is None or arr.size != 1:
-        raise ValueError(f"action for {agent}={action!r} is not one number in [0, {x_max:g}]")
-    value = float(arr.reshape(()))
-    if math.isnan(value) or not 0.0 <= value <= x_max:
-        raise ValueError(f"action for {agent}={value!r} is out of range: must lie in "
-                         f"[0, {x_max:g}]")  # fmt: skip
-    if integer and not value.is_integer():
-        raise ValueError(f"action for {agent}={value!r} is not a whole number of calls")
-    return value
-
-
 class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
     """A dilemma's :class:`Dynamics` behind PettingZoo's ``ParallelEnv`` API.
 
@@ -242,14 +230,9 @@ class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
 
     def actions_from(self, actions: Mapping[str, Any]) -> FloatArray:
         """The joint action vector, refusing unknown, missing or invalid entries."""
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions name agents that are not live: {sorted(unknown)}")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions are missing for live agents {missing}")
+        check_agents(actions, self.agents)
         d = self.dynamics
-        return np.array([_action_value(a, actions[a], d.x_max, d.integer_actions)
+        return np.array([action_value(a, actions[a], d.x_max, integer=d.integer_actions)
                          for a in self.possible_agents])  # fmt: skip
 
     def play(self, joint: FloatArray) -> tuple[

@@ -1,0 +1,36 @@
+"""Joint actions as every swalab environment checks them: refused, never clipped."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def check_agents(actions: Mapping[str, Any], live: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless ``actions`` names exactly the live agents."""
+    unknown = set(actions) - set(live)
+    if unknown:
+        raise ValueError(f"actions name agents that are not live: {sorted(unknown)}")
+    missing = [a for a in live if a not in actions]
+    if missing:
+        raise ValueError(f"actions are missing for live agents {missing}")
+
+
+def action_value(agent: str, action: Any, x_max: float, *, integer: bool = False) -> float:
+    """The one number inside ``action``, or ``ValueError`` naming the agent and the range."""
+    import numpy as np
+
+    arr = np.asarray(action, dtype=np.float64) if not isinstance(action, str) else None
+    if arr is None or arr.size != 1:
+        raise ValueError(
+            f"action for {agent}={action!r} is not one number: must be a demand in [0, {x_max:g}]"
+        )
+    value = float(arr.reshape(()))
+    if math.isnan(value) or not 0.0 <= value <= x_max:
+        raise ValueError(
+            f"action for {agent}={value!r} is out of range: must lie in [0, {x_max:g}]"
+        )
+    if integer and not value.is_integer():
+        raise ValueError(f"action for {agent}={value!r} is not a whole number of calls")
+    return value
