@@ -163,3 +163,14 @@ def test_simulate_loop_engine_matches(capsys):
     for a, b in zip(json.loads(fast), json.loads(slow), strict=True):
         assert a["overload_rate"] == pytest.approx(b["overload_rate"])
         assert a["mean_welfare"] == pytest.approx(b["mean_welfare"])
+
+
+def test_live_rate_limit_command_reports_model_and_server_side_by_side(capsys):
+    code, out, err = run(capsys, "live", "--lam", "0", "--steps", "6", "--step-seconds", "1.0",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["late_calls"] == 0 and row["locked_measured"] == row["locked_model"] > 0
+    assert row["ok_measured"] == row["ok_model"] and row["429_measured"] == row["429_model"]
+    code, _, err = run(capsys, "live", "--retry", "9")
+    assert code == 2 and "--retry=9 is out of range" in err

@@ -679,6 +679,57 @@ def lockin(
 
 
 @app.command()
+def live(
+    lam: Annotated[str, typer.Option("--lam", help="Comma list of λ (one episode each).")] = (
+        "0,1"
+    ),
+    retry: Annotated[
+        int, typer.Option("--retry", help="Naive-retry clients (replace SWA agents).")
+    ] = 0,
+    steps: Annotated[int, typer.Option("--steps", help="Steps per episode.")] = 20,
+    step_s: Annotated[float, typer.Option("--step-seconds", help="Seconds per step.")] = 0.5,
+    refill: Annotated[str, typer.Option("--refill", help="interval or continuous.")] = "interval",
+    as_json: AsJson = False,
+) -> None:
+    """Drive a live rate-limited HTTP server on 127.0.0.1 with SWA agents (rate_limit_v0).
+
+    The server is started for each episode and stopped after it; every step's calls go out
+    concurrently, and the measured 200s/429s/lockouts are printed beside the pure model's
+    prediction for the same calls.
+    """
+    from swalab import envs
+    from swalab.envs.rate_limit_live import play_live
+    from swalab.swi.dilemma import DilemmaAgents
+
+    try:
+        dyn = envs.dynamics("rate_limit_v0", steps=steps)
+    except ValueError as exc:
+        raise UserError(f"--{exc}") from None
+    n = dyn.n_agents
+    if not 0 <= retry <= n:
+        raise UserError(f"--retry={retry} is out of range: must lie in 0..{n}")
+    agents = DilemmaAgents(kinds=("swi",) * (n - retry) + ("retry",) * retry,
+                           demands=(float("nan"),) * (n - retry) + (8.0,) * retry)  # fmt: skip
+    rows = []
+    for value in _numbers("--lam", lam):
+        if not 0 <= value <= 1:
+            raise UserError(f"--lam={value} is out of range: must lie in [0, 1]")
+        try:
+            r = play_live(dyn, value, 0, agents, step_s=step_s, refill=refill)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise UserError(f"--{exc}".replace("--step_s", "--step-seconds")) from None
+        rows.append({
+            "lam": value, "calls": int(r.actions.sum()),
+            "ok_measured": int(r.measured_ok.sum()), "ok_model": float(r.predicted_ok.sum()),
+            "429_measured": int(r.measured_429.sum()),
+            "429_model": float(r.predicted_429.sum()),
+            "locked_measured": int(r.measured_locked.sum()),
+            "locked_model": int(r.predicted_locked.sum()), "late_calls": r.late_calls,
+        })  # fmt: skip
+    _emit(rows, as_json, f"Live rate limit on 127.0.0.1 ({refill} refill, {steps} steps)")
+
+
+@app.command()
 def run(
     config: Annotated[str, typer.Argument(help="YAML config file, or a preset name.")],
     out: Annotated[

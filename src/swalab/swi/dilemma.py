@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -303,12 +302,3 @@ def play_dilemma(
         actions, private, group = run.decide(t)
         res.put(t, actions, run.advance(actions), belief, private, group)
     return res
-
-
-def episode_row(res: DilemmaResult, e: int) -> dict[str, Any]:
-    """Episode ``e`` as plain arrays (for metrics and stores)."""
-    return {
-        "actions": res.actions[e], "rewards": res.rewards[e], "welfare": res.welfare[e],
-        "load": res.load[e], "capacity": res.capacity[e], "overloaded": res.overloaded[e],
-        "extras": {k: x[e] for k, x in res.extras.items()},
-    }  # fmt: skip
