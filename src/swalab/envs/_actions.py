@@ -1,4 +1,8 @@
-"""Joint actions as every swalab environment checks them: refused, never clipped."""
+"""Joint actions in, step results out, as every swalab environment handles them.
+
+Actions are refused, never clipped; a step's result is PettingZoo's five dicts with every
+live agent terminated together at the horizon (it is part of the game and visible).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,26 @@ def check_agents(actions: Mapping[str, Any], live: Sequence[str]) -> None:
     missing = [a for a in live if a not in actions]
     if missing:
         raise ValueError(f"actions are missing for live agents {missing}")
+
+
+def step_result(
+    obs: dict[str, Any], rewards: Sequence[float], possible: Sequence[str],
+    live: Sequence[str], info: dict[str, Any], done: bool,
+) -> tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool],
+           dict[str, dict[str, Any]]]:  # fmt: skip
+    """PettingZoo's ``(obs, rewards, terminations, truncations, infos)`` of one step.
+
+    Args:
+        obs: Observations of the live agents.
+        rewards: Every possible agent's reward, in ``possible`` order.
+        possible: All agent names.
+        live: The agents that acted this step.
+        info: The step's info, copied to every live agent.
+        done: Whether the horizon is reached (every live agent terminates).
+    """
+    paid = {a: float(r) for a, r in zip(possible, rewards, strict=True) if a in live}
+    return (obs, paid, dict.fromkeys(live, done), dict.fromkeys(live, False),
+            {a: dict(info) for a in live})  # fmt: skip
 
 
 def action_value(agent: str, action: Any, x_max: float, *, integer: bool = False) -> float:

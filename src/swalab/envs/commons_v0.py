@@ -64,6 +64,7 @@ class Commons(Dynamics):
 
     name: ClassVar[str] = NAME
     unit: ClassVar[str] = "tons"
+    per_agent: ClassVar[frozenset[str]] = frozenset({"last_harvest"})
 
     x_max: float = 6.0
     steps: int = 200
@@ -96,8 +97,6 @@ class Commons(Dynamics):
             "alive": np.full(batch, alive),
             "last_harvest": np.zeros((*batch, self.n_agents)),
         }
-
-    per_agent: ClassVar[frozenset[str]] = frozenset({"last_harvest"})
 
     def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
                    ) -> tuple[State, Outcome]:  # fmt: skip

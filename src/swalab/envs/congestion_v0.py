@@ -27,7 +27,7 @@ from pettingzoo import ParallelEnv
 
 from swalab._validate import FloatArray
 from swalab._validate import integer_at_least as _int_at_least
-from swalab.envs._actions import action_value, check_agents
+from swalab.envs._actions import action_value, check_agents, step_result
 from swalab.theory.equilibrium import Game
 from swalab.theory.payoffs import Payoffs, congestion_payoffs
 
@@ -173,15 +173,11 @@ class CongestionEnv(ParallelEnv[str, dict[str, Any], FloatArray]):  # type: igno
             "overloaded": bool(pay.overloaded),
         }
         done = self._t >= self.steps
-        live = list(self.agents)
-        obs = self._observations()
-        rewards = {a: float(pay.rewards[self._index[a]]) for a in live}
-        terminations = dict.fromkeys(live, done)
-        truncations = dict.fromkeys(live, False)
-        infos = {a: dict(info) for a in live}
+        result = step_result(self._observations(), np.asarray(pay.rewards).tolist(),
+                             self.possible_agents, list(self.agents), info, done)  # fmt: skip
         if done:
             self.agents = []
-        return obs, rewards, terminations, truncations, infos
+        return result
 
     def board_text(self) -> str:
         """Return the public board in the words of the paper's reference prompt."""

@@ -73,6 +73,7 @@ class ContextBudget(Dynamics):
     name: ClassVar[str] = NAME
     unit: ClassVar[str] = "tokens"
     integer_actions: ClassVar[bool] = True
+    per_agent: ClassVar[frozenset[str]] = frozenset({"last_lengths"})
 
     x_max: float = 128
     steps: int = 20
@@ -99,8 +100,6 @@ class ContextBudget(Dynamics):
     def initial(self, batch: tuple[int, ...] = ()) -> State:
         """Round 0, nothing posted yet."""
         return {"t": np.zeros(batch), "last_lengths": np.zeros((*batch, self.n_agents))}
-
-    per_agent: ClassVar[frozenset[str]] = frozenset({"last_lengths"})
 
     def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
                    ) -> tuple[State, Outcome]:  # fmt: skip

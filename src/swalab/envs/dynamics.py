@@ -26,7 +26,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from swalab._validate import FloatArray
-from swalab.envs._actions import action_value, check_agents
+from swalab.envs._actions import action_value, check_agents, step_result
 
 State = dict[str, np.ndarray]
 
@@ -256,15 +256,11 @@ class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
             arr = np.asarray(value)
             info[key] = arr.tolist() if arr.ndim else float(arr)
         done = int(nxt["t"]) >= self.dynamics.steps
-        live = list(self.agents)
-        obs = self._observations()
-        rewards = {a: float(out.rewards[i]) for i, a in enumerate(self.possible_agents)}
-        terminations = dict.fromkeys(live, done)
-        truncations = dict.fromkeys(live, False)
-        infos = {a: dict(info) for a in live}
+        result = step_result(self._observations(), np.asarray(out.rewards).tolist(),
+                             self.possible_agents, list(self.agents), info, done)  # fmt: skip
         if done:
             self.agents = []
-        return obs, rewards, terminations, truncations, infos
+        return result
 
     def step(self, actions: Mapping[str, Any]) -> tuple[
         dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool],

@@ -9,6 +9,8 @@ writes, so the store has one writer.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -318,9 +320,6 @@ def run_llm_task(
 
 def _dilemma_params(cell: Cell, dyn: Any) -> dict[str, Any]:
     """Episode parameter columns of a dilemma cell (the congestion-only ones are null)."""
-    import json
-    import math
-
     out = params(cell)
     nominal = dyn.fair_share() * dyn.n_agents
     switch = dyn.switch_point()
@@ -350,6 +349,21 @@ def _dilemma_agents_cols(cell: Cell, dyn: Any, lam: list[float]) -> dict[str, An
     return {"lam_per_agent": lam, "x_max_per_agent": [float(dyn.x_max)] * n,
             "weights_per_agent": [1.0] * n, "values_per_agent": [1.0] * n,
             "kinds": kinds, "prosocial": prosocial}  # fmt: skip
+
+
+def _llm_rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """An LLM dilemma episode's failure and fallback shares over its SWI decisions.
+
+    No pick is asked for in dilemmas, so the pick failure share is 0 and agreement None.
+    """
+    asked = [r for r in rows if r.get("fallback") is not None]
+    n = max(len(asked), 1)
+    return {
+        "proposal_failure_rate": sum(r["proposal_error"] is not None for r in asked) / n,
+        "fallback_rate": sum(r["fallback"] != "none" for r in asked) / n,
+        "pick_failure_rate": 0.0,
+        "pick_agreement": None,
+    }
 
 
 def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
@@ -429,6 +443,7 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
             "steps_played": dyn.steps, **cell_params[ci],
             **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
             **metrics, "judge_agreement": agreement, **accounting,
+            **(_llm_rates(rows_by_ep[e]) if rows_by_ep is not None else {}),
             **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
         })  # fmt: skip
     share = (time.perf_counter() - start) / len(cells)

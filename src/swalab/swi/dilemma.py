@@ -255,13 +255,14 @@ class Lockstep:
     def outsiders(self, actions: FloatArray, t: int) -> FloatArray:
         """``actions`` with every non-SWI agent's entry replaced by its own rule."""
         out = np.array(actions, dtype=np.float64)
-        for i, kind in enumerate(self.kinds):
-            if kind == "swi":
-                continue
-            for e, seed in enumerate(self.seeds):
-                one = {key: val[e] for key, val in self.state.items()}
-                out[e, i] = outsider_action(kind, self.demands[i], self.dyn, one, i, seed, t,
-                                            self.grid)  # fmt: skip
+        others = [i for i, kind in enumerate(self.kinds) if kind != "swi"]
+        if not others:
+            return out
+        for e, seed in enumerate(self.seeds):
+            one = {key: val[e] for key, val in self.state.items()}
+            for i in others:
+                out[e, i] = outsider_action(self.kinds[i], self.demands[i], self.dyn, one, i,
+                                            seed, t, self.grid)  # fmt: skip
         return out
 
     def decide(self, t: int) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -10,37 +10,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
 from swalab.analysis.metrics import episode_metrics
-
-
-def _dilemma_metrics(steps: dict[str, list[Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    """What a dilemma episode's step rows determine: overload, welfare, load, fairness."""
-    import numpy as np
-
-    from swalab.analysis.metrics import jain_fairness
-
-    by: dict[tuple[str, int], dict[int, dict[int, int]]] = {}
-    for r, (cell, seed, step, agent) in enumerate(
-        zip(steps["cell"], steps["seed"], steps["step"], steps["agent"], strict=True)
-    ):
-        by.setdefault((cell, seed), {}).setdefault(step, {})[agent] = r
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for key, per_step in by.items():
-        order = [per_step[t] for t in sorted(per_step)]
-        rows = [[agents[i] for i in sorted(agents)] for agents in order]
-        first = [r[0] for r in rows]
-        demands = np.array([[steps["demand"][j] for j in r] for r in rows])
-        out[key] = {
-            "overload_rate": float(np.mean([steps["overloaded"][j] for j in first])),
-            "mean_welfare": float(np.mean([steps["welfare"][j] for j in first])),
-            "mean_load": float(np.mean([steps["load"][j] for j in first])),
-            "fairness": float(jain_fairness(demands).mean()),
-        }
-    return out
 
 
 def check_result_store(root: str | Path, *, rel_tol: float = 1e-9) -> int:
@@ -61,8 +34,7 @@ def check_result_store(root: str | Path, *, rel_tol: float = 1e-9) -> int:
         episodes = pq.read_table(cell / "episodes.parquet").to_pylist()
         capacity = {ep["cell"]: ep["capacity"] for ep in episodes}
         caps = {(ep["cell"], ep["seed"]): ep["x_max_per_agent"] for ep in episodes}
-        dilemma = episodes[0]["env"] not in (None, "congestion_v0")
-        recomputed = _dilemma_metrics(steps) if dilemma else episode_metrics(steps, capacity, caps)
+        recomputed = episode_metrics(steps, capacity, caps)
         for ep in episodes:
             mine = recomputed.get((ep["cell"], ep["seed"]))
             if mine is None:
