@@ -133,7 +133,7 @@ def test_phase_rejects_bad_grids_and_populations(capsys, args, needle):
 
 def test_bench_refuses_to_report_when_loop_and_engine_disagree(monkeypatch):
     """The benchmark checks that both paths did the same work; break one and it must fail."""
-    import swalab.bench as bench
+    import swalab.experiments.bench as bench
 
     real = bench.run_episode
 

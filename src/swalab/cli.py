@@ -698,8 +698,8 @@ def live(
     prediction for the same calls.
     """
     from swalab import envs
-    from swalab.envs.rate_limit_live import play_live
     from swalab.swi.dilemma import DilemmaAgents
+    from swalab.swi.live import play_live
 
     try:
         dyn = envs.dynamics("rate_limit_v0", steps=steps)
@@ -872,7 +872,7 @@ def replicate_paper(
     Ends by printing each system's measured switch beside λ* and λ̃ and the path of
     ``report.html`` (in ``--out``).
     """
-    from swalab.experiments.replicate import replicate_paper as run_replication
+    from swalab.replicate import replicate_paper as run_replication
 
     def started(name: str, where: Any) -> None:
         if not as_json:
@@ -911,7 +911,7 @@ def bench_engine(
     as_json: AsJson = False,
 ) -> None:
     """Lockstep engine vs per-agent loop: decisions/s, ratio and peak memory per size."""
-    from swalab.bench import engine_benchmark
+    from swalab.experiments.bench import engine_benchmark
 
     result = engine_benchmark(quick=quick)
     if as_json:
@@ -932,7 +932,7 @@ def bench_phase(
     as_json: AsJson = False,
 ) -> None:
     """Time a 101 λ × 41 β phase diagram (N=5) with the given seeds and horizon."""
-    from swalab.bench import phase_benchmark
+    from swalab.experiments.bench import phase_benchmark
 
     _emit(phase_benchmark(seeds=seeds, steps=steps), as_json, "Phase diagram timing")
 
@@ -947,7 +947,7 @@ def bench_llm(
     as_json: AsJson = False,
 ) -> None:
     """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures."""
-    from swalab.bench import llm_benchmark
+    from swalab.experiments.bench import llm_benchmark
 
     result = llm_benchmark(quick=quick, backend=backend, model=model)
     if as_json:

@@ -59,7 +59,7 @@ def test_text_mode_with_the_llm_judge(tmp_path: Path) -> None:
 def test_judge_scores_a_batch_in_one_call() -> None:
     from swalab.llm.backends.llamacpp import LlamaCppModel
     from swalab.llm.base import Completion
-    from swalab.swi.judge import LLMJudge
+    from swalab.llm.judge import LLMJudge
 
     model = LlamaCppModel()
     calls: list[int] = []

@@ -8,7 +8,7 @@ from swalab.cli import main
 from swalab.llm import ProtocolConfig, ScriptedModel, run_llm_episodes
 from swalab.llm.presets import resolve
 from swalab.llm.runner import _unique_generate
-from swalab.swi.simulation import SimulationConfig
+from swalab.swi.config import SimulationConfig
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 HAS_OPENAI = importlib.util.find_spec("openai") is not None
@@ -69,8 +69,8 @@ def test_scripted_model_misuse():
 
 def test_a_backend_that_loses_completions_is_refused():
     class Lossy(ScriptedModel):
-        def _complete(self, prompts, formats, seeds, **kw):
-            return super()._complete(prompts, formats, seeds, **kw)[:-1]
+        def complete(self, request):
+            return super().complete(request)[:-1]
 
     with pytest.raises(RuntimeError, match="returned 1 completions for 2 prompts"):
         _unique_generate(Lossy(answers=["a", "b"]), ["p", "q"], [None, None], [0, 0],
@@ -84,7 +84,7 @@ def test_a_backend_that_loses_completions_is_refused():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"endpoint": "edits"}, "endpoint='edits' is not known"),
-     ({"concurrency": 0}, "concurrency=0"), ({"retries": -1}, "retries"),
+     ({"concurrency": 0}, "concurrency=0"),
      ({"timeout": 0}, "timeout=0")],
 )  # fmt: skip
 def test_openai_options_name_the_field(kwargs, message):

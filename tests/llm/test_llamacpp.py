@@ -8,7 +8,7 @@ from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
 from swalab.llm.base import BACKEND_ERROR
 from swalab.llm.protocol import Board, proposal_prompt
 from swalab.llm.stack import open_model
-from swalab.swi.simulation import SimulationConfig
+from swalab.swi.config import SimulationConfig
 
 pytest.importorskip("llama_cpp", reason="needs the llamacpp extra")
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_llm_selector_on_the_real_model():
 
 
 def test_bench_llm_reports_its_keys():
-    from swalab.bench import llm_benchmark
+    from swalab.experiments.bench import llm_benchmark
 
     result = llm_benchmark(quick=True)
     for key in ("swalab_decisions_per_s", "reference_decisions_per_s", "ratio",

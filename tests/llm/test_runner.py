@@ -5,7 +5,7 @@ import pytest
 
 from swalab.llm import CountingModel, ProtocolConfig, ScriptedModel, run_llm_episodes
 from swalab.llm.protocol import Board, proposal_prompt
-from swalab.swi.simulation import SimulationConfig
+from swalab.swi.config import SimulationConfig
 
 CONFIG = SimulationConfig(steps=3)
 

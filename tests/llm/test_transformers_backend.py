@@ -6,7 +6,7 @@ import pytest
 
 from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
 from swalab.llm.protocol import Board, proposal_prompt
-from swalab.swi.simulation import SimulationConfig
+from swalab.swi.config import SimulationConfig
 
 pytest.importorskip("torch", reason="needs the transformers extra")
 pytest.importorskip("transformers", reason="needs the transformers extra")

@@ -1,8 +1,15 @@
 import pytest
 
 from swalab.llm import CachedModel, CountingModel, NumberList, ResponseCache, ScriptedModel
-from swalab.llm.base import BACKEND_ERROR, PARSE_ERROR, constraints_for, seeds_for
+from swalab.llm.base import (
+    BACKEND_ERROR,
+    PARSE_ERROR,
+    GenerationParams,
+    constraints_for,
+    seeds_for,
+)
 from swalab.llm.registry import BACKENDS, BackendSpec, MissingExtraError, load_model
+from swalab.llm.retry import RetryingModel
 
 
 def echo_seed(prompt, seed):
@@ -94,3 +101,118 @@ def test_every_registered_backend_points_at_a_real_module():
         module, _, attr = spec.target.partition(":")
         assert importlib.util.find_spec(module) is not None, spec.name
         assert attr
+
+
+class Flaky:
+    """Answers fail (retryable) for the first ``fail_times`` asks of each listed prompt."""
+
+    def __init__(self, flaky: set[str], fail_times: int) -> None:
+        self.flaky, self.fail_times, self.asked = flaky, fail_times, {}
+
+    def __call__(self, prompt, seed):
+        self.asked[prompt] = self.asked.get(prompt, 0) + 1
+        if prompt in self.flaky and self.asked[prompt] <= self.fail_times:
+            return None
+        return "[1, 2]"
+
+
+def test_retry_asks_again_for_the_failed_prompts_only():
+    flaky = Flaky({"b", "d"}, fail_times=1)
+    counter = CountingModel(ScriptedModel(answer=flaky))
+    waits = []
+    m = RetryingModel(counter, attempts=3, backoff_s=0.5, sleep=waits.append)
+    out = m.generate(["a", "b", "c", "d"], constraint=NumberList(k=2, x_max=10))
+    assert all(c.ok and c.value == [1.0, 2.0] for c in out)
+    assert [c.prompts for c in counter.calls] == [4, 2]  # the second call: b and d only
+    assert flaky.asked == {"a": 1, "b": 2, "c": 1, "d": 2}
+    assert m.retried == 2 and len(waits) == 1 and 0.5 <= waits[0] <= 1.0
+
+
+def test_retry_gives_up_and_says_so_with_growing_waits():
+    counter = CountingModel(ScriptedModel(answer=Flaky({"b"}, fail_times=99)))
+    waits = []
+    m = RetryingModel(counter, attempts=4, backoff_s=0.5, sleep=waits.append)
+    a, b = m.generate(["a", "b"])
+    assert a.ok and b.error_kind == BACKEND_ERROR
+    assert b.error == "scripted backend failure (gave up after 4 attempts)"
+    assert [c.prompts for c in counter.calls] == [2, 1, 1, 1]
+    # Exponential backoff with up to backoff_s of jitter: 0.5·2^i + U[0, 0.5].
+    assert len(waits) == 3
+    for i, w in enumerate(waits):
+        assert 0.5 * 2**i <= w <= 0.5 * 2**i + 0.5
+
+
+def test_retry_leaves_permanent_failures_and_parse_errors_alone():
+    class Permanent(ScriptedModel):
+        def complete(self, request):
+            from dataclasses import replace
+
+            return [replace(c, retryable=False) for c in super().complete(request)]
+
+    counter = CountingModel(Permanent(answers=[None, "nonsense"]))
+    m = RetryingModel(counter, attempts=3, sleep=lambda s: None)
+    out = m.generate(["a", "b"], constraint=NumberList(k=2, x_max=10))
+    assert [c.error_kind for c in out] == [BACKEND_ERROR, PARSE_ERROR]
+    assert len(counter.calls) == 1 and m.retried == 0
+
+
+def test_retry_settings_are_checked():
+    with pytest.raises(ValueError, match="attempts=0 is out of range"):
+        RetryingModel(ScriptedModel(answers=["x"]), attempts=0)
+    with pytest.raises(ValueError, match="waits must be >= 0"):
+        RetryingModel(ScriptedModel(answers=["x"]), backoff_s=-1)
+
+
+def test_the_stack_is_cache_then_retry_then_counter(tmp_path, monkeypatch):
+    from swalab.llm import stack as stack_module
+
+    flaky = Flaky({"b"}, fail_times=1)
+    monkeypatch.setattr(stack_module, "load_model", lambda *a, **k: ScriptedModel(answer=flaky))
+    stack = stack_module.open_model("scripted", cache=tmp_path / "c.sqlite")
+    assert stack.model is stack.cache and stack.cache.model is stack.retry
+    assert stack.retry.model is stack.counter
+    stack.retry._sleep = lambda s: None
+    first = stack.model.generate(["a", "b"], temperature=0.5, seed=3)
+    assert all(c.ok for c in first) and len(stack.counter.calls) == 2  # b was asked twice
+    again = stack.model.generate(["a", "b"], temperature=0.5, seed=3)
+    assert all(c.cached for c in again) and len(stack.counter.calls) == 2
+
+
+def test_generation_params_are_one_object_everywhere():
+    params = GenerationParams(temperature=0.7, max_tokens=5, stop=["\n"])
+    assert params.stop == ("\n",) and params.as_dict() == {
+        "temperature": 0.7,
+        "max_tokens": 5,
+        "stop": ("\n",),
+    }
+    seen = []
+
+    class Spy(ScriptedModel):
+        def complete(self, request):
+            seen.append(request.params)
+            return super().complete(request)
+
+    m = CountingModel(Spy(answers=["x", "y"]))
+    m.generate(["p"], params, max_tokens=7)
+    m.generate(["q"], temperature=0.1)
+    assert seen == [
+        GenerationParams(temperature=0.7, max_tokens=7, stop=("\n",)),
+        GenerationParams(temperature=0.1),
+    ]
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['top_k'\]: choose from"):
+        m.generate(["p"], top_k=3)
+    with pytest.raises(ValueError, match="max_tokens=0 is out of range"):
+        GenerationParams(max_tokens=0)
+    with pytest.raises(ValueError, match="not one string"):
+        GenerationParams(stop="\n")
+
+
+def test_cache_keys_every_generation_setting():
+    from swalab.llm.base import ModelIdentity
+    from swalab.llm.cache import cache_key
+
+    ident = ModelIdentity(backend="b", model="m")
+    base = cache_key(ident, "p", None, params=GenerationParams(temperature=0.5), seed=1)
+    for change in ({"temperature": 0.6}, {"max_tokens": 65}, {"stop": ("x",)}):
+        other = GenerationParams(**{"temperature": 0.5, **change})
+        assert cache_key(ident, "p", None, params=other, seed=1) != base

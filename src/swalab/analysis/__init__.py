@@ -6,15 +6,15 @@ reading result directories, figures (matplotlib) and reports load on first use.
 
 from typing import Any
 
-from swalab.analysis.metrics import (
+from swalab.analysis.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
+from swalab.analysis.transition import Transition, estimate_transition, isotonic_decreasing
+from swalab.metrics import (
     episode_metrics,
     jain_fairness,
     mean_welfare,
     overload_rate,
     steps_to_stable,
 )
-from swalab.analysis.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
-from swalab.analysis.transition import Transition, estimate_transition, isotonic_decreasing
 
 _LAZY = {
     "load_results": "swalab.analysis.results",

@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from swalab import reference as ref
 from swalab._validate import FloatArray
 from swalab._validate import integer_at_least as _int_at_least
 from swalab.envs._actions import action_value, check_agents, step_result
@@ -55,11 +56,11 @@ class CongestionEnv(ParallelEnv[str, dict[str, Any], FloatArray]):  # type: igno
 
     def __init__(
         self,
-        n_agents: int = 5,
-        capacity: float = 20.0,
-        beta: float = 1.6,
-        x_max: PerAgent = 10.0,
-        steps: int = 20,
+        n_agents: int = ref.N_AGENTS,
+        capacity: float = ref.CAPACITY,
+        beta: float = ref.BETA,
+        x_max: PerAgent = ref.X_MAX,
+        steps: int = ref.STEPS,
         weights: PerAgent | None = None,
         values: PerAgent | None = None,
         render_mode: str | None = None,

@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from swalab import reference as ref
 from swalab._validate import FloatArray
 from swalab.envs._actions import action_value, check_agents, step_result
 
@@ -86,9 +87,9 @@ class Dynamics:
     #: State fields with a trailing agent axis.
     per_agent: ClassVar[frozenset[str]] = frozenset()
 
-    n_agents: int = 5
-    x_max: float = 10.0
-    steps: int = 20
+    n_agents: int = ref.N_AGENTS
+    x_max: float = ref.X_MAX
+    steps: int = ref.STEPS
 
     def __post_init__(self) -> None:
         check_number("n_agents", self.n_agents, 2, integer=True)

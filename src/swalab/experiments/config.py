@@ -181,6 +181,9 @@ class ModelConfig(_Strict):
     max_tokens: int = Field(120, ge=1)
     constrained: bool = True
     cache: bool | str = Field(True, description="Response cache: on, off or a file path.")
+    attempts: int = Field(
+        3, ge=1, description="Calls per prompt at most when a backend failure may pass."
+    )
 
     @field_validator("backend")
     @classmethod

@@ -160,7 +160,7 @@ def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
     if task.cells[0].is_dilemma:
         return run_dilemma_task(task)
-    from swalab.analysis.metrics import who_pays
+    from swalab.metrics import who_pays
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import replay_decisions
 
@@ -275,8 +275,8 @@ def run_llm_task(
     """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller)."""
     if task.cells[0].is_dilemma:
         return run_dilemma_task(task, model)
-    from swalab.analysis.metrics import who_pays
     from swalab.llm.runner import run_llm_pairs
+    from swalab.metrics import who_pays
 
     start = time.perf_counter()
     cells = task.cells
@@ -373,8 +373,8 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
     seeds), so all their episodes advance together: one welfare-model call per step, and
     with a model one batched generation per step.
     """
-    from swalab.analysis.metrics import dilemma_metrics, who_pays
     from swalab.experiments.population import realize
+    from swalab.metrics import dilemma_metrics, who_pays
     from swalab.swi.dilemma import play_dilemma
 
     start = time.perf_counter()
@@ -393,7 +393,7 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
         res = play_dilemma(dyn, np.array(lams), seeds, agents_cfg, record=record)
     else:
         from swalab.llm.dilemmas import run_llm_dilemma
-        from swalab.swi.judge import LLMJudge
+        from swalab.llm.judge import LLMJudge
 
         c = first.config
         assert c.model is not None

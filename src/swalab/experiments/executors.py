@@ -33,6 +33,7 @@ def open_stack(config: ModelConfig) -> Any:
         config.name,
         cache=cache if isinstance(cache, str) else None,
         use_cache=cache is not False,
+        attempts=config.attempts,
         **config.options,
     )
 

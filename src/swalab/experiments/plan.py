@@ -27,7 +27,7 @@ from swalab.experiments.config import (
     validate_cell,
 )
 from swalab.llm.protocol import ProtocolConfig
-from swalab.swi.simulation import SimulationConfig
+from swalab.swi.config import SimulationConfig
 
 
 def digest(payload: Any) -> str:
@@ -49,8 +49,9 @@ def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
     """What a cell's results depend on, as JSON data (its hash is taken over this)."""
     data = config.model_dump(mode="json", exclude=set(NOT_HASHED))
     data["seeds"] = config.seed_list()
-    if data.get("model") is not None:
-        data["model"].pop("cache")  # a cache reproduces answers; it does not change them
+    if data.get("model") is not None:  # a cache and retries reproduce answers, never change them
+        data["model"].pop("cache")
+        data["model"].pop("attempts")
     for dotted, default in LATER_FIELDS.items():
         *parents, leaf = dotted.split(".")
         node = data

@@ -10,15 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from swalab.llm.base import (
-    BACKEND_ERROR,
-    PARSE_ERROR,
-    Completion,
-    Constraints,
-    LanguageModel,
-    ModelIdentity,
-    Stopwatch,
-)
+from swalab.llm.base import BACKEND_ERROR, PARSE_ERROR, Completion, Request, Stopwatch, Wrapper
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,41 +50,23 @@ class CallRecord:
 
 
 @dataclass
-class CountingModel:
+class CountingModel(Wrapper):
     """Logs every call that reaches ``model``."""
 
-    model: LanguageModel
     calls: list[CallRecord] = field(default_factory=list)
 
-    @property
-    def identity(self) -> ModelIdentity:
-        """The wrapped model's identity."""
-        return self.model.identity
-
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """Forward the call and record it."""
         watch = Stopwatch()
-        out = self.model.generate(
-            prompts, constraint=constraint, temperature=temperature, seed=seed,
-            max_tokens=max_tokens, stop=stop,
-        )  # fmt: skip
+        out = super().complete(request)
         self.calls.append(CallRecord.of(out, watch.elapsed()))
         return out
 
     def totals(self) -> dict[str, float]:
         """Sums over all recorded calls, plus tokens per second of generation."""
         out: dict[str, float] = {"calls": float(len(self.calls))}
-        for name in ("prompts", "tokens_in", "tokens_out", "latency_s", "parse_failures",
-                     "backend_failures", "cached"):  # fmt: skip
+        names = ("prompts", "tokens_in", "tokens_out", "latency_s", "parse_failures")
+        for name in (*names, "backend_failures", "cached"):
             out[name] = float(sum(getattr(c, name) for c in self.calls))
         out["tokens_out_per_s"] = out["tokens_out"] / out["latency_s"] if out["latency_s"] else 0.0
         return out

@@ -20,12 +20,12 @@ from pathlib import Path
 from swalab.llm.base import (
     BACKEND_ERROR,
     Completion,
-    Constraints,
+    GenerationParams,
     LanguageModel,
     ModelIdentity,
-    constraints_for,
+    Request,
+    Wrapper,
     finish,
-    seeds_for,
 )
 from swalab.llm.constraints import OutputFormat
 
@@ -45,15 +45,20 @@ def cache_key(
     prompt: str,
     constraint: OutputFormat | None,
     *,
-    temperature: float,
+    params: GenerationParams,
     seed: int,
-    max_tokens: int,
-    stop: Sequence[str],
 ) -> str:
-    """SHA-256 of every input that determines a completion."""
+    """SHA-256 of every input that determines a completion.
+
+    Every field of ``params`` is in the key by name, so a new decoding setting keys the
+    cache without an edit here (and keys written before it existed stay valid as long as
+    their settings hold the same names and values).
+    """
     fmt = None
     if constraint is not None:
         fmt = [constraint.name, hashlib.sha256(constraint.gbnf().encode()).hexdigest()]
+    settings = params.as_dict()
+    settings["temperature"] = float(params.temperature)
     payload = json.dumps(
         {
             "backend": identity.backend,
@@ -61,11 +66,9 @@ def cache_key(
             "revision": identity.revision,
             "prompt": prompt,
             "format": fmt,
-            "temperature": float(temperature),
             # Greedy decoding ignores the seed, so greedy answers are shared across seeds.
-            "seed": seed if temperature > 0 else None,
-            "max_tokens": max_tokens,
-            "stop": list(stop),
+            "seed": seed if params.temperature > 0 else None,
+            **settings,
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -122,62 +125,45 @@ class ResponseCache:
         return int(row[0])
 
 
-class CachedModel:
-    """Serves prompts from a :class:`ResponseCache` and sends only the misses, in one call."""
+class CachedModel(Wrapper):
+    """Serves prompts from a :class:`ResponseCache` and sends only the misses, in one call.
+
+    Attributes:
+        cache: The cache.
+        hits: Prompts served from the cache.
+        misses: Prompts sent to the model.
+    """
 
     def __init__(self, model: LanguageModel, cache: ResponseCache | str | Path) -> None:
-        self.model = model
+        """Wrap ``model``; ``cache`` is a cache or the path of one (created if missing)."""
+        super().__init__(model)
         self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
         self.hits = 0
         self.misses = 0
 
-    @property
-    def identity(self) -> ModelIdentity:
-        """The wrapped model's identity."""
-        return self.model.identity
-
-    def generate(
-        self,
-        prompts: Sequence[str],
-        *,
-        constraint: Constraints = None,
-        temperature: float = 0.0,
-        seed: int | Sequence[int] = 0,
-        max_tokens: int = 64,
-        stop: Sequence[str] = (),
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """Answer from the cache where possible; the misses go to the model together."""
-        prompts = list(prompts)
-        seeds = seeds_for(seed, len(prompts))
-        formats = constraints_for(constraint, len(prompts))
+        cache = self.cache
         keys = [
-            cache_key(self.identity, p, f, temperature=temperature, seed=s,
-                      max_tokens=max_tokens, stop=stop)
-            for p, f, s in zip(prompts, formats, seeds, strict=True)
-        ]  # fmt: skip
-        stored = self.cache.get(keys)
-        results: list[Completion | None] = [None] * len(prompts)
+            cache_key(self.identity, p, f, params=request.params, seed=s)
+            for p, f, s in zip(request.prompts, request.formats, request.seeds, strict=True)
+        ]
+        stored = cache.get(keys)
+        results: list[Completion | None] = [None] * len(request)
         for i, key in enumerate(keys):
             if key in stored:
                 text, t_in, t_out, lat = stored[key]
-                done = finish(text, formats[i], tokens_in=t_in, tokens_out=t_out, latency_s=lat)
+                done = finish(
+                    text, request.formats[i], tokens_in=t_in, tokens_out=t_out, latency_s=lat
+                )
                 results[i] = replace(done, cached=True)
         todo = [i for i, r in enumerate(results) if r is None]
-        self.hits += len(prompts) - len(todo)
+        self.hits += len(request) - len(todo)
         self.misses += len(todo)
         if todo:
-            fresh = self.model.generate(
-                [prompts[i] for i in todo],
-                constraint=[formats[i] for i in todo],
-                temperature=temperature,
-                seed=[seeds[i] for i in todo],
-                max_tokens=max_tokens,
-                stop=stop,
-            )
-            self.cache.put(
-                [(keys[i], c) for i, c in zip(todo, fresh, strict=True)
-                 if c.error_kind != BACKEND_ERROR]
-            )  # fmt: skip
+            fresh = super().complete(request.subset(todo))
+            answered = [(keys[i], c) for i, c in zip(todo, fresh, strict=True)]
+            cache.put([(k, c) for k, c in answered if c.error_kind != BACKEND_ERROR])
             for i, c in zip(todo, fresh, strict=True):
                 results[i] = c
         return [r for r in results if r is not None]

@@ -9,7 +9,7 @@ and the argmax is played (:mod:`swalab.swi.dilemma`).
 Text mode (``context_budget_v0``): each SWI agent's model writes ``k`` candidate messages
 (one batched call for all of them, distinct seeds); a message's length is counted with the
 model's own tokenizer; posting nothing is always a candidate. The closed-form welfare model
-scores the lengths; with a :class:`~swalab.swi.judge.LLMJudge` the judge's grade of each
+scores the lengths; with a :class:`~swalab.llm.judge.LLMJudge` the judge's grade of each
 message replaces the group score (private then counts ``length/x_max`` so both live on
 [0, 1], as in the paper's scorer), and its agreement with the closed-form group score is
 measured.
@@ -31,9 +31,9 @@ from swalab.envs.context_budget_v0 import count_words
 from swalab.envs.dynamics import Dynamics
 from swalab.llm.base import BACKEND_ERROR, LanguageModel
 from swalab.llm.constraints import NumberList, OutputFormat
+from swalab.llm.judge import LLMJudge, rank_agreement
 from swalab.llm.runner import _seed32, _unique_generate
 from swalab.swi.dilemma import DilemmaAgents, DilemmaResult, Lockstep, choose, score
-from swalab.swi.judge import LLMJudge, rank_agreement
 
 #: Team tasks text-mode agents write about (one per episode, by seed).
 TOPICS = (

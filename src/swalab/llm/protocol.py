@@ -21,6 +21,7 @@ from importlib import resources
 import numpy as np
 
 from swalab import _validate as v
+from swalab import reference as ref
 from swalab._validate import FloatArray
 from swalab.llm.constraints import format_number
 
@@ -71,13 +72,13 @@ class ProtocolConfig:
         choose_template: Template of the choose prompt.
     """
 
-    k: int = 7
-    resolution: float = 0.25
-    temperature: float = 0.7
-    max_tokens: int = 120
+    k: int = ref.K
+    resolution: float = ref.GRID_STEP
+    temperature: float = ref.TEMPERATURE
+    max_tokens: int = ref.MAX_TOKENS
     selector: str = "code"
     choose_temperature: float = 0.0
-    choose_max_tokens: int = 80
+    choose_max_tokens: int = ref.CHOOSE_MAX_TOKENS
     fallback: str = "anchors"
     constrained: bool = True
     proposal_template: str = field(default_factory=lambda: default_template("proposal"))

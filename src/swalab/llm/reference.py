@@ -20,8 +20,8 @@ from swalab.llm.base import LanguageModel, Stopwatch
 from swalab.llm.protocol import Board, score_table
 from swalab.swi._rng import stream_key
 from swalab.swi.candidates import RandomGridCandidates, candidate_set
+from swalab.swi.config import SimulationConfig
 from swalab.swi.scorers import LoadContext
-from swalab.swi.simulation import SimulationConfig
 
 PROPOSE = (
     "You are agent {agent} of {n} sharing a server with capacity {capacity} per round. "

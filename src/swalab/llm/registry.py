@@ -48,7 +48,7 @@ BACKENDS: dict[str, BackendSpec] = {
             name="openai",
             target="swalab.llm.backends.openai_compat:OpenAIModel",
             extra="openai",
-            requires=("openai", "tenacity"),
+            requires=("openai",),
             summary="any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, hosted)",
         ),
         BackendSpec(

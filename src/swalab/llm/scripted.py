@@ -11,21 +11,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from swalab.llm.base import (
-    Backend,
     Completion,
+    Model,
     ModelIdentity,
+    Request,
     Stopwatch,
     backend_failure,
     finish,
 )
-from swalab.llm.constraints import OutputFormat
 
 #: ``answer(prompt, seed)`` returns the completion text, or ``None`` for a backend failure.
 Answer = Callable[[str, int], "str | None"]
 
 
 @dataclass
-class ScriptedModel(Backend):
+class ScriptedModel(Model):
     """Answers each prompt with ``answer(prompt, seed)`` or the next item of ``answers``.
 
     Attributes:
@@ -49,21 +49,16 @@ class ScriptedModel(Backend):
         """``scripted/<name>``."""
         return ModelIdentity(backend="scripted", model=self.name)
 
-    def _complete(
-        self,
-        prompts: list[str],
-        formats: list[OutputFormat | None],
-        seeds: list[int],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-    ) -> list[Completion]:
-        """Answer every prompt; token counts are whitespace-separated words."""
+    def complete(self, request: Request) -> list[Completion]:
+        """Answer every prompt; token counts are whitespace-separated words.
+
+        A ``None`` answer is a backend failure that may pass (retryable), as a dropped
+        connection would be.
+        """
         self.calls += 1
         watch = Stopwatch()
         out = []
-        for prompt, s, fmt in zip(prompts, seeds, formats, strict=True):
+        for prompt, s, fmt in zip(request.prompts, request.seeds, request.formats, strict=True):
             if self.answer is not None:
                 text = self.answer(prompt, s)
             else:
@@ -72,10 +67,16 @@ class ScriptedModel(Backend):
                 text = self.answers[self._next]
                 self._next += 1
             if text is None:
-                out.append(backend_failure("scripted backend failure"))
+                out.append(backend_failure("scripted backend failure", retryable=True))
                 continue
             out.append(
-                finish(text, fmt, tokens_in=len(prompt.split()),
-                       tokens_out=len(text.split()), latency_s=watch.elapsed(), stop=stop)
-            )  # fmt: skip
+                finish(
+                    text,
+                    fmt,
+                    tokens_in=len(prompt.split()),
+                    tokens_out=len(text.split()),
+                    latency_s=watch.elapsed(),
+                    stop=request.params.stop,
+                )
+            )
         return out

@@ -2,8 +2,10 @@
 
 Candidates (:mod:`~swalab.swi.candidates`) are scored (:mod:`~swalab.swi.scorers`) under
 a belief about the others (:mod:`~swalab.swi.beliefs`) and chosen by
-:class:`~swalab.swi.policy.SWIPolicy`; :mod:`~swalab.swi.simulation` runs model-based
-episodes of ``congestion_v0`` with it.
+:class:`~swalab.swi.policy.SWIPolicy`. A :class:`~swalab.swi.config.SimulationConfig`
+describes a model-based experiment; :mod:`~swalab.swi.simulation` plays it one agent at a
+time, :mod:`~swalab.swi.engine` plays many episodes in lockstep, and :mod:`~swalab.swi.sweep`
+sweeps λ with either.
 """
 
 from swalab.swi.beliefs import BeliefModel, EMABelief
@@ -17,6 +19,7 @@ from swalab.swi.candidates import (
     candidate_set,
     demand_grid,
 )
+from swalab.swi.config import SimulationConfig
 from swalab.swi.policy import Decision, SWIPolicy, combine, select
 from swalab.swi.scorers import (
     SCORERS,
@@ -26,14 +29,8 @@ from swalab.swi.scorers import (
     Scorer,
     make_scorer,
 )
-from swalab.swi.simulation import (
-    Episode,
-    LambdaSummary,
-    SimulationConfig,
-    replay_decisions,
-    run_episode,
-    simulate,
-)
+from swalab.swi.simulation import Episode, replay_decisions, run_episode
+from swalab.swi.sweep import LambdaSummary, simulate
 
 __all__ = [
     "REFERENCE_ANCHORS",

@@ -1,4 +1,4 @@
-"""Candidate actions for the SWI rule (paper §4.1 step 1, SPEC §2).
+"""Candidate actions for the SWI rule (paper §4.1 step 1; ``docs/theory.md``).
 
 A candidate set is the union of proposals (from an LLM, a fixed grid or seeded random
 draws from it) with a fixed anchor set. Unlike the reference code, which truncates the
@@ -17,11 +17,12 @@ from typing import Protocol
 import numpy as np
 
 from swalab import _validate as v
+from swalab import reference as ref
 from swalab._validate import FloatArray
 from swalab.swi._rng import floyd_sample, stream_key
 
-#: Anchors of the reference configuration (run.py of the paper's code).
-REFERENCE_ANCHORS: tuple[float, ...] = (0.0, 2.0, 3.0, 4.0, 4.5)
+#: Anchors of the reference configuration (:data:`swalab.reference.ANCHORS`).
+REFERENCE_ANCHORS: tuple[float, ...] = ref.ANCHORS
 
 
 @dataclass(frozen=True, kw_only=True)

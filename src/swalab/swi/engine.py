@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from swalab import _validate as v
 from swalab._validate import FloatArray
 from swalab.swi.beliefs import BELIEF_KINDS
+from swalab.swi.config import SimulationConfig
 from swalab.swi.outsiders import AGENT_KINDS, KIND_CODES
-from swalab.swi.simulation import SimulationConfig
 
 PerAgent = float | Sequence[float] | FloatArray
 

@@ -18,8 +18,8 @@ from swalab import _validate as v
 from swalab import theory
 from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
+from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
-from swalab.swi.simulation import SimulationConfig
 
 Table = dict[str, np.ndarray]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from swalab.analysis.metrics import episode_metrics
+from swalab.metrics import episode_metrics
 
 
 def check_result_store(root: str | Path, *, rel_tol: float = 1e-9) -> int:

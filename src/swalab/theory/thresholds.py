@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from swalab import _validate as v
+from swalab import reference as ref
 from swalab._validate import FloatArray
 
 
@@ -53,7 +54,7 @@ def effective_capacity(capacity: float, margin: float) -> float:
     return c - v.in_range("margin", margin, 0.0, c)
 
 
-def lambda_tilde(capacity: float, beta: float, x_max: float, margin: float = 2.0) -> float:
+def lambda_tilde(capacity: float, beta: float, x_max: float, margin: float = ref.MARGIN) -> float:
     """Return the switching point of the paper scorer, ``(C − m)/((C − m) + x_max·(β − 1))``.
 
     Why it differs from λ*: the paper scorer normalises the private score by ``x_max`` and
@@ -72,7 +73,9 @@ def lambda_tilde(capacity: float, beta: float, x_max: float, margin: float = 2.0
     return c_eff / denom
 
 
-def lockin_load(capacity: float, beta: float, margin: float = 2.0, gamma: float = 0.0) -> float:
+def lockin_load(
+    capacity: float, beta: float, margin: float = ref.MARGIN, gamma: float = 0.0
+) -> float:
     """Return the predicted load above which the paper scorer's group score is clipped to 0.
 
     Above it ``Ŵ(X̂) < 0`` for every candidate, the welfare term stops pulling, and agents
@@ -90,7 +93,7 @@ def lockin_load(capacity: float, beta: float, margin: float = 2.0, gamma: float 
 
 
 def lockin_belief(
-    n_agents: int, capacity: float, beta: float, margin: float = 2.0, gamma: float = 0.0
+    n_agents: int, capacity: float, beta: float, margin: float = ref.MARGIN, gamma: float = 0.0
 ) -> float:
     """Return the belief ``μ̂`` at or above which even demand 0 predicts a locked-in load.
 

@@ -32,9 +32,11 @@ import numpy as np
 from llama_cpp import _logger
 
 from swalab.llm.base import (
-    Backend,
     Completion,
+    GenerationParams,
+    Model,
     ModelIdentity,
+    Request,
     Stopwatch,
     backend_failure,
     finish,
@@ -189,7 +191,7 @@ class _Seq:
     done: bool = False
 
 
-class LlamaCppModel(Backend):
+class LlamaCppModel(Model):
     """A GGUF model run by llama.cpp with multi-sequence batched decoding.
 
     Args:
@@ -316,17 +318,11 @@ class LlamaCppModel(Backend):
                 raise RuntimeError(f"llama_decode failed with code {rc}")
         return rows
 
-    def _complete(
-        self,
-        prompts: list[str],
-        formats: list[OutputFormat | None],
-        seeds: list[int],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """Complete all prompts, ``n_seq_max − 1`` sequences at a time."""
+        prompts, formats, seeds = request.prompts, request.formats, request.seeds
+        params = request.params
+        max_tokens = params.max_tokens
         results: list[Completion | None] = [None] * len(prompts)
         tokens = [self.tokenize(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most
@@ -348,7 +344,7 @@ class LlamaCppModel(Backend):
                     _Seq(index=j, sid=s + 1, tokens=tokens[j], fmt=formats[j], seed=seeds[j])
                     for s, j in enumerate(chunk)
                 ]
-                t_in = self._run_chunk(seqs, temperature, max_tokens, stop)
+                t_in = self._run_chunk(seqs, params)
                 wall = watch.elapsed()
                 for sq in seqs:
                     results[sq.index] = finish(
@@ -357,7 +353,7 @@ class LlamaCppModel(Backend):
                         tokens_in=t_in[sq.sid],
                         tokens_out=sq.n_out,
                         latency_s=wall,
-                        stop=stop,
+                        stop=params.stop,
                     )
                 chunk, budget = [], 0
                 need = len(tokens[i]) + max_tokens if i >= 0 else 0
@@ -366,9 +362,7 @@ class LlamaCppModel(Backend):
                 budget += need
         return [r for r in results if r is not None]
 
-    def _run_chunk(
-        self, seqs: list[_Seq], temperature: float, max_tokens: int, stop: Sequence[str]
-    ) -> dict[int, int]:
+    def _run_chunk(self, seqs: list[_Seq], params: GenerationParams) -> dict[int, int]:
         """Evaluate the prompts of ``seqs`` with shared prefixes, then generate.
 
         Returns the prompt tokens each sequence paid for (its share of shared prefixes).
@@ -427,8 +421,8 @@ class LlamaCppModel(Backend):
         rows = self._decode(finals)
         try:
             for s in seqs:
-                s.sampler = _Sampler(self._vocab, self._n_vocab, s.fmt, temperature, s.seed)
-            self._generate_loop(seqs, rows, max_tokens, stop)
+                s.sampler = _Sampler(self._vocab, self._n_vocab, s.fmt, params.temperature, s.seed)
+            self._generate_loop(seqs, rows, params)
         finally:
             for s in seqs:
                 if s.sampler is not None:
@@ -437,9 +431,9 @@ class LlamaCppModel(Backend):
         return {sid: round(p) for sid, p in paid.items()}
 
     def _generate_loop(
-        self, seqs: list[_Seq], rows: dict[int, int], max_tokens: int, stop: Sequence[str]
+        self, seqs: list[_Seq], rows: dict[int, int], params: GenerationParams
     ) -> None:
-        stop_bytes = [s.encode() for s in stop if s]
+        stop_bytes = [s.encode() for s in params.stop if s]
         while True:
             step: list[tuple[int, int, int, bool]] = []
             for s in seqs:
@@ -452,7 +446,7 @@ class LlamaCppModel(Backend):
                     continue
                 s.out += self._piece_of(tok)
                 s.n_out += 1
-                if s.n_out >= max_tokens or any(b in s.out for b in stop_bytes):
+                if s.n_out >= params.max_tokens or any(b in s.out for b in stop_bytes):
                     s.done = True
                     continue
                 step.append((tok, len(s.tokens) + s.n_out - 1, s.sid, True))

@@ -2,10 +2,12 @@
 
 Prompts of one call go out concurrently (up to ``concurrency`` requests in flight), so a
 server with continuous batching (vLLM, llama.cpp ``--parallel``) decodes them together.
-Transient failures (connection refused, timeouts, 429, 5xx) are retried with exponential
-backoff by tenacity; a prompt that still fails comes back as a completion with
-``error_kind="backend"`` instead of raising, so one dead request ends one episode, not a
-sweep. The API key is read from the environment and never stored in results or the cache.
+A prompt that fails comes back as a completion with ``error_kind="backend"`` instead of
+raising, so one dead request ends one episode, not a sweep; transient failures (connection
+refused, timeouts, 429, 5xx) are marked retryable, and the
+:class:`~swalab.llm.retry.RetryingModel` that :func:`~swalab.llm.stack.open_model` wraps
+around every backend asks for exactly those again, with backoff. The API key is read from
+the environment and never stored in results or the cache.
 
 Structured output is sent the way the server understands it (``structured``):
 
@@ -19,23 +21,17 @@ Structured output is sent the way the server understands it (``structured``):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from swalab.llm.base import (
-    Backend,
     Completion,
+    GenerationParams,
+    Model,
     ModelIdentity,
+    Request,
     Stopwatch,
     backend_failure,
     finish,
@@ -78,7 +74,7 @@ def structured_body(structured: str, fmt: OutputFormat | None) -> dict[str, Any]
     }
 
 
-class OpenAIModel(Backend):
+class OpenAIModel(Model):
     """A model behind an OpenAI-compatible HTTP API.
 
     Args:
@@ -90,8 +86,6 @@ class OpenAIModel(Backend):
         structured: How to ask for structured output (see the module docs).
         concurrency: Requests in flight at once.
         timeout: Seconds per request.
-        retries: Retries after the first attempt for transient errors.
-        backoff: First backoff wait in seconds (doubles per retry, capped at 30 s).
         revision: Pins the served weights in the cache key (the server cannot tell us).
     """
 
@@ -105,8 +99,6 @@ class OpenAIModel(Backend):
         structured: str = "none",
         concurrency: int = 8,
         timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 0.5,
         revision: str = "",
     ) -> None:
         if endpoint not in ENDPOINTS:
@@ -117,23 +109,20 @@ class OpenAIModel(Backend):
             )
         if structured == "openai" and endpoint != "chat":
             raise ValueError("structured='openai' (response_format) needs endpoint='chat'")
-        for name, value in (("concurrency", concurrency), ("retries", retries + 1)):
-            if value < 1:
-                raise ValueError(f"{name}={value} is out of range: must be >= 1 (retries >= 0)")
-        if not timeout > 0 or not backoff >= 0:
-            raise ValueError(f"timeout={timeout} and backoff={backoff} must be > 0 and >= 0")
+        if concurrency < 1:
+            raise ValueError(f"concurrency={concurrency} is out of range: must be >= 1")
+        if not timeout > 0:
+            raise ValueError(f"timeout={timeout} is out of range: must be > 0 seconds")
         self.model = resolve("openai", model)
         self.endpoint = endpoint
         self.structured = structured
         self.concurrency = concurrency
-        self.retries = retries
-        self.backoff = backoff
         self.base_url = base_url
         self._client = openai.OpenAI(
             base_url=base_url,
             api_key=os.environ.get(api_key_env) or "EMPTY",
             timeout=timeout,
-            max_retries=0,  # retries are ours (tenacity), with our backoff and accounting
+            max_retries=0,  # retries are a wrapper's (RetryingModel), with our accounting
         )
         self._identity = ModelIdentity(backend="openai", model=self.model, revision=revision)
 
@@ -143,20 +132,19 @@ class OpenAIModel(Backend):
         return self._identity
 
     def _request(
-        self, prompt: str, fmt: OutputFormat | None, temperature: float, seed: int,
-        max_tokens: int, stop: Sequence[str],
-    ) -> tuple[str, int, int]:  # fmt: skip
+        self, prompt: str, fmt: OutputFormat | None, seed: int, params: GenerationParams
+    ) -> tuple[str, int, int]:
         body = structured_body(self.structured, fmt)
         extra = {k: v for k, v in body.items() if k != "response_format"}
         common: dict[str, Any] = {
             "model": self.model,
-            "temperature": temperature,
+            "temperature": params.temperature,
             "seed": seed,
-            "max_tokens": max_tokens,
+            "max_tokens": params.max_tokens,
             "extra_body": extra or None,
         }
-        if stop:
-            common["stop"] = list(stop)
+        if params.stop:
+            common["stop"] = list(params.stop)
         if self.endpoint == "chat":
             if "response_format" in body:
                 common["response_format"] = body["response_format"]
@@ -174,48 +162,33 @@ class OpenAIModel(Backend):
         return text, int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
 
     def _one(
-        self, prompt: str, fmt: OutputFormat | None, temperature: float, seed: int,
-        max_tokens: int, stop: Sequence[str],
-    ) -> Completion:  # fmt: skip
+        self, prompt: str, fmt: OutputFormat | None, seed: int, params: GenerationParams
+    ) -> Completion:
         watch = Stopwatch()
-        retrying = Retrying(
-            retry=retry_if_exception_type(TRANSIENT),
-            stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential(multiplier=self.backoff, max=30.0),
-            reraise=False,
-        )
         try:
-            text, t_in, t_out = retrying(
-                self._request, prompt, fmt, temperature, seed, max_tokens, stop
-            )
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            return backend_failure(
-                f"{type(last).__name__} after {self.retries + 1} attempts: {last}",
-                latency_s=watch.elapsed(),
-            )
+            text, t_in, t_out = self._request(prompt, fmt, seed, params)
+        except TRANSIENT as exc:  # the server may come back or have room later
+            message = f"{type(exc).__name__}: {exc}"
+            return backend_failure(message, latency_s=watch.elapsed(), retryable=True)
         except (openai.APIError, ValueError, TypeError, KeyError, IndexError) as exc:
             # Permanent: a 4xx answer or a payload that is not an OpenAI response.
             return backend_failure(f"{type(exc).__name__}: {exc}", latency_s=watch.elapsed())
-        return finish(text, fmt, tokens_in=t_in, tokens_out=t_out,
-                      latency_s=watch.elapsed(), stop=stop)  # fmt: skip
+        return finish(
+            text,
+            fmt,
+            tokens_in=t_in,
+            tokens_out=t_out,
+            latency_s=watch.elapsed(),
+            stop=params.stop,
+        )
 
-    def _complete(
-        self,
-        prompts: list[str],
-        formats: list[OutputFormat | None],
-        seeds: list[int],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """Send every prompt, ``concurrency`` at a time; answers come back in order."""
-        if not prompts:
+        if not request.prompts:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(request))) as pool:
             futures = [
-                pool.submit(self._one, p, f, temperature, s, max_tokens, stop)
-                for p, f, s in zip(prompts, formats, seeds, strict=True)
+                pool.submit(self._one, p, f, s, request.params)
+                for p, f, s in zip(request.prompts, request.formats, request.seeds, strict=True)
             ]
             return [f.result() for f in futures]

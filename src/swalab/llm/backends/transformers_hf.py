@@ -14,7 +14,6 @@ dequantised by transformers); with no model, the embedded Gemma 3 270M GGUF.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swalab.llm.base import (
-    Backend,
     Completion,
+    Model,
     ModelIdentity,
+    Request,
     Stopwatch,
     finish,
 )
@@ -63,7 +63,7 @@ class _Prefix:
         return sorted(self.eos)  # nothing fits: end the row, the parser records why
 
 
-class TransformersModel(Backend):
+class TransformersModel(Model):
     """A causal LM from transformers with batched, seeded, constrained decoding.
 
     Args:
@@ -126,29 +126,18 @@ class TransformersModel(Backend):
         """``transformers`` / model / revision (GGUF hash when loaded from a file)."""
         return self._identity
 
-    def _complete(
-        self,
-        prompts: list[str],
-        formats: list[OutputFormat | None],
-        seeds: list[int],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """Complete every prompt, ``batch_size`` at a time."""
         out: list[Completion] = []
         with torch.inference_mode():
-            for start in range(0, len(prompts), self.batch_size):
-                sl = slice(start, start + self.batch_size)
-                out += self._batch(prompts[sl], formats[sl], seeds[sl], temperature, max_tokens,
-                                   stop)  # fmt: skip
+            for start in range(0, len(request), self.batch_size):
+                chunk = range(start, min(start + self.batch_size, len(request)))
+                out += self._batch(request.subset(chunk))
         return out
 
-    def _batch(
-        self, prompts: list[str], formats: list[OutputFormat | None], seeds: list[int],
-        temperature: float, max_tokens: int, stop: Sequence[str],
-    ) -> list[Completion]:  # fmt: skip
+    def _batch(self, request: Request) -> list[Completion]:
+        prompts, formats, seeds = list(request.prompts), request.formats, request.seeds
+        params = request.params
         watch = Stopwatch()
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
         mask = enc["attention_mask"]
@@ -159,20 +148,21 @@ class TransformersModel(Backend):
         done = [False] * len(prompts)
         result = self.model(input_ids=enc["input_ids"], attention_mask=mask,
                             position_ids=positions, use_cache=True)  # fmt: skip
-        for _ in range(max_tokens):
+        for _ in range(params.max_tokens):
             logits = result.logits[:, -1, :].float()
             next_ids = []
             for row in range(len(prompts)):
                 tok = self.tokenizer.pad_token_id
                 if not done[row]:
-                    tok = self._pick(logits[row], checks[row], generated[row], gens[row],
-                                     temperature)  # fmt: skip
+                    tok = self._pick(
+                        logits[row], checks[row], generated[row], gens[row], params.temperature
+                    )
                     if tok in self.eos:
                         done[row] = True
                     else:
                         generated[row].append(tok)
                         text = self.tokenizer.decode(generated[row], skip_special_tokens=True)
-                        done[row] = any(s and s in text for s in stop)
+                        done[row] = any(s and s in text for s in params.stop)
                 next_ids.append(tok)
             if all(done):
                 break
@@ -192,7 +182,7 @@ class TransformersModel(Backend):
                 tokens_in=int(t),
                 tokens_out=len(g),
                 latency_s=wall,
-                stop=stop,
+                stop=params.stop,
             )
             for g, f, t in zip(generated, formats, n_in, strict=True)
         ]

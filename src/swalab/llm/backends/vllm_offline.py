@@ -8,15 +8,15 @@ structured outputs), so answers do not depend on how the batch was composed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import vllm
 
 from swalab.llm.base import (
-    Backend,
     Completion,
+    Model,
     ModelIdentity,
+    Request,
     Stopwatch,
     finish,
 )
@@ -38,7 +38,7 @@ def _structured(fmt: OutputFormat | None) -> dict[str, Any]:
         return {"guided_decoding": GuidedDecodingParams(regex=fmt.regex())}
 
 
-class VLLMModel(Backend):
+class VLLMModel(Model):
     """A Hugging Face model served in-process by vLLM.
 
     Args:
@@ -60,31 +60,23 @@ class VLLMModel(Backend):
         """``vllm`` / repository id / revision."""
         return self._identity
 
-    def _complete(
-        self,
-        prompts: list[str],
-        formats: list[OutputFormat | None],
-        seeds: list[int],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop: Sequence[str],
-    ) -> list[Completion]:
+    def complete(self, request: Request) -> list[Completion]:
         """One offline ``generate`` over every prompt."""
-        if not prompts:
+        if not request.prompts:
             return []
+        p = request.params
         params = [
             vllm.SamplingParams(
-                temperature=temperature,
+                temperature=p.temperature,
                 seed=s,
-                max_tokens=max_tokens,
-                stop=list(stop) or None,
+                max_tokens=p.max_tokens,
+                stop=list(p.stop) or None,
                 **_structured(f),
             )
-            for s, f in zip(seeds, formats, strict=True)
+            for s, f in zip(request.seeds, request.formats, strict=True)
         ]
         watch = Stopwatch()
-        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        outputs = self._llm.generate(list(request.prompts), params, use_tqdm=False)
         wall = watch.elapsed()
         return [
             finish(
@@ -94,5 +86,5 @@ class VLLMModel(Backend):
                 tokens_out=len(out.outputs[0].token_ids),
                 latency_s=wall,
             )
-            for out, f in zip(outputs, formats, strict=True)
+            for out, f in zip(outputs, request.formats, strict=True)
         ]

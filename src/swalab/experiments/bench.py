@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
-from swalab.swi.simulation import SimulationConfig, run_episode
+from swalab.swi.simulation import run_episode
 
 #: Agents per benchmark size (E × N with N = 5), as asked for: 1e2 … 1e6.
 FULL_SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)

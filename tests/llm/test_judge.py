@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swalab.llm.constraints import ParseError, UnitScore
+from swalab.llm.judge import RUBRIC, LLMJudge, judge_prompt, rank_agreement
 from swalab.llm.scripted import ScriptedModel
-from swalab.swi.judge import RUBRIC, LLMJudge, judge_prompt, rank_agreement
 
 
 def test_unit_score_format_parses_exactly_its_own_language():

@@ -1,4 +1,8 @@
-"""Episode metrics of SPEC §2 over arrays of per-step loads and welfare, and over step tables.
+"""Episode metrics over arrays of per-step loads and welfare, and over step tables.
+
+The definitions are those of ``docs/theory.md`` ("Metrics"). They sit below every layer that
+plays episodes (the per-agent loop, the engine, the LLM runner), so each computes its
+summaries with the same functions the analysis reads back.
 
 Steps are on the last axis; any axes before it (seeds, λ values, …) are kept, so one call
 summarises a whole sweep. :func:`episode_metrics` recomputes every stored episode metric
