@@ -133,8 +133,9 @@ def episode_metrics(
             shape = (n_steps, -1)
             rewards = np.array([cols["reward"][r] for r in rows], dtype=np.float64)
             prosocial = [bool(cols["prosocial"][r]) for r in rows[: demands.size // n_steps]]
-            metrics |= who_pays(demands.reshape(shape), rewards.reshape(shape),
-                                x_max[(cell, seed)], prosocial)  # fmt: skip
+            metrics |= who_pays(
+                demands.reshape(shape), rewards.reshape(shape), x_max[(cell, seed)], prosocial
+            )
         asked = [r for r in rows if cols["fallback"][r] is not None]  # LLM decisions
         if asked:
             picks = [
@@ -185,8 +186,16 @@ def dilemma_metrics(
         "fairness": float(jain_fairness(a).mean()),
         "steps_to_stable": float(steps_to_stable(over, np.asarray(0.5))),
     }
-    for key in ("completed", "rejected", "lockout_rate", "critical_loss", "survival_time",
-                "total_harvest", "equality", "drift"):  # fmt: skip
+    for key in (
+        "completed",
+        "rejected",
+        "lockout_rate",
+        "critical_loss",
+        "survival_time",
+        "total_harvest",
+        "equality",
+        "drift",
+    ):
         out[key] = None
     if "admitted" in extras:
         out["completed"] = float(np.mean(extras["admitted"]))

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from swalab.analysis.report import Report, write_report
-from swalab.experiments.config import ConfigError, load_config, read_yaml
+from swalab.experiments.config import ConfigError, read_yaml
+from swalab.experiments.kinds import get_kind, load_config
 from swalab.experiments.presets import preset_path
 from swalab.experiments.runner import RunSummary, run_experiment
 
@@ -76,15 +77,14 @@ def replicate_paper(
         data = _preset_data(name, backend, model)
         extra = overrides if data.get("model") is not None else ()
         configs[name] = load_config(data, extra)
-    from swalab.experiments.plan import plan
-
     for name, config in configs.items():
-        plan(config, source=f"preset {name}")
+        get_kind(config.kind).plan(config, f"preset {name}")
     root = Path(out)
     runs: dict[str, RunSummary] = {}
     for name, config in configs.items():
         if on_start is not None:
             on_start(name, root / name)
-        runs[name] = run_experiment(config, out=root / name, source=f"preset {name}",
-                                    show_progress=show_progress)  # fmt: skip
+        runs[name] = run_experiment(
+            config, out=root / name, source=f"preset {name}", show_progress=show_progress
+        )
     return Replication(runs=runs, report=write_report(root))

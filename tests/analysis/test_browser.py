@@ -20,17 +20,28 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
     if os.environ.get("SWALAB_REQUIRE_BROWSER") == "1":  # CI: a missing browser is a failure
-        pytest.fail("SWALAB_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed",
-                    pytrace=False)  # fmt: skip
-    pytest.skip("chromium and chromedriver are not installed (.ci/run installs them)",
-                allow_module_level=True)  # fmt: skip
+        pytest.fail(
+            "SWALAB_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed", pytrace=False
+        )
+    pytest.skip(
+        "chromium and chromedriver are not installed (.ci/run installs them)",
+        allow_module_level=True,
+    )
 webdriver = pytest.importorskip("selenium.webdriver")
 
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-default-apps", "--disable-extensions",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+)
 
 
 @pytest.fixture()
@@ -70,8 +81,16 @@ def test_a_broken_figure_is_seen(tmp_path, browser):
 @pytest.mark.slow
 def test_report_renders_every_figure_and_the_threshold_table(tmp_path, browser):
     out = tmp_path / "sweep"
-    args = ["run", "severity_model_based", "--out", str(out), "--set", "seeds=2",
-            "--set", "grid.lam={from: 0, to: 1, step: 0.1}"]  # fmt: skip
+    args = [
+        "run",
+        "severity_model_based",
+        "--out",
+        str(out),
+        "--set",
+        "seeds=2",
+        "--set",
+        "grid.lam={from: 0, to: 1, step: 0.1}",
+    ]
     assert main(args) == 0
     assert main(["report", str(out)]) == 0
     images = _image_sizes(browser, out / "report.html")

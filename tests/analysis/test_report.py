@@ -15,16 +15,31 @@ from .test_results import synthetic_store
 LAMS = np.round(np.arange(0, 1.0001, 0.05), 2)
 
 
-def _step_rows(switch: float | None, *, scorer: str = "paper", beta: float = 1.6,
-               model: str | None = None, seeds: int = 3) -> list[dict]:  # fmt: skip
+def _step_rows(
+    switch: float | None,
+    *,
+    scorer: str = "paper",
+    beta: float = 1.6,
+    model: str | None = None,
+    seeds: int = 3,
+) -> list[dict]:
     rows = []
     for lam in LAMS:
         rate = 1.0 if switch is None or lam < switch else 0.0
         for seed in range(seeds):
-            rows.append({"lam": float(lam), "seed": seed, "scorer": scorer, "beta": beta,
-                         "model": model, "backend": "scripted" if model else None,
-                         "overload_rate": rate, "mean_welfare": 20 - 18 * rate,
-                         "mean_load": 50 - 30 * rate})  # fmt: skip
+            rows.append(
+                {
+                    "lam": float(lam),
+                    "seed": seed,
+                    "scorer": scorer,
+                    "beta": beta,
+                    "model": model,
+                    "backend": "scripted" if model else None,
+                    "overload_rate": rate,
+                    "mean_welfare": 20 - 18 * rate,
+                    "mean_load": 50 - 30 * rate,
+                }
+            )
     return rows
 
 
@@ -47,8 +62,7 @@ def test_synthetic_steps_are_located_and_a_flat_curve_is_not(tmp_path: Path, cap
     assert flat["lambda_c"] is None and flat["ci_low"] is None and flat["ci_high"] is None
     assert flat["status"] == "overloaded on the whole grid"
     names = {Path(f).name for f in out["figures"]}
-    for stem in ("fig1_overload", "fig2_welfare_gain", "fig3_overload_beta",
-                 "fig4_welfare_beta"):  # fmt: skip
+    for stem in ("fig1_overload", "fig2_welfare_gain", "fig3_overload_beta", "fig4_welfare_beta"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
     assert not any(n.startswith("load_") for n in names)  # no step rows: no time series
     page = (tmp_path / "rep" / "report.html").read_text()

@@ -16,11 +16,24 @@ from swalab.experiments.store import EPISODE_SCHEMA, STEP_SCHEMA, ResultStore, t
 from swalab.testing import check_result_store
 
 BASE = {
-    "env": "congestion_v0", "n_agents": 5, "capacity": 20.0, "beta": 1.6, "x_max": 10.0,
-    "steps": 20, "scorer": "paper", "candidates": "grid", "k": 7, "grid_step": 0.25,
-    "margin": 2.0, "gamma": 0.02, "belief": "ema", "alpha": 0.2, "initial_belief": 4.0,
-    "status": "ok", "steps_played": 20,
-}  # fmt: skip
+    "env": "congestion_v0",
+    "n_agents": 5,
+    "capacity": 20.0,
+    "beta": 1.6,
+    "x_max": 10.0,
+    "steps": 20,
+    "scorer": "paper",
+    "candidates": "grid",
+    "k": 7,
+    "grid_step": 0.25,
+    "margin": 2.0,
+    "gamma": 0.02,
+    "belief": "ema",
+    "alpha": 0.2,
+    "initial_belief": 4.0,
+    "status": "ok",
+    "steps_played": 20,
+}
 
 
 def synthetic_store(root: Path, rows: list[dict]) -> Path:
@@ -33,7 +46,9 @@ def synthetic_store(root: Path, rows: list[dict]) -> Path:
     store = ResultStore(root)
     store.open("synthetic", sorted(cells), "name: synthetic\n")
     for key, eps in cells.items():
-        store.write_cell(key, {}, table([], STEP_SCHEMA), table(eps, EPISODE_SCHEMA))
+        store.write_cell(
+            key, {}, {"steps": table([], STEP_SCHEMA), "episodes": table(eps, EPISODE_SCHEMA)}
+        )
     return root
 
 
@@ -42,8 +57,15 @@ def test_curves_split_by_whatever_varies_and_welfare_gain_is_paired(tmp_path: Pa
     for scorer in ("paper", "consistent"):
         for lam, w in ((0.0, [1.0, 2.0, 3.0]), (0.5, [11.0, 12.0, 13.0])):
             for seed, welfare in enumerate(w):
-                rows.append({"scorer": scorer, "lam": lam, "seed": seed,
-                             "mean_welfare": welfare, "overload_rate": 1.0 - lam})  # fmt: skip
+                rows.append(
+                    {
+                        "scorer": scorer,
+                        "lam": lam,
+                        "seed": seed,
+                        "mean_welfare": welfare,
+                        "overload_rate": 1.0 - lam,
+                    }
+                )
     rows.append({"lam": 0.5, "seed": 9, "status": "failed", "error": "boom"})
     results = load_results(synthetic_store(tmp_path, rows))
     assert [c.params["scorer"] for c in results.curves] == ["consistent", "paper"]
@@ -81,11 +103,20 @@ def test_episode_metrics_by_hand() -> None:
     steps = {k: [] for k in STEP_SCHEMA.names}
     for t, (a, b) in enumerate(demands):
         for i, x in enumerate((a, b)):
-            row = {"cell": "c", "seed": 0, "step": t, "agent": i, "demand": float(x),
-                   "load": float(a + b), "welfare": float(a + b) - (4.0 if t == 0 else 0.0),
-                   "overloaded": a + b > 10, "fallback": "none" if t else "anchors",
-                   "proposal_error": "no number" if (t, i) == (0, 0) else None,
-                   "pick_agrees": [None, True, False][t], "pick_error": None}  # fmt: skip
+            row = {
+                "cell": "c",
+                "seed": 0,
+                "step": t,
+                "agent": i,
+                "demand": float(x),
+                "load": float(a + b),
+                "welfare": float(a + b) - (4.0 if t == 0 else 0.0),
+                "overloaded": a + b > 10,
+                "fallback": "none" if t else "anchors",
+                "proposal_error": "no number" if (t, i) == (0, 0) else None,
+                "pick_agrees": [None, True, False][t],
+                "pick_error": None,
+            }
             for k in steps:
                 steps[k].append(row.get(k))
     m = episode_metrics(steps, capacity=10.0)[("c", 0)]
@@ -120,8 +151,23 @@ def test_stored_model_based_metrics_equal_their_recomputation(tmp_path: Path) ->
 
 
 def test_the_store_check_catches_a_stored_number_its_steps_do_not_support(tmp_path: Path) -> None:
-    assert main(["run", "reference_model_based", "--out", str(tmp_path), "--set", "seeds=1",
-                 "--set", "grid.lam=[0.8]", "--set", "policy.scorer=paper"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "reference_model_based",
+                "--out",
+                str(tmp_path),
+                "--set",
+                "seeds=1",
+                "--set",
+                "grid.lam=[0.8]",
+                "--set",
+                "policy.scorer=paper",
+            ]
+        )
+        == 0
+    )
     [cell] = (tmp_path / "cells").iterdir()
     episodes = pq.read_table(cell / "episodes.parquet")
     bad = episodes.set_column(

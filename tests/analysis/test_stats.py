@@ -6,8 +6,12 @@ from swalab.analysis import bootstrap_mean, bootstrap_mean_diff
 
 def test_constant_sample_has_a_zero_width_interval():
     e = bootstrap_mean([0.7] * 12)
-    assert (e.mean, e.low, e.high, e.n) == (pytest.approx(0.7), pytest.approx(0.7),
-                                            pytest.approx(0.7), 12)  # fmt: skip
+    assert (e.mean, e.low, e.high, e.n) == (
+        pytest.approx(0.7),
+        pytest.approx(0.7),
+        pytest.approx(0.7),
+        12,
+    )
 
 
 def test_two_point_sample_by_hand():
@@ -34,8 +38,7 @@ def test_nan_drops_out_one_value_has_no_interval_and_none_is_nan():
 def test_paired_difference_cancels_the_shared_part():
     base = np.random.default_rng(0).normal(0, 5, size=30)
     e = bootstrap_mean_diff(base + 3.0, base, paired=True)
-    assert (e.mean, e.low, e.high) == (pytest.approx(3.0), pytest.approx(3.0),
-                                       pytest.approx(3.0))  # fmt: skip
+    assert (e.mean, e.low, e.high) == (pytest.approx(3.0), pytest.approx(3.0), pytest.approx(3.0))
     unpaired = bootstrap_mean_diff(base + 3.0, base, paired=False)
     assert unpaired.mean == pytest.approx(3.0) and unpaired.high - unpaired.low > 1.0
 

@@ -66,9 +66,13 @@ def test_the_estimate_of_a_clean_step_is_the_middle_of_its_gap():
 
 @pytest.mark.parametrize(
     ("level", "status", "bracket"),
-    [(1.0, OVERLOADED_EVERYWHERE, (1.0, None)), (0.0, STABLE_EVERYWHERE, (None, 0.0)),
-     (0.3, STABLE_EVERYWHERE, (None, 0.0)), (0.5, OVERLOADED_EVERYWHERE, (1.0, None))],
-)  # fmt: skip
+    [
+        (1.0, OVERLOADED_EVERYWHERE, (1.0, None)),
+        (0.0, STABLE_EVERYWHERE, (None, 0.0)),
+        (0.3, STABLE_EVERYWHERE, (None, 0.0)),
+        (0.5, OVERLOADED_EVERYWHERE, (1.0, None)),
+    ],
+)
 def test_a_flat_curve_reports_no_transition(level, status, bracket):
     lam = np.repeat(np.linspace(0, 1, 11), 4)
     t = estimate_transition(lam, np.full(lam.size, level))

@@ -17,14 +17,19 @@ def test_each_dilemma_preset_runs_small_checks_and_reports(preset: str, tmp_path
     summary = run_experiment(load_config(preset_path(preset), overrides), out=tmp_path)
     assert summary.failed == [] and summary.ran >= 2
     assert check_result_store(tmp_path) >= 4
-    _, rows = query(tmp_path, "SELECT lam, avg(overload_rate), avg(mean_welfare) FROM episodes "
-                    "GROUP BY lam ORDER BY lam")  # fmt: skip
+    _, rows = query(
+        tmp_path,
+        "SELECT lam, avg(overload_rate), avg(mean_welfare) FROM episodes GROUP BY lam ORDER BY lam",
+    )
     (lam0, over0, w0), (lam1, over1, w1) = rows[0], rows[-1]
     assert (lam0, lam1) == (0.0, 1.0) and over1 < over0 and w1 > w0  # SWA helps in every one
     report = write_report(tmp_path)
     names = [p.name for p in report.figures]
-    own = {"rate_limit": "dilemma_lockout_rate.png", "context_budget":
-           "dilemma_critical_loss.png", "commons": "dilemma_survival_time.png"}[preset]  # fmt: skip
+    own = {
+        "rate_limit": "dilemma_lockout_rate.png",
+        "context_budget": "dilemma_critical_loss.png",
+        "commons": "dilemma_survival_time.png",
+    }[preset]
     assert own in names and "fig1_overload.png" in names
     again = run_experiment(load_config(preset_path(preset), overrides), out=tmp_path)
     assert again.ran == 0  # resumes: nothing recomputed
@@ -62,5 +67,12 @@ def test_congestion_refuses_dilemma_only_settings() -> None:
     with pytest.raises(ConfigError, match=r"env_params: congestion_v0 takes its parameters"):
         plan(load_config({"env_params": {"rate": 3}}))
     with pytest.raises(ConfigError, match=r"mode='text': messages come from a model"):
-        plan(load_config({"env": "context_budget_v0", "env_params": {"mode": "text"},
-                          "policy": {"scorer": "consistent"}}))  # fmt: skip
+        plan(
+            load_config(
+                {
+                    "env": "context_budget_v0",
+                    "env_params": {"mode": "text"},
+                    "policy": {"scorer": "consistent"},
+                }
+            )
+        )

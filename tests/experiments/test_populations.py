@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from swalab.analysis import write_report
-from swalab.experiments import ConfigError, load_config, plan, query, run_experiment
+from swalab.experiments import ConfigError, adapt, load_config, plan, query, run_experiment
 from swalab.experiments.population import realize
 from swalab.swi import SimulationConfig, run_episode
 from swalab.testing import check_result_store
@@ -15,14 +15,20 @@ from swalab.testing import check_result_store
 MIXED = {
     "name": "mixed",
     "game": {"steps": 12, "horizon": "geometric"},
-    "policy": {"scorer": "consistent", "candidates": "random",
-               "belief": {"kind": "window", "window": 3, "noise": 0.5, "delay": 1}},
-    "population": [{"kind": "greedy"}, {"kind": "tit_for_tat", "demand": 3}, {"kind": "swi",
-                                                                                "count": 3}],
+    "policy": {
+        "scorer": "consistent",
+        "candidates": "random",
+        "belief": {"kind": "window", "window": 3, "noise": 0.5, "delay": 1},
+    },
+    "population": [
+        {"kind": "greedy"},
+        {"kind": "tit_for_tat", "demand": 3},
+        {"kind": "swi", "count": 3},
+    ],
     "seeds": 4,
     "grid": {"lam": [0.0, 0.9]},
     "executor": {"workers": 1},
-}  # fmt: skip
+}
 
 
 def test_a_mixed_population_run_matches_the_per_agent_path(tmp_path: Path) -> None:
@@ -30,11 +36,17 @@ def test_a_mixed_population_run_matches_the_per_agent_path(tmp_path: Path) -> No
     assert check_result_store(tmp_path) == 8  # who-pays metrics recomputed from the steps too
     eps = pq.read_table(sorted(tmp_path.glob("cells/*/episodes.parquet"))).to_pylist()
     config = SimulationConfig(
-        steps=12, horizon="geometric", scorer="consistent", candidates="random",
-        belief_kind="window", window=3, noise=0.5, delay=1,
+        steps=12,
+        horizon="geometric",
+        scorer="consistent",
+        candidates="random",
+        belief_kind="window",
+        window=3,
+        noise=0.5,
+        delay=1,
         agents=("greedy", "tit_for_tat", "swi", "swi", "swi"),
         agent_demands=(np.nan, 3.0, np.nan, np.nan, np.nan),
-    )  # fmt: skip
+    )
     for ep in eps:
         ref = run_episode(config, ep["lam"], ep["seed"])
         assert ep["steps_played"] == ref.loads.size == config.realized_steps(ep["seed"])
@@ -46,13 +58,22 @@ def test_a_mixed_population_run_matches_the_per_agent_path(tmp_path: Path) -> No
 
 
 def test_prosocial_agents_carry_the_cut_a_greedy_outsider_leaves(tmp_path: Path) -> None:
-    config = load_config({"name": "who", "game": {"steps": 30},
-                          "policy": {"scorer": "consistent", "candidates": "grid"},
-                          "population": [{"kind": "greedy"}, {"kind": "swi", "count": 4}],
-                          "seeds": 2, "grid": {"lam": [0.5, 0.95]}})  # fmt: skip
+    config = load_config(
+        {
+            "name": "who",
+            "game": {"steps": 30},
+            "policy": {"scorer": "consistent", "candidates": "grid"},
+            "population": [{"kind": "greedy"}, {"kind": "swi", "count": 4}],
+            "seeds": 2,
+            "grid": {"lam": [0.5, 0.95]},
+        }
+    )
     run_experiment(config, out=tmp_path)
-    _, rows = query(tmp_path, "SELECT lam, avg(prosocial_cut_share), avg(reward_gap), "
-                    "avg(overload_rate) FROM episodes GROUP BY lam ORDER BY lam")  # fmt: skip
+    _, rows = query(
+        tmp_path,
+        "SELECT lam, avg(prosocial_cut_share), avg(reward_gap), "
+        "avg(overload_rate) FROM episodes GROUP BY lam ORDER BY lam",
+    )
     (_low, share_low, gap_low, over_low), (_high, share, gap, over) = rows
     assert share_low is None and gap_low is None and over_low == 1.0  # nobody is prosocial
     assert share == 1.0  # the greedy agent gives up nothing: the SWI agents cut it all
@@ -60,11 +81,16 @@ def test_prosocial_agents_carry_the_cut_a_greedy_outsider_leaves(tmp_path: Path)
 
 
 def test_distributions_are_drawn_per_seed_and_reproducibly() -> None:
-    config = load_config({"game": {"n_agents": 6, "x_max": {"dist": "uniform", "low": 6,
-                                                             "high": 14},
-                                   "values": {"dist": "choice", "values": [1, 2], "p": [0.25,
-                                                                                      0.75]}},
-                          "lam": {"dist": "normal", "mean": 0.9, "sd": 0.3}})  # fmt: skip
+    config = load_config(
+        {
+            "game": {
+                "n_agents": 6,
+                "x_max": {"dist": "uniform", "low": 6, "high": 14},
+                "values": {"dist": "choice", "values": [1, 2], "p": [0.25, 0.75]},
+            },
+            "lam": {"dist": "normal", "mean": 0.9, "sd": 0.3},
+        }
+    )
     a, b, again = realize(config, 0), realize(config, 1), realize(config, 0)
     assert a == again and a["x_max"] != b["x_max"]
     assert all(6 <= x <= 14 for x in a["x_max"]) and set(a["values"]) <= {1.0, 2.0}
@@ -73,7 +99,7 @@ def test_distributions_are_drawn_per_seed_and_reproducibly() -> None:
     values = np.concatenate([realize(config, s)["values"] for s in range(300)])
     assert abs((values == 2).mean() - 0.75) < 0.05
     cell = plan(config)[0]
-    assert cell.simulation(3).x_max == tuple(realize(config, 3)["x_max"])
+    assert adapt.simulation(cell.config, 3).x_max == tuple(realize(config, 3)["x_max"])
 
 
 @pytest.mark.parametrize(
@@ -103,8 +129,10 @@ def test_bad_populations_and_beliefs_are_refused_with_the_field(change, message)
 
 
 def test_noise_and_delay_sweeps_give_a_transition_figure(tmp_path: Path) -> None:
-    for name, field, values in (("noise", "policy.belief.noise", [0, 4]),
-                                ("delay", "policy.belief.delay", [0, 3])):  # fmt: skip
+    for name, field, values in (
+        ("noise", "policy.belief.noise", [0, 4]),
+        ("delay", "policy.belief.delay", [0, 3]),
+    ):
         cfg = load_config(
             {
                 "name": name,
@@ -115,7 +143,7 @@ def test_noise_and_delay_sweeps_give_a_transition_figure(tmp_path: Path) -> None
                 "grid": {"lam": [0.0, 0.5, 0.7, 0.8, 0.9, 1.0], field: values},
             }
         )
-        run_experiment(cfg, out=tmp_path / name)  # fmt: skip
+        run_experiment(cfg, out=tmp_path / name)
     report = write_report(tmp_path)
     names = {p.name for p in report.figures}
     assert {"transition_vs_belief_noise.png", "transition_vs_belief_delay.png"} <= names
@@ -133,8 +161,9 @@ def test_a_store_from_before_these_fields_resumes_and_reads(tmp_path: Path) -> N
     from swalab.analysis import load_results
     from swalab.experiments.plan import cell_payload
 
-    config = load_config({"name": "old", "game": {"steps": 5}, "seeds": 2,
-                          "grid": {"lam": [0.0, 0.9]}})  # fmt: skip
+    config = load_config(
+        {"name": "old", "game": {"steps": 5}, "seeds": 2, "grid": {"lam": [0.0, 0.9]}}
+    )
     payload = cell_payload(plan(config)[0].config)
     assert "population" not in payload and "horizon" not in payload["game"]
     assert set(payload["policy"]["belief"]) == {"kind", "alpha", "initial"}

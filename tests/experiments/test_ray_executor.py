@@ -54,8 +54,18 @@ def test_ray_actor_serves_llm_cells(tmp_path: Path) -> None:
     ray_run = run_experiment(load_config(data, ["executor.kind=ray"]), out=tmp_path / "ray")
     assert (local.ran, ray_run.ran, ray_run.failed) == (2, 2, [])
     a, b = _table(tmp_path / "local", "steps"), _table(tmp_path / "ray", "steps")
-    same = ["cell", "seed", "step", "agent", "proposals", "candidates", "utility", "demand",
-            "load", "welfare"]  # fmt: skip
+    same = [
+        "cell",
+        "seed",
+        "step",
+        "agent",
+        "proposals",
+        "candidates",
+        "utility",
+        "demand",
+        "load",
+        "welfare",
+    ]
     assert a.select(same).equals(b.select(same))  # identical through the response cache
     assert all(b.column("cached").to_pylist())  # the Ray run was served from the cache
     manifest = (tmp_path / "ray" / "manifest.json").read_text()

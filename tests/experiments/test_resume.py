@@ -49,7 +49,10 @@ def _kill_after(config: Path, out: Path, cells: int, timeout: float = 300) -> No
 def _check_visible_cells_whole(out: Path) -> None:
     for cell in _committed(out):
         assert sorted(p.name for p in cell.iterdir()) == [
-            "cell.json", "episodes.parquet", "steps.parquet"]  # fmt: skip
+            "cell.json",
+            "episodes.parquet",
+            "steps.parquet",
+        ]
         pq.read_table(cell / "steps.parquet")
         pq.read_table(cell / "episodes.parquet")
 
@@ -68,8 +71,11 @@ def _interrupted_then_resumed(tmp_path: Path, data: dict, kills: list[int]) -> P
     for n in kills:
         _kill_after(config, out, n)
         _check_visible_cells_whole(out)
-    done = subprocess.run([sys.executable, "-m", "swalab.cli", "run", str(config), "--out",
-                           str(out), "--json"], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "swalab.cli", "run", str(config), "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     return out
 

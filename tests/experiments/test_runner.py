@@ -9,6 +9,7 @@ import pytest
 
 from swalab.cli import main
 from swalab.experiments import ConfigError, ResultStore, load_config, plan, query, run_experiment
+from swalab.experiments.config import ExecutorConfig
 from swalab.experiments.plan import make_tasks
 from swalab.swi import SimulationConfig, simulate
 
@@ -41,7 +42,7 @@ def test_cell_hash_ignores_where_and_how_it_runs() -> None:
 
 def test_tasks_group_cells_of_one_engine_batch() -> None:
     cells = plan(load_config(SWEEP))
-    tasks = make_tasks(cells, cells_per_task=2)
+    tasks = make_tasks(cells, ExecutorConfig(cells_per_task=2))
     assert sorted(len(t.cells) for t in tasks) == [1, 1, 2, 2]  # 3 λ per scorer, chunks of 2
     for t in tasks:
         assert len({c.config.policy.scorer for c in t.cells}) == 1
@@ -50,11 +51,18 @@ def test_tasks_group_cells_of_one_engine_batch() -> None:
 def test_sweep_matches_the_per_agent_path(tmp_path: Path) -> None:
     summary = run_experiment(load_config(SWEEP), out=tmp_path)
     assert (summary.planned, summary.ran, summary.failed) == (6, 6, [])
-    _, rows = query(tmp_path, "SELECT scorer, lam, avg(overload_rate), avg(mean_welfare), "
-                    "avg(mean_load), count(*) FROM episodes GROUP BY ALL")  # fmt: skip
+    _, rows = query(
+        tmp_path,
+        "SELECT scorer, lam, avg(overload_rate), avg(mean_welfare), "
+        "avg(mean_load), count(*) FROM episodes GROUP BY ALL",
+    )
     for scorer, lam, rate, welfare, load, n in rows:
-        ref = simulate(SimulationConfig(steps=6, candidates="random", scorer=scorer), [lam],
-                       seeds=3, engine="loop")[0]  # fmt: skip
+        ref = simulate(
+            SimulationConfig(steps=6, candidates="random", scorer=scorer),
+            [lam],
+            seeds=3,
+            engine="loop",
+        )[0]
         assert n == 3
         assert (rate, welfare, load) == (ref.overload_rate, ref.mean_welfare, ref.mean_load)
 
@@ -77,11 +85,15 @@ def test_step_rows_obey_the_payoffs(tmp_path: Path) -> None:
         best = cands[util == util.max()].min()  # ties go to the smallest action
         assert d["demand"][i] == best == d["argmax_demand"][i]
         lam = d["lam"][i]
-        assert util == pytest.approx((1 - lam) * np.array(d["private"][i])
-                                     + lam * np.array(d["group"][i]))  # fmt: skip
+        assert util == pytest.approx(
+            (1 - lam) * np.array(d["private"][i]) + lam * np.array(d["group"][i])
+        )
     for (cell, seed, step), demands in by_step.items():
-        rows = [i for i in range(steps.num_rows)
-                if (d["cell"][i], d["seed"][i], d["step"][i]) == (cell, seed, step)]  # fmt: skip
+        rows = [
+            i
+            for i in range(steps.num_rows)
+            if (d["cell"][i], d["seed"][i], d["step"][i]) == (cell, seed, step)
+        ]
         assert d["load"][rows[0]] == pytest.approx(sum(demands))
 
 

@@ -64,9 +64,12 @@ def test_choice():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"k": 0, "x_max": 10}, "k=0"), ({"k": 2, "x_max": -1}, "x_max=-1"),
-     ({"k": 2, "x_max": 10, "resolution": 1e-4}, "resolution")],
-)  # fmt: skip
+    [
+        ({"k": 0, "x_max": 10}, "k=0"),
+        ({"k": 2, "x_max": -1}, "x_max=-1"),
+        ({"k": 2, "x_max": 10, "resolution": 1e-4}, "resolution"),
+    ],
+)
 def test_bad_formats_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         NumberList(**kwargs)

@@ -25,8 +25,9 @@ def test_text_mode_drops_failed_and_overlong_messages_and_says_why():
             return None  # the backend gave no answer
         return "word " * 30  # 30 tokens by the word count, over x_max = 10
 
-    dyn = envs.dynamics("context_budget_v0", n_agents=2, steps=1, budget=40, critical=10,
-                        x_max=10, mode="text")  # fmt: skip
+    dyn = envs.dynamics(
+        "context_budget_v0", n_agents=2, steps=1, budget=40, critical=10, x_max=10, mode="text"
+    )
     run = run_llm_dilemma(dyn, ScriptedModel(answer=answer), [0.5], [0], k=2, text=True)
     first, second = run.rows[0]
     assert first["proposal_error"].startswith("backend:")

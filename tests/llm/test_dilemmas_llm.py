@@ -12,8 +12,14 @@ from swalab.testing import check_result_store
 pytest.importorskip("llama_cpp", reason="needs the llamacpp extra")
 pytestmark = pytest.mark.slow
 
-SMALL = ["seeds=1", "game.steps=3", "grid.lam=[0.0, 1.0]", "policy.candidates=llm",
-         "policy.k=3", "model={backend: llamacpp}"]  # fmt: skip
+SMALL = [
+    "seeds=1",
+    "game.steps=3",
+    "grid.lam=[0.0, 1.0]",
+    "policy.candidates=llm",
+    "policy.k=3",
+    "model={backend: llamacpp}",
+]
 
 
 @pytest.mark.parametrize("preset", ["rate_limit", "context_budget", "commons"])
@@ -26,8 +32,9 @@ def test_llm_proposals_in_each_numeric_dilemma(preset: str, tmp_path: Path) -> N
     summary = run_experiment(load_config(preset_path(preset), overrides), out=tmp_path)
     assert summary.failed == [] and summary.ran == 2
     assert check_result_store(tmp_path) == 2
-    _, rows = query(tmp_path, "SELECT count(*), count(proposals), min(demand), max(demand) "
-                    "FROM steps")  # fmt: skip
+    _, rows = query(
+        tmp_path, "SELECT count(*), count(proposals), min(demand), max(demand) FROM steps"
+    )
     ((n_rows, asked, low, high),) = rows
     assert n_rows == asked == 2 * 3 * 5  # one batched proposal per agent and step
     _, eps = query(tmp_path, "SELECT prompts, tokens_out, x_max FROM episodes")

@@ -23,10 +23,10 @@ def cli(capsys, *args):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backend", "nope"], "--backend='nope' is not known"),
-        (["--backend", "scripted", "--seeds", "0"], "--seeds=0 is out of range"),
-        (["--backend", "llamacpp", "--selector", "best"], "--selector='best' is not known"),
-        (["--backend", "llamacpp", "--fallback", "guess"], "--fallback='guess' is not known"),
+        (["--backend", "nope"], '--backend="nope": is not a known backend'),
+        (["--backend", "scripted", "--seeds", "0"], "--seeds=0: Input should be greater"),
+        (["--backend", "llamacpp", "--selector", "best"], '--selector="best": Input should be'),
+        (["--backend", "llamacpp", "--fallback", "guess"], '--fallback="guess": Input should'),
     ],
 )
 def test_cli_llm_errors_are_one_line(capsys, args, message):
@@ -38,9 +38,10 @@ def test_cli_llm_errors_are_one_line(capsys, args, message):
 
 @pytest.mark.skipif(not HAS_LLAMA, reason="needs the llamacpp extra")
 def test_cli_missing_gguf_is_one_line(capsys, tmp_path):
-    code, err = cli(capsys, "simulate", "--backend", "llamacpp", "--model",
-                    str(tmp_path / "none.gguf"))  # fmt: skip
-    assert code == 2 and "is not a file" in err and err.count("\n") == 1
+    code, err = cli(
+        capsys, "simulate", "--backend", "llamacpp", "--model", str(tmp_path / "none.gguf")
+    )
+    assert code == 2 and "nor a GGUF file" in err and err.count("\n") == 1
 
 
 def test_paper_models_need_a_gguf_on_llamacpp():
@@ -52,9 +53,13 @@ def test_paper_models_need_a_gguf_on_llamacpp():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"k": 0}, "k=0"), ({"fallback": "guess"}, "fallback='guess'"),
-     ({"max_tokens": 0}, "max_tokens=0"), ({"temperature": -0.1}, "temperature=-0.1")],
-)  # fmt: skip
+    [
+        ({"k": 0}, "k=0"),
+        ({"fallback": "guess"}, "fallback='guess'"),
+        ({"max_tokens": 0}, "max_tokens=0"),
+        ({"temperature": -0.1}, "temperature=-0.1"),
+    ],
+)
 def test_protocol_settings_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ProtocolConfig(**kwargs)
@@ -73,20 +78,27 @@ def test_a_backend_that_loses_completions_is_refused():
             return super().complete(request)[:-1]
 
     with pytest.raises(RuntimeError, match="returned 1 completions for 2 prompts"):
-        _unique_generate(Lossy(answers=["a", "b"]), ["p", "q"], [None, None], [0, 0],
-                         temperature=0.7, max_tokens=4)  # fmt: skip
+        _unique_generate(
+            Lossy(answers=["a", "b"]),
+            ["p", "q"],
+            [None, None],
+            [0, 0],
+            temperature=0.7,
+            max_tokens=4,
+        )
     with pytest.raises(RuntimeError, match="completions for"):
-        run_llm_episodes(SimulationConfig(steps=1), Lossy(answer=lambda p, s: "[1]"), [0.5],
-                         [0])  # fmt: skip
+        run_llm_episodes(SimulationConfig(steps=1), Lossy(answer=lambda p, s: "[1]"), [0.5], [0])
 
 
 @pytest.mark.skipif(not HAS_OPENAI, reason="needs the openai extra")
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"endpoint": "edits"}, "endpoint='edits' is not known"),
-     ({"concurrency": 0}, "concurrency=0"),
-     ({"timeout": 0}, "timeout=0")],
-)  # fmt: skip
+    [
+        ({"endpoint": "edits"}, "endpoint='edits' is not known"),
+        ({"concurrency": 0}, "concurrency=0"),
+        ({"timeout": 0}, "timeout=0"),
+    ],
+)
 def test_openai_options_name_the_field(kwargs, message):
     from swalab.llm.backends.openai_compat import OpenAIModel
 

@@ -27,10 +27,18 @@ def prompts(n_episodes=2, n_agents=5):
     template = ProtocolConfig().proposal_template
     out = []
     for e in range(n_episodes):
-        board = Board(step=1, steps=20, n_agents=n_agents, capacity=20, beta=1.6,
-                      last_demands=[10, 10, 9, 8, 7.5 - e])  # fmt: skip
-        out += [proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
-                for i in range(n_agents)]  # fmt: skip
+        board = Board(
+            step=1,
+            steps=20,
+            n_agents=n_agents,
+            capacity=20,
+            beta=1.6,
+            last_demands=[10, 10, 9, 8, 7.5 - e],
+        )
+        out += [
+            proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
+            for i in range(n_agents)
+        ]
     return out
 
 
@@ -42,8 +50,9 @@ def test_identity_pins_the_weights(gemma):
 
 def test_grammar_holds_even_at_high_temperature(gemma):
     fmt = NumberList(k=7, x_max=10)
-    out = gemma.generate(prompts(), constraint=fmt, temperature=1.5, seed=list(range(10)),
-                         max_tokens=120)  # fmt: skip
+    out = gemma.generate(
+        prompts(), constraint=fmt, temperature=1.5, seed=list(range(10)), max_tokens=120
+    )
     assert all(c.ok for c in out), [c.error for c in out]
     assert all(re.fullmatch(fmt.regex(), c.text) for c in out)
     assert all(c.tokens_out > 0 and c.tokens_in > 0 for c in out)
@@ -106,8 +115,9 @@ def test_real_episode_then_cache_replay(tmp_path):
 
 def test_llm_selector_on_the_real_model():
     stack = open_model("llamacpp", use_cache=False)
-    (ep,) = run_llm_episodes(SimulationConfig(steps=1), stack.model, [0.9], [0],
-                             ProtocolConfig(selector="llm"))  # fmt: skip
+    (ep,) = run_llm_episodes(
+        SimulationConfig(steps=1), stack.model, [0.9], [0], ProtocolConfig(selector="llm")
+    )
     assert ep.status == "ok"
     assert all(r["llm_pick"] is not None and r["pick_error"] is None for r in ep.rows)
     assert all(r["demand"] == r["candidates"][r["llm_pick"] - 1] for r in ep.rows)
@@ -115,11 +125,15 @@ def test_llm_selector_on_the_real_model():
 
 
 def test_bench_llm_reports_its_keys():
-    from swalab.experiments.bench import llm_benchmark
+    from swalab.experiments.studies.bench import llm_benchmark
 
     result = llm_benchmark(quick=True)
-    for key in ("swalab_decisions_per_s", "reference_decisions_per_s", "ratio",
-                "swalab_parse_failure_rate"):  # fmt: skip
+    for key in (
+        "swalab_decisions_per_s",
+        "reference_decisions_per_s",
+        "ratio",
+        "swalab_parse_failure_rate",
+    ):
         assert key in result
     assert result["swalab_parse_failure_rate"] == 0.0
     assert result["swalab_decisions"] == 40 and result["reference_decisions"] == 10

@@ -32,15 +32,21 @@ def server():
 def test_grammar_is_enforced_by_the_server(server):
     m = OpenAIModel(server.model, base_url=server.base_url, structured="llamacpp")
     fmt = NumberList(k=3, x_max=10)
-    out = m.generate(["Three numbers between 0 and 10:"] * 2, constraint=fmt,
-                     temperature=0.9, seed=[1, 2], max_tokens=40)  # fmt: skip
+    out = m.generate(
+        ["Three numbers between 0 and 10:"] * 2,
+        constraint=fmt,
+        temperature=0.9,
+        seed=[1, 2],
+        max_tokens=40,
+    )
     assert all(c.ok and re.fullmatch(fmt.regex(), c.text) for c in out), out
     assert all(c.tokens_in > 0 and c.tokens_out > 0 for c in out)
 
 
 def test_episode_through_the_server(server):
-    m = CountingModel(OpenAIModel(server.model, base_url=server.base_url, structured="llamacpp",
-                                  concurrency=4))  # fmt: skip
+    m = CountingModel(
+        OpenAIModel(server.model, base_url=server.base_url, structured="llamacpp", concurrency=4)
+    )
     (ep,) = run_llm_episodes(SimulationConfig(steps=2), m, [0.9], [0], FAST)
     assert ep.status == "ok" and len(ep.rows) == 10
     assert all(r["proposal_error"] is None and len(r["proposals"]) == 7 for r in ep.rows)
@@ -49,8 +55,9 @@ def test_episode_through_the_server(server):
 
 def test_server_killed_mid_run_fails_that_episode_clearly():
     with llama_server() as srv:
-        inner = RetryingModel(OpenAIModel(srv.model, base_url=srv.base_url), attempts=2,
-                              backoff_s=0.05)  # fmt: skip
+        inner = RetryingModel(
+            OpenAIModel(srv.model, base_url=srv.base_url), attempts=2, backoff_s=0.05
+        )
 
         class KillAfterFirstCall:
             identity = inner.identity
@@ -64,8 +71,7 @@ def test_server_killed_mid_run_fails_that_episode_clearly():
                 return out
 
         before = run_llm_episodes(SimulationConfig(steps=1), inner, [0.9], [1], FAST)
-        (ep,) = run_llm_episodes(SimulationConfig(steps=3), KillAfterFirstCall(), [0.9], [0],
-                                 FAST)  # fmt: skip
+        (ep,) = run_llm_episodes(SimulationConfig(steps=3), KillAfterFirstCall(), [0.9], [0], FAST)
     assert before[0].status == "ok" and len(before[0].rows) == 5
     assert ep.status == "failed"
     assert "step 1" in ep.error and "APIConnectionError" in ep.error
@@ -108,10 +114,14 @@ def test_server_answering_garbage_bytes_is_a_backend_failure():
 
 
 def test_server_answering_nonsense_text_is_a_recorded_parse_failure():
-    reply = {"id": "x", "object": "text_completion", "created": 0, "model": "x",
-             "choices": [{"index": 0, "text": "lorem ipsum", "finish_reason": "stop",
-                          "logprobs": None}],
-             "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}  # fmt: skip
+    reply = {
+        "id": "x",
+        "object": "text_completion",
+        "created": 0,
+        "model": "x",
+        "choices": [{"index": 0, "text": "lorem ipsum", "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+    }
     httpd, url = serve(json.dumps(reply).encode())
     try:
         m = OpenAIModel("x", base_url=url)
@@ -119,8 +129,9 @@ def test_server_answering_nonsense_text_is_a_recorded_parse_failure():
     finally:
         httpd.shutdown()
     assert ep.status == "ok"
-    assert all(r["fallback"] == "anchors" and "no JSON list" in r["proposal_error"]
-               for r in ep.rows)  # fmt: skip
+    assert all(
+        r["fallback"] == "anchors" and "no JSON list" in r["proposal_error"] for r in ep.rows
+    )
     assert ep.accounting["tokens_in"] == 9 * 10 and ep.accounting["tokens_out"] == 2 * 10
 
 

@@ -33,8 +33,18 @@ def test_rows_record_everything_and_accounting_adds_up():
     (ep,) = run_llm_episodes(CONFIG, model, [0.8], [1])
     assert len(ep.rows) == 15 and len(ep.loads) == 3
     row = ep.rows[0]
-    for key in ("proposals", "candidates", "demand", "belief", "load", "welfare", "reward",
-                "overloaded", "fallback", "proposal_error"):  # fmt: skip
+    for key in (
+        "proposals",
+        "candidates",
+        "demand",
+        "belief",
+        "load",
+        "welfare",
+        "reward",
+        "overloaded",
+        "fallback",
+        "proposal_error",
+    ):
         assert key in row
     assert row["proposals"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
     assert ep.accounting["prompts"] == 15
@@ -57,8 +67,9 @@ def test_unparseable_answers_take_the_fallback_and_are_recorded(fallback, candid
 
 
 def test_out_of_range_answers_are_failures_not_clipped():
-    (ep,) = run_llm_episodes(CONFIG, always("[15, 3, 3, 3, 3, 3, 3]"), [0.3], [0],
-                             ProtocolConfig(constrained=False))  # fmt: skip
+    (ep,) = run_llm_episodes(
+        CONFIG, always("[15, 3, 3, 3, 3, 3, 3]"), [0.3], [0], ProtocolConfig(constrained=False)
+    )
     assert "out of range" in ep.rows[0]["proposal_error"]
     assert 15.0 not in ep.rows[0]["candidates"]
 
@@ -85,8 +96,7 @@ def test_llm_selector_uses_the_pick_and_records_agreement():
         return "1" if "Best row:" in prompt[-20:] else "[10, 4, 4, 4, 4, 4, 4]"
 
     proto = ProtocolConfig(selector="llm")
-    (ep,) = run_llm_episodes(CONFIG, CountingModel(ScriptedModel(answer=answer)), [0.5], [0],
-                             proto)  # fmt: skip
+    (ep,) = run_llm_episodes(CONFIG, CountingModel(ScriptedModel(answer=answer)), [0.5], [0], proto)
     # Row 1 is the smallest candidate (0); the argmax at λ=0.5 is 10.
     assert all(r["llm_pick"] == 1 and r["demand"] == 0.0 for r in ep.rows)
     assert all(r["argmax_demand"] == 10.0 and r["pick_agrees"] is False for r in ep.rows)
@@ -111,13 +121,22 @@ def test_identical_prompts_in_a_call_are_generated_once():
 
 
 def test_prompt_shows_the_public_board():
-    board = Board(step=2, steps=20, n_agents=5, capacity=20, beta=1.6,
-                  last_demands=np.array([10, 10, 9, 8, 7.5]))  # fmt: skip
-    text = proposal_prompt(ProtocolConfig().proposal_template, board, agent=1, belief=6.3,
-                           x_max=10, k=7, lam=0.5)  # fmt: skip
-    assert text.endswith("Round 3 of 20. Requests last round: 10, 10, 9, 8, 7.5 (total 44.5, "
-                         "over capacity).\nTypical request of the other agents: 6.3.\n"
-                         "Agent 2 candidate requests:")  # fmt: skip
+    board = Board(
+        step=2,
+        steps=20,
+        n_agents=5,
+        capacity=20,
+        beta=1.6,
+        last_demands=np.array([10, 10, 9, 8, 7.5]),
+    )
+    text = proposal_prompt(
+        ProtocolConfig().proposal_template, board, agent=1, belief=6.3, x_max=10, k=7, lam=0.5
+    )
+    assert text.endswith(
+        "Round 3 of 20. Requests last round: 10, 10, 9, 8, 7.5 (total 44.5, "
+        "over capacity).\nTypical request of the other agents: 6.3.\n"
+        "Agent 2 candidate requests:"
+    )
     assert "loses 0.32 points per unit" in text
 
 

@@ -21,11 +21,14 @@ def hf():
 
 
 def prompts(n=3):
-    board = Board(step=1, steps=20, n_agents=5, capacity=20, beta=1.6,
-                  last_demands=[10, 10, 9, 8, 7.5])  # fmt: skip
+    board = Board(
+        step=1, steps=20, n_agents=5, capacity=20, beta=1.6, last_demands=[10, 10, 9, 8, 7.5]
+    )
     template = ProtocolConfig().proposal_template
-    return [proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
-            for i in range(n)]  # fmt: skip
+    return [
+        proposal_prompt(template, board, agent=i, belief=6.3, x_max=10, k=7, lam=0.5)
+        for i in range(n)
+    ]
 
 
 def test_identity_is_the_gguf_hash(hf):
@@ -35,8 +38,7 @@ def test_identity_is_the_gguf_hash(hf):
 
 def test_constrained_sampling_stays_in_the_format(hf):
     fmt = NumberList(k=7, x_max=10)
-    out = hf.generate(prompts(4), constraint=fmt, temperature=1.2, seed=[5, 6, 7, 8],
-                      max_tokens=60)  # fmt: skip
+    out = hf.generate(prompts(4), constraint=fmt, temperature=1.2, seed=[5, 6, 7, 8], max_tokens=60)
     assert all(c.ok and re.fullmatch(fmt.regex(), c.text) for c in out), out
 
 

@@ -87,8 +87,9 @@ def test_unknown_backend_lists_the_known_ones():
 
 
 def test_missing_extra_names_the_extra(monkeypatch):
-    spec = BackendSpec(name="fake", target="x:y", extra="fake", requires=("no_such_mod_xyz",),
-                       summary="")  # fmt: skip
+    spec = BackendSpec(
+        name="fake", target="x:y", extra="fake", requires=("no_such_mod_xyz",), summary=""
+    )
     monkeypatch.setitem(BACKENDS, "fake", spec)
     with pytest.raises(MissingExtraError, match=r"pip install 'swalab\[fake\]'"):
         load_model("fake")

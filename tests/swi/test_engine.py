@@ -71,9 +71,11 @@ def test_engine_matches_per_agent_path_on_given_candidates(run):
 @pytest.mark.parametrize("scorer", ["paper", "consistent"])
 def test_engine_generates_the_same_candidates_as_the_per_agent_path(candidates, scorer):
     config = SimulationConfig(
-        candidates=candidates, scorer=scorer, x_max=(10.0, 10.0, 6.0, 10.0, 8.0),
+        candidates=candidates,
+        scorer=scorer,
+        x_max=(10.0, 10.0, 6.0, 10.0, 8.0),
         weights=(1.0, 2.0, 1.0, 0.5, 1.0),
-    )  # fmt: skip
+    )
     lams = [0.0, 0.7, [0.0, 0.9, 0.9, 0.5, 1.0], 0.8, 1.0]
     seeds = [0, 7]
     result = run_lockstep(LockstepBatch.from_config(config, lams, seeds), record=True)
@@ -120,8 +122,11 @@ def test_per_episode_parameters_may_differ():
     batch = LockstepBatch.from_config(config, [0.7], range(3), betas)
     res = run_lockstep(batch)
     for b, block in zip(betas, np.split(res.mean_welfare, 2), strict=True):
-        alone = run_lockstep(LockstepBatch.from_config(
-            SimulationConfig(candidates="random", beta=b), [0.7], range(3)))  # fmt: skip
+        alone = run_lockstep(
+            LockstepBatch.from_config(
+                SimulationConfig(candidates="random", beta=b), [0.7], range(3)
+            )
+        )
         assert np.array_equal(block, alone.mean_welfare)
 
 
@@ -176,10 +181,15 @@ def test_simulate_refuses_an_unknown_engine():
 @st.composite
 def belief_and_population_runs(draw):
     n = draw(st.integers(2, 6))
-    kinds = tuple(draw(st.sampled_from(["swi", "swi", "greedy", "fixed", "tit_for_tat",
-                                        "random", "adversary"])) for _ in range(n))  # fmt: skip
-    demands = tuple(draw(st.floats(0, 12)) if k in ("fixed", "tit_for_tat") else np.nan
-                    for k in kinds)  # fmt: skip
+    kinds = tuple(
+        draw(
+            st.sampled_from(["swi", "swi", "greedy", "fixed", "tit_for_tat", "random", "adversary"])
+        )
+        for _ in range(n)
+    )
+    demands = tuple(
+        draw(st.floats(0, 12)) if k in ("fixed", "tit_for_tat") else np.nan for k in kinds
+    )
     config = SimulationConfig(
         n_agents=n,
         capacity=draw(st.floats(4, 40)),

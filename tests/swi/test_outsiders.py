@@ -8,14 +8,16 @@ import pytest
 from swalab.swi import SimulationConfig, run_episode
 from swalab.swi.outsiders import outsider_demand
 
-BOARD = dict(x_max=10.0, weight=1.0, capacity=20.0, n_agents=5, grid_step=0.25, seed=3,
-             step=4, agent=1)  # fmt: skip
+BOARD = dict(
+    x_max=10.0, weight=1.0, capacity=20.0, n_agents=5, grid_step=0.25, seed=3, step=4, agent=1
+)
 NAN = math.nan
 
 
 def play(kind, last_load=None, last_own=None, demand=NAN, **kw):
-    return outsider_demand(kind, demand=demand, last_load=last_load, last_own=last_own,
-                           **{**BOARD, **kw})  # fmt: skip
+    return outsider_demand(
+        kind, demand=demand, last_load=last_load, last_own=last_own, **{**BOARD, **kw}
+    )
 
 
 def test_greedy_and_fixed():

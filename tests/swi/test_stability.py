@@ -1,14 +1,11 @@
 """Belief stability over (α, N) and lock-in over (μ̂₀, λ): simulation against closed forms."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from swalab.cli import main
+from swalab.analysis.maps import plane_agreement as agreement
 from swalab.swi import SimulationConfig
-from swalab.swi.stability import agreement, belief_stability_map, lockin_map
+from swalab.swi.stability import belief_stability_map, lockin_map
 
 
 def test_two_cycle_at_alpha_n_two_and_settling_below():
@@ -34,15 +31,3 @@ def test_bad_grids_are_refused():
         belief_stability_map([0.0], [5])
     with pytest.raises(ValueError, match=r"initial_beliefs\[1\]=-1"):
         lockin_map([0.0, -1.0], [0.5])
-
-
-def test_stability_and_lockin_cli_agree_with_their_closed_forms(tmp_path: Path, capsys) -> None:
-    main(["stability", "--alpha", "0.05,0.15,0.3,0.45", "--agents", "4,8,12", "--seeds", "2",
-          "--out", str(tmp_path / "s"), "--json"])  # fmt: skip
-    s = json.loads(capsys.readouterr().out)
-    assert s["agreement"] >= 0.9 and s["unstable_cells"] >= 3
-    assert (tmp_path / "s" / "stability.png").stat().st_size > 0
-    main(["lockin", "--initial-belief", "0,4,10.5", "--lam", "0.5,0.9,1", "--out",
-          str(tmp_path / "l"), "--json"])  # fmt: skip
-    lock = json.loads(capsys.readouterr().out)
-    assert lock["agreement"] == 1.0 and lock["lockin_belief"] == pytest.approx(9.135, abs=1e-3)

@@ -1,16 +1,16 @@
 """The critical surface of mixed populations: closed forms against simulation and algebra."""
 
-import json
-
 import numpy as np
 import pytest
 
-from swalab.cli import main
+from swalab.analysis.maps import interior
+from swalab.analysis.maps import surface_agreement as agreement
 from swalab.swi import SimulationConfig
-from swalab.swi.surface import agreement, critical_surface, interior, swi_fixed_point_load
+from swalab.swi.surface import critical_surface, swi_fixed_point_load
 
-BASE = SimulationConfig(n_agents=10, capacity=40.0, beta=3.0, steps=60, alpha=0.1,
-                        scorer="consistent")  # fmt: skip
+BASE = SimulationConfig(
+    n_agents=10, capacity=40.0, beta=3.0, steps=60, alpha=0.1, scorer="consistent"
+)
 
 
 @pytest.mark.parametrize("k", range(11))
@@ -57,37 +57,16 @@ def test_simulated_surface_agrees_with_the_fixed_point_away_from_its_boundary():
 
 
 def test_interior_excludes_cells_next_to_the_boundary():
-    table = {"k": np.repeat([0, 1, 2], 3), "lam_low": np.tile([0.0, 0.5, 1.0], 3),
-             "x": np.array([0, 0, 0, 0, 0, 0, 1, 1, 1], dtype=bool)}  # fmt: skip
+    table = {
+        "k": np.repeat([0, 1, 2], 3),
+        "lam_low": np.tile([0.0, 0.5, 1.0], 3),
+        "x": np.array([0, 0, 0, 0, 0, 0, 1, 1, 1], dtype=bool),
+    }
     np.testing.assert_array_equal(interior(table, "x"), [1, 1, 1, 0, 0, 0, 0, 0, 0])
 
 
-def test_surface_cli_writes_table_and_figure(tmp_path, capsys):
-    args = ["surface", "--lam-low", "0,0.5,0.9", "--seeds", "1", "--steps", "30", "--out",
-            str(tmp_path), "--json"]  # fmt: skip
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["cells"] == 33
-    assert out["escape_up_to_k"] == {"game_theory": 4, "swi_fixed_point": 2}
-    for f in out["figures"] + [out["table"]]:
-        assert (tmp_path / f.split("/")[-1]).stat().st_size > 0
-    assert main(["surface", "--lam-high", "0.5"]) == 2
-    assert "--lam-high=0.5 is below the scorer's switch" in capsys.readouterr().err
-
-
-def test_threshold_and_equilibrium_report_the_surface_terms(capsys):
-    assert main(["threshold", "--lam-per-agent", "0.9,0.9,0.9,0,0", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["per_agent_thresholds"] == pytest.approx([0.85] * 5)
-    assert out["sub_threshold_agents"] == [3, 4]
-    assert (out["sub_threshold_load"], out["escapes_overload"]) == (20.0, True)
-    args = ["equilibrium", "--lam-per-agent", "0.9,0.9,0.9,0.9,0.5", "--weights", "1,1,1,1,2.5",
-            "--json"]  # fmt: skip
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
-    # λ*_5 = (5 − 1.6·2.5)/4 = 0.25 ≤ 0.5: nobody is below their threshold.
-    assert out["per_agent_thresholds"][4] == pytest.approx(0.25)
-    assert out["escapes_overload"] is True and out["overloaded"] is False
-    assert main(["threshold", "--weights", "1,1", "--json"]) == 2
-    assert main(["threshold", "--lam-per-agent", "0.9,1.5"]) == 2
-    assert "--lam-per-agent" in capsys.readouterr().err
+def test_a_subset_of_low_group_sizes_plays_only_those():
+    table = critical_surface(BASE, [0.0, 1.0], seeds=1, ks=[2, 7])
+    assert sorted(set(table["k"].tolist())) == [2, 7] and table["k"].size == 4
+    with pytest.raises(ValueError, match="ks: 11 is out of range"):
+        critical_surface(BASE, [0.0], seeds=1, ks=[11])

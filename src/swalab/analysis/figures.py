@@ -61,16 +61,20 @@ def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+        rows,
+        cols,
+        figsize=(width * cols, height * rows),
+        squeeze=False,
         constrained_layout=True,
-    )  # fmt: skip
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def _game_title(params: dict[str, Any]) -> str:
+def game_title(params: dict[str, Any]) -> str:
+    """A game in one line: its env and parameters (the curves of one panel share it)."""
     if params.get("env", "congestion_v0") != "congestion_v0":
         extra = params.get("env_params") or "{}"
         return f"{params['env']}, N={params['n_agents']} {extra if extra != '{}' else ''}"[:70]
@@ -138,13 +142,16 @@ def by_game(
                 c = curves[i]
                 label = results.label(c, skip=GAME_FIELDS)
                 _band(ax, c.lams, summaries[i], metric, label=label)
-            for mark, value, style in (("λ*", first.lambda_star, "-"),
-                                       ("λ̃", first.lambda_tilde, "--")):  # fmt: skip
+            for mark, value, style in (
+                ("λ*", first.lambda_star, "-"),
+                ("λ̃", first.lambda_tilde, "--"),
+            ):
                 if np.isfinite(value):
-                    ax.axvline(value, color="black", lw=1.2, ls=style,
-                               label=f"{mark} = {value:.3g}")  # fmt: skip
+                    ax.axvline(
+                        value, color="black", lw=1.2, ls=style, label=f"{mark} = {value:.3g}"
+                    )
             _axes_for(metric, ax)
-            ax.set_title(_game_title(first.params))
+            ax.set_title(game_title(first.params))
             ax.legend(loc="best")
         fig.suptitle(title)
         return save_png_svg(fig, out_dir, stem)
@@ -233,12 +240,17 @@ def load_series(
                     ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
             cap = c.params["capacity"]
             ax.axhline(cap, color="crimson", lw=1.2, label=f"C = {cap:g}")
-            ax.axhline(cap - c.params["margin"], color="crimson", lw=0.9, ls="--",
-                       label=f"C − m = {cap - c.params['margin']:g}")  # fmt: skip
+            ax.axhline(
+                cap - c.params["margin"],
+                color="crimson",
+                lw=0.9,
+                ls="--",
+                label=f"C − m = {cap - c.params['margin']:g}",
+            )
             ax.set_xlabel("step t")
             ax.set_ylabel("load X_t")
             ax.xaxis.get_major_locator().set_params(integer=True)
-            ax.set_title(results.label(c) + f" ({_game_title(c.params)})", fontsize=8.5)
+            ax.set_title(results.label(c) + f" ({game_title(c.params)})", fontsize=8.5)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
         fig.suptitle("Load over time at several λ (band: 95 % bootstrap over seeds)")
         return save_png_svg(fig, out_dir, stem)
@@ -248,7 +260,7 @@ def phase_heatmaps(
     results: Results, summaries: Sequence[list[dict[str, Any]]], out_dir: Path
 ) -> list[Path]:
     """(λ, β) heatmaps for every system swept over at least three β and three λ."""
-    from swalab.swi.phase import plot_phase
+    from swalab.analysis.maps import plot_phase
 
     curves = results.curves
     panels = _groups(
@@ -311,15 +323,17 @@ def transition_vs(
 
     for field, axis in ROBUSTNESS.items():
         families = _groups(curves, partial(family, field=field))
-        families = [m for m in families if len({_hashable(curves[i].params[field])
-                                                for i in m}) >= 2]  # fmt: skip
+        families = [
+            m for m in families if len({_hashable(curves[i].params[field]) for i in m}) >= 2
+        ]
         if not families:
             continue
         with _plt() as plt:
             fig, axes = _grid(plt, len(families))
             for ax, members in zip(axes, families, strict=True):
-                _transition_panel(ax, [curves[i] for i in members],
-                                  [transitions[i] for i in members], field)  # fmt: skip
+                _transition_panel(
+                    ax, [curves[i] for i in members], [transitions[i] for i in members], field
+                )
                 ax.set_xlabel(axis)
                 ax.set_ylabel("λ_c (overload rate crosses 0.5)")
                 ax.set_title(results.label(curves[members[0]], skip=(field,)), fontsize=8)
@@ -345,10 +359,19 @@ def _transition_panel(ax: Any, curves: list[Curve], trans: list[Transition], fie
             continue
         low = t.lambda_c - (t.ci_low if t.ci_low is not None else 0.0)
         high = (t.ci_high if t.ci_high is not None else 1.0) - t.lambda_c
-        ax.errorbar([x], [t.lambda_c], yerr=[[max(low, 0.0)], [max(high, 0.0)]], fmt="o",
-                    color="C0", capsize=3)  # fmt: skip
-    located = [(x, trans[i].lambda_c) for x, i in zip(xs, order, strict=True)
-               if trans[i].lambda_c is not None]  # fmt: skip
+        ax.errorbar(
+            [x],
+            [t.lambda_c],
+            yerr=[[max(low, 0.0)], [max(high, 0.0)]],
+            fmt="o",
+            color="C0",
+            capsize=3,
+        )
+    located = [
+        (x, trans[i].lambda_c)
+        for x, i in zip(xs, order, strict=True)
+        if trans[i].lambda_c is not None
+    ]
     if len(located) >= 2:
         ax.plot(*zip(*located, strict=True), color="C0", lw=1, alpha=0.6)
     predicted = curves[0].predicted

@@ -53,10 +53,10 @@ METRICS: dict[str, str] = {
 #: Parameters that tell curves apart: λ is the x-axis, and per-agent values are named by
 #: ``heterogeneity`` (they are drawn per seed when they come from a distribution).
 CURVE_FIELDS = tuple(
-    n for n, _ in PARAM_FIELDS
-    if n not in ("lam", "lam_per_agent", "x_max_per_agent", "weights_per_agent",
-                 "values_per_agent")
-)  # fmt: skip
+    n
+    for n, _ in PARAM_FIELDS
+    if n not in ("lam", "lam_per_agent", "x_max_per_agent", "weights_per_agent", "values_per_agent")
+)
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Experiment:
 
     Attributes:
         name: Its path relative to the analysed root (``.`` for the root itself).
+        kind: Its kind of study (only sweeps have curves).
         root: Its directory.
         manifest: The store's manifest.
         config_yaml: The experiment as run.
@@ -73,6 +74,7 @@ class Experiment:
     """
 
     name: str
+    kind: str
     root: Path
     manifest: dict[str, Any]
     config_yaml: str
@@ -119,7 +121,7 @@ class Curve:
 
     @property
     def lambda_tilde(self) -> float:
-        """The paper scorer's switch λ̃ (SPEC §2) of this game (NaN for heterogeneous agents)."""
+        """The paper scorer's switch λ̃ of this game (NaN for heterogeneous agents)."""
         p = self.params
         if p.get("heterogeneity") or p.get("env", "congestion_v0") != "congestion_v0":
             return float("nan")
@@ -127,8 +129,23 @@ class Curve:
 
     @property
     def predicted(self) -> float:
-        """The threshold this curve's scorer should switch at."""
-        return self.lambda_tilde if self.params.get("scorer") == "paper" else self.lambda_star
+        """The threshold this curve's scorer should switch at (:func:`theory.predicted_switch`).
+
+        A dilemma's is its closed-form switch point; NaN for heterogeneous agents.
+        """
+        p = self.params
+        if p.get("env", "congestion_v0") != "congestion_v0" or p.get("heterogeneity"):
+            return self.lambda_star
+        return float(
+            theory.predicted_switch(
+                str(p["scorer"]),
+                n_agents=p["n_agents"],
+                capacity=p["capacity"],
+                beta=p["beta"],
+                x_max=p["x_max"],
+                margin=p["margin"],
+            )
+        )
 
     def per_episode(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """``(λ, value)`` of every finished episode (for the transition estimate)."""
@@ -154,8 +171,9 @@ class Results:
 
     def varying(self, curve: Curve) -> list[str]:
         """Parameters that differ between the curves of ``curve``'s experiment and model."""
-        peers = [c for c in self.curves if (c.experiment, c.model) == (curve.experiment,
-                 curve.model)]  # fmt: skip
+        peers = [
+            c for c in self.curves if (c.experiment, c.model) == (curve.experiment, curve.model)
+        ]
         return [f for f in CURVE_FIELDS if len({_key(c.params[f]) for c in peers}) > 1]
 
     def label(self, curve: Curve, *, skip: Iterable[str] = ()) -> str:
@@ -213,8 +231,10 @@ def _conform(t: pa.Table) -> pa.Table:
     Columns an older swalab did not write are null: a store keeps its finished cells
     across upgrades.
     """
-    cols = [t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
-            for f in EPISODE_SCHEMA]  # fmt: skip
+    cols = [
+        t.column(f.name) if f.name in t.column_names else pa.nulls(t.num_rows, f.type)
+        for f in EPISODE_SCHEMA
+    ]
     return pa.Table.from_arrays(cols, schema=EPISODE_SCHEMA)
 
 
@@ -235,6 +255,7 @@ def load_results(root: str | Path) -> Results:
         experiments.append(
             Experiment(
                 name=name,
+                kind=store.kind(),
                 root=path,
                 manifest=manifest,
                 config_yaml=yaml_path.read_text() if yaml_path.exists() else "",
@@ -242,6 +263,8 @@ def load_results(root: str | Path) -> Results:
                 finished=len(store.finished()),
             )
         )
+        if store.kind() != "sweep":
+            continue
         for row in _episodes(store).to_pylist():
             key = (name, *(_key(row[f]) for f in CURVE_FIELDS))
             groups.setdefault(key, []).append(row)
@@ -268,9 +291,14 @@ def _curve(key: tuple[Any, ...], rows: list[dict[str, Any]]) -> Curve:
             )
     params = dict(zip(CURVE_FIELDS, key[1:], strict=True))
     return Curve(
-        experiment=key[0], params=params, lams=lams, seeds=seeds, values=values, cells=cells,
+        experiment=key[0],
+        params=params,
+        lams=lams,
+        seeds=seeds,
+        values=values,
+        cells=cells,
         failed=len(rows) - len(ok),
-    )  # fmt: skip
+    )
 
 
 def summarize(curve: Curve, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -349,3 +377,58 @@ def manifest_summary(experiment: Experiment) -> dict[str, Any]:
         "models": m.get("models", {}),
         "cells": f"{experiment.finished} of {experiment.planned}",
     }
+
+
+def lambda_means(root: str | Path) -> list[dict[str, Any]]:
+    """Per λ of a model-based sweep: seed means of its metrics, ΔW against λ = 0.
+
+    ``delta_welfare`` subtracts the mean welfare of λ = 0 over the same seeds (``None``
+    without a λ = 0).
+    """
+    from swalab.experiments.query import connect
+
+    rows = (
+        connect(root)
+        .execute(
+            "SELECT lam, avg(overload_rate), avg(mean_welfare), avg(mean_load), avg(fairness), "
+            "avg(steps_to_stable) FROM episodes WHERE status = 'ok' GROUP BY lam ORDER BY lam"
+        )
+        .fetchall()
+    )
+    base = next((w for lam, _, w, *_ in rows if lam == 0.0), None)
+    names = ("overload_rate", "mean_welfare", "mean_load", "fairness", "steps_to_stable")
+    return [
+        {"lam": lam, **dict(zip(names, rest, strict=True))}
+        | {"delta_welfare": None if base is None else rest[1] - base}
+        for lam, *rest in rows
+    ]
+
+
+#: What ``swalab simulate --backend`` prints per LLM episode.
+EPISODE_COLUMNS = (
+    "lam",
+    "seed",
+    "status",
+    "overload_rate",
+    "mean_welfare",
+    "mean_load",
+    "proposal_failure_rate",
+    "fallback_rate",
+    "pick_agreement",
+    "prompts",
+    "tokens_in",
+    "tokens_out",
+    "latency_s",
+    "cached",
+    "error",
+)
+
+
+def episode_table(root: str | Path) -> list[dict[str, Any]]:
+    """Every episode of a sweep, in λ and seed order, with :data:`EPISODE_COLUMNS`."""
+    from swalab.experiments.query import connect
+
+    cur = connect(root).execute(
+        f"SELECT {', '.join(EPISODE_COLUMNS)} FROM episodes ORDER BY lam, seed"
+    )
+    return [dict(zip(EPISODE_COLUMNS, r, strict=True)) for r in cur.fetchall()]

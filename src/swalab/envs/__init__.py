@@ -61,8 +61,9 @@ def dynamics(name: str, **params: Any) -> Any:
     known = {f for f in cls.__dataclass_fields__}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ValueError(f"env_params.{unknown[0]}: not a parameter of {name} "
-                         f"(allowed: {sorted(known)})")  # fmt: skip
+        raise ValueError(
+            f"env_params.{unknown[0]}: not a parameter of {name} (allowed: {sorted(known)})"
+        )
     return cls(**params)
 
 

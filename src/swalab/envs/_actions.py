@@ -22,10 +22,15 @@ def check_agents(actions: Mapping[str, Any], live: Sequence[str]) -> None:
 
 
 def step_result(
-    obs: dict[str, Any], rewards: Sequence[float], possible: Sequence[str],
-    live: Sequence[str], info: dict[str, Any], done: bool,
-) -> tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool],
-           dict[str, dict[str, Any]]]:  # fmt: skip
+    obs: dict[str, Any],
+    rewards: Sequence[float],
+    possible: Sequence[str],
+    live: Sequence[str],
+    info: dict[str, Any],
+    done: bool,
+) -> tuple[
+    dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
+]:
     """PettingZoo's ``(obs, rewards, terminations, truncations, infos)`` of one step.
 
     Args:
@@ -37,8 +42,13 @@ def step_result(
         done: Whether the horizon is reached (every live agent terminates).
     """
     paid = {a: float(r) for a, r in zip(possible, rewards, strict=True) if a in live}
-    return (obs, paid, dict.fromkeys(live, done), dict.fromkeys(live, False),
-            {a: dict(info) for a in live})  # fmt: skip
+    return (
+        obs,
+        paid,
+        dict.fromkeys(live, done),
+        dict.fromkeys(live, False),
+        {a: dict(info) for a in live},
+    )
 
 
 def action_value(agent: str, action: Any, x_max: float, *, integer: bool = False) -> float:

@@ -39,8 +39,9 @@ from swalab.envs.dynamics import Dynamics, DynamicsEnv, Outcome, State, check_nu
 NAME = "commons_v0"
 
 
-def threshold(n_agents: int, growth: float, carrying: float, collapse: float,
-              lookahead: float) -> float:  # fmt: skip
+def threshold(
+    n_agents: int, growth: float, carrying: float, collapse: float, lookahead: float
+) -> float:
     """The λ above which the welfare model's target stock stays at or above ``collapse``.
 
     ``λ_c = (N − r·L·(1 − 2·collapse/K))/(N − 1)`` (values ≤ 0: even selfish agents keep
@@ -98,8 +99,9 @@ class Commons(Dynamics):
             "last_harvest": np.zeros((*batch, self.n_agents)),
         }
 
-    def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
-                   ) -> tuple[State, Outcome]:  # fmt: skip
+    def transition(
+        self, state: Mapping[str, np.ndarray], actions: FloatArray
+    ) -> tuple[State, Outcome]:
         """Regrow, harvest in proportion to the asks, and collapse below the threshold."""
         a = np.asarray(actions, dtype=np.float64)
         alive = np.asarray(state["alive"], dtype=bool)
@@ -146,8 +148,7 @@ class Commons(Dynamics):
 
     def switch_point(self) -> float:
         """:func:`threshold` of this lake (a steady-state target; see the module docstring)."""
-        return threshold(self.n_agents, self.growth, self.carrying, self.collapse,
-                         self.lookahead)  # fmt: skip
+        return threshold(self.n_agents, self.growth, self.carrying, self.collapse, self.lookahead)
 
     def fair_share(self) -> float:
         """Maximum sustainable yield per agent, ``r·K/4/N``."""
@@ -155,13 +156,16 @@ class Commons(Dynamics):
 
     def board_space(self) -> spaces.Dict:
         """Step, stock left, whether it is alive, and last step's harvests."""
-        return spaces.Dict({
-            "step": spaces.Discrete(self.steps + 1),
-            "stock": spaces.Box(0.0, float(self.carrying), shape=(1,), dtype=np.float64),
-            "alive": spaces.Discrete(2),
-            "last_harvest": spaces.Box(0.0, float(self.x_max), shape=(self.n_agents,),
-                                       dtype=np.float64),
-        })  # fmt: skip
+        return spaces.Dict(
+            {
+                "step": spaces.Discrete(self.steps + 1),
+                "stock": spaces.Box(0.0, float(self.carrying), shape=(1,), dtype=np.float64),
+                "alive": spaces.Discrete(2),
+                "last_harvest": spaces.Box(
+                    0.0, float(self.x_max), shape=(self.n_agents,), dtype=np.float64
+                ),
+            }
+        )
 
     def board(self, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """The public board of one state."""
@@ -169,9 +173,10 @@ class Commons(Dynamics):
             "step": int(state["t"]),
             "stock": np.array([min(float(state["stock"]), float(self.carrying))]),
             "alive": int(bool(state["alive"])),
-            "last_harvest": np.clip(np.asarray(state["last_harvest"], dtype=np.float64),
-                                    0.0, float(self.x_max)),
-        }  # fmt: skip
+            "last_harvest": np.clip(
+                np.asarray(state["last_harvest"], dtype=np.float64), 0.0, float(self.x_max)
+            ),
+        }
 
     def describe(self, state: Mapping[str, np.ndarray], agent: int) -> str:
         """The fishery in words."""

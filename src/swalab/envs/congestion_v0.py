@@ -174,8 +174,14 @@ class CongestionEnv(ParallelEnv[str, dict[str, Any], FloatArray]):  # type: igno
             "overloaded": bool(pay.overloaded),
         }
         done = self._t >= self.steps
-        result = step_result(self._observations(), np.asarray(pay.rewards).tolist(),
-                             self.possible_agents, list(self.agents), info, done)  # fmt: skip
+        result = step_result(
+            self._observations(),
+            np.asarray(pay.rewards).tolist(),
+            self.possible_agents,
+            list(self.agents),
+            info,
+            done,
+        )
         if done:
             self.agents = []
         return result

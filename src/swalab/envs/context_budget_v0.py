@@ -101,8 +101,9 @@ class ContextBudget(Dynamics):
         """Round 0, nothing posted yet."""
         return {"t": np.zeros(batch), "last_lengths": np.zeros((*batch, self.n_agents))}
 
-    def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
-                   ) -> tuple[State, Outcome]:  # fmt: skip
+    def transition(
+        self, state: Mapping[str, np.ndarray], actions: FloatArray
+    ) -> tuple[State, Outcome]:
         """Append the round's messages in rotating order and evict the overflow."""
         a = np.asarray(actions, dtype=np.float64)
         n = self.n_agents
@@ -137,11 +138,14 @@ class ContextBudget(Dynamics):
 
     def board_space(self) -> spaces.Dict:
         """Round and last round's message lengths."""
-        return spaces.Dict({
-            "step": spaces.Discrete(self.steps + 1),
-            "last_lengths": spaces.Box(0.0, float(self.x_max), shape=(self.n_agents,),
-                                       dtype=np.float64),
-        })  # fmt: skip
+        return spaces.Dict(
+            {
+                "step": spaces.Discrete(self.steps + 1),
+                "last_lengths": spaces.Box(
+                    0.0, float(self.x_max), shape=(self.n_agents,), dtype=np.float64
+                ),
+            }
+        )
 
     def board(self, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """The public board of one state."""
@@ -170,8 +174,12 @@ class ContextBudget(Dynamics):
 class ContextBudgetEnv(DynamicsEnv):
     """``context_budget_v0``; in ``text`` mode actions are messages counted by ``tokenizer``."""
 
-    def __init__(self, dynamics: ContextBudget, render_mode: str | None = None,
-                 tokenizer: Callable[[str], int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dynamics: ContextBudget,
+        render_mode: str | None = None,
+        tokenizer: Callable[[str], int] | None = None,
+    ) -> None:
         """Wrap ``dynamics``; ``tokenizer`` counts a message's tokens in text mode."""
         super().__init__(dynamics, render_mode)
         self.tokenizer = tokenizer or count_words
@@ -203,15 +211,16 @@ class ContextBudgetEnv(DynamicsEnv):
                 raise ValueError(f"action for {agent}={text!r} is not a message (text mode)")
             n = self.tokenizer(text)
             if n > d.x_max:
-                raise ValueError(f"action for {agent} has {n} tokens: must have at most "
-                                 f"{d.x_max:g}")  # fmt: skip
+                raise ValueError(
+                    f"action for {agent} has {n} tokens: must have at most {d.x_max:g}"
+                )
             lengths.append(float(n))
         self.messages = [str(actions[a]) for a in self.possible_agents]
         return np.array(lengths)
 
 
-def parallel_env(render_mode: str | None = None,
-                 tokenizer: Callable[[str], int] | None = None,
-                 **params: Any) -> ContextBudgetEnv:  # fmt: skip
+def parallel_env(
+    render_mode: str | None = None, tokenizer: Callable[[str], int] | None = None, **params: Any
+) -> ContextBudgetEnv:
     """Create ``context_budget_v0`` (PettingZoo convention); every parameter has a default."""
     return ContextBudgetEnv(ContextBudget(**params), render_mode, tokenizer)

@@ -54,8 +54,15 @@ class Outcome:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def check_number(name: str, value: Any, low: float, high: float = math.inf,
-                 *, low_open: bool = False, integer: bool = False) -> None:  # fmt: skip
+def check_number(
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    integer: bool = False,
+) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` lies in the allowed range."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > low if low_open else value >= low) and value <= high
@@ -93,8 +100,7 @@ class Dynamics:
 
     def __post_init__(self) -> None:
         check_number("n_agents", self.n_agents, 2, integer=True)
-        check_number("x_max", self.x_max, 0, low_open=True,
-                     integer=self.integer_actions)  # fmt: skip
+        check_number("x_max", self.x_max, 0, low_open=True, integer=self.integer_actions)
         check_number("steps", self.steps, 1, integer=True)
 
     # -- what each environment defines -------------------------------------------------
@@ -102,8 +108,9 @@ class Dynamics:
         """The state before the first step, for a batch of episodes."""
         raise NotImplementedError
 
-    def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
-                   ) -> tuple[State, Outcome]:  # fmt: skip
+    def transition(
+        self, state: Mapping[str, np.ndarray], actions: FloatArray
+    ) -> tuple[State, Outcome]:
         """Play ``actions`` (batch + agent axis) from ``state``; pure, never mutates."""
         raise NotImplementedError
 
@@ -149,8 +156,9 @@ class Dynamics:
             out[key] = arr.reshape(arr.shape[:at] + (1,) * axes + arr.shape[at:])
         return out
 
-    def counterfactual(self, state: Mapping[str, np.ndarray], belief: FloatArray,
-                       candidates: FloatArray) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+    def counterfactual(
+        self, state: Mapping[str, np.ndarray], belief: FloatArray, candidates: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         """Every agent's predicted own reward and welfare for each of its candidates.
 
         The others are predicted to play ``belief`` (their mean action). Own reward and
@@ -216,8 +224,9 @@ class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
             return spaces.Discrete(int(d.x_max) + 1)
         return spaces.Box(0.0, float(d.x_max), shape=(1,), dtype=np.float64)
 
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:  # fmt: skip
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Start an episode; the dynamics are deterministic, so ``seed`` seeds spaces only."""
         if seed is not None:
             for i, agent in enumerate(self.possible_agents):
@@ -233,13 +242,22 @@ class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
         """The joint action vector, refusing unknown, missing or invalid entries."""
         check_agents(actions, self.agents)
         d = self.dynamics
-        return np.array([action_value(a, actions[a], d.x_max, integer=d.integer_actions)
-                         for a in self.possible_agents])  # fmt: skip
+        return np.array(
+            [
+                action_value(a, actions[a], d.x_max, integer=d.integer_actions)
+                for a in self.possible_agents
+            ]
+        )
 
-    def play(self, joint: FloatArray) -> tuple[
-        dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool],
+    def play(
+        self, joint: FloatArray
+    ) -> tuple[
+        dict[str, Any],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
         dict[str, dict[str, Any]],
-    ]:  # fmt: skip
+    ]:
         """Step with an already validated joint action vector."""
         if not self.agents:
             raise RuntimeError("step() called on a finished episode: call reset() first")
@@ -257,16 +275,27 @@ class DynamicsEnv(ParallelEnv[str, dict[str, Any], Any]):  # type: ignore[misc]
             arr = np.asarray(value)
             info[key] = arr.tolist() if arr.ndim else float(arr)
         done = int(nxt["t"]) >= self.dynamics.steps
-        result = step_result(self._observations(), np.asarray(out.rewards).tolist(),
-                             self.possible_agents, list(self.agents), info, done)  # fmt: skip
+        result = step_result(
+            self._observations(),
+            np.asarray(out.rewards).tolist(),
+            self.possible_agents,
+            list(self.agents),
+            info,
+            done,
+        )
         if done:
             self.agents = []
         return result
 
-    def step(self, actions: Mapping[str, Any]) -> tuple[
-        dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool],
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[
+        dict[str, Any],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
         dict[str, dict[str, Any]],
-    ]:  # fmt: skip
+    ]:
         """Play one joint action."""
         if not self.agents:
             raise RuntimeError("step() called on a finished episode: call reset() first")

@@ -156,8 +156,9 @@ def serve(
 
 def call(url: str, agent: int) -> int:
     """Send one call to a limit server as ``agent``; return the HTTP status (200 or 429)."""
-    request = urllib.request.Request(url + "/call", data=b"{}", method="POST",
-                                     headers={"X-Agent": str(agent)})  # fmt: skip
+    request = urllib.request.Request(
+        url + "/call", data=b"{}", method="POST", headers={"X-Agent": str(agent)}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status)

@@ -96,8 +96,9 @@ class RateLimit(Dynamics):
             "last_rejected": np.zeros((*batch, n)),
         }
 
-    def transition(self, state: Mapping[str, np.ndarray], actions: FloatArray
-                   ) -> tuple[State, Outcome]:  # fmt: skip
+    def transition(
+        self, state: Mapping[str, np.ndarray], actions: FloatArray
+    ) -> tuple[State, Outcome]:
         """Refill, admit, reject, maybe lock; see the module docstring."""
         a = np.asarray(actions, dtype=np.float64)
         calls = a.sum(axis=-1)
@@ -111,8 +112,9 @@ class RateLimit(Dynamics):
         abusive = ~locked & (rejected_total > self.lockout_threshold)
         streak = np.where(abusive, state["streak"] + 1, 0.0)
         trigger = (streak >= self.lockout_after) & (self.lockout_after > 0)
-        lock_left = np.where(locked, state["lock_left"] - 1,
-                             np.where(trigger, float(self.lockout_steps), 0.0))  # fmt: skip
+        lock_left = np.where(
+            locked, state["lock_left"] - 1, np.where(trigger, float(self.lockout_steps), 0.0)
+        )
         rewards = admitted - self.waste_cost * rejected - self.lockout_cost * locked[..., None]
         nxt: State = {
             "t": state["t"] + 1,
@@ -154,14 +156,16 @@ class RateLimit(Dynamics):
     def board_space(self) -> spaces.Dict:
         """Step, tokens left, lockout state and last step's calls and rejections."""
         n, x = self.n_agents, float(self.x_max)
-        return spaces.Dict({
-            "step": spaces.Discrete(self.steps + 1),
-            "tokens": spaces.Box(0.0, float(self.burst), shape=(1,), dtype=np.float64),
-            "lock_left": spaces.Discrete(self.lockout_steps + 1),
-            "streak": spaces.Discrete(max(self.lockout_after, 1) + 1),
-            "last_calls": spaces.Box(0.0, x, shape=(n,), dtype=np.float64),
-            "last_rejected": spaces.Box(0.0, x, shape=(n,), dtype=np.float64),
-        })  # fmt: skip
+        return spaces.Dict(
+            {
+                "step": spaces.Discrete(self.steps + 1),
+                "tokens": spaces.Box(0.0, float(self.burst), shape=(1,), dtype=np.float64),
+                "lock_left": spaces.Discrete(self.lockout_steps + 1),
+                "streak": spaces.Discrete(max(self.lockout_after, 1) + 1),
+                "last_calls": spaces.Box(0.0, x, shape=(n,), dtype=np.float64),
+                "last_rejected": spaces.Box(0.0, x, shape=(n,), dtype=np.float64),
+            }
+        )
 
     def board(self, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """The public board of one state."""
@@ -171,9 +175,10 @@ class RateLimit(Dynamics):
             "lock_left": int(state["lock_left"]),
             "streak": int(state["streak"]),
             "last_calls": np.asarray(state["last_calls"], dtype=np.float64).copy(),
-            "last_rejected": np.clip(np.asarray(state["last_rejected"], dtype=np.float64),
-                                     0.0, float(self.x_max)),
-        }  # fmt: skip
+            "last_rejected": np.clip(
+                np.asarray(state["last_rejected"], dtype=np.float64), 0.0, float(self.x_max)
+            ),
+        }
 
     def describe(self, state: Mapping[str, np.ndarray], agent: int) -> str:
         """The limiter as a client sees it (rate-limit headers and last step's 429s)."""

@@ -1,8 +1,12 @@
-"""Experiment configs: typed, loaded from YAML, checked completely before any work starts.
+"""Study configs: typed, loaded from YAML, checked completely before any work starts.
 
-An :class:`ExperimentConfig` describes one sweep: the game, the SWI policy, an optional
-model (LLM-backed candidates), λ, seeds and a ``grid`` mapping dotted field paths to lists
-of values. Every mistake — an unknown key, a wrong type, a value out of range, an unknown
+The sections every kind of study reuses live here — the game, the SWI policy, the model,
+the executor — with :class:`StudyConfig`, the fields every kind shares, and
+:class:`ExperimentConfig`, the ``sweep`` kind: the game, the policy, an optional model
+(LLM-backed candidates), λ, seeds and a ``grid`` mapping dotted field paths to lists of
+values. The other kinds' configs live with their code (:mod:`swalab.experiments.studies`);
+:func:`swalab.experiments.kinds.load_config` reads any of them. Every mistake — an unknown
+key, a wrong type, a value out of range, an unknown
 backend or model, a combination the library refuses — is a :class:`ConfigError` whose one
 line names where it came from (file, ``grid`` entry or ``--set`` override), the field path,
 the value and what is allowed.
@@ -17,7 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -29,7 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from swalab import reference as ref
 from swalab.llm.registry import BACKENDS
+
+StudyConfigT = TypeVar("StudyConfigT", bound="StudyConfig")
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -68,11 +75,15 @@ class Distribution(_Strict):
         for name in need[self.dist]:
             if getattr(self, name) is None:
                 raise ValueError(f"dist {self.dist!r} needs {name}")
-        unused = [n for n in ("low", "high", "mean", "sd", "values", "p")
-                  if getattr(self, n) is not None and n not in (*need[self.dist], "p")]  # fmt: skip
+        unused = [
+            n
+            for n in ("low", "high", "mean", "sd", "values", "p")
+            if getattr(self, n) is not None and n not in (*need[self.dist], "p")
+        ]
         if unused or (self.p is not None and self.dist != "choice"):
-            raise ValueError(f"dist {self.dist!r} takes {list(need[self.dist])}, not "
-                             f"{unused or ['p']}")  # fmt: skip
+            raise ValueError(
+                f"dist {self.dist!r} takes {list(need[self.dist])}, not {unused or ['p']}"
+            )
         if self.dist == "uniform" and not (self.low or 0.0) < (self.high or 0.0):
             raise ValueError("uniform needs low < high")
         if self.p is not None:
@@ -94,13 +105,13 @@ class Distribution(_Strict):
 
 
 class GameConfig(_Strict):
-    """The congestion game (SPEC §1); defaults are the reference configuration."""
+    """The congestion game; defaults are the reference configuration (``swalab.reference``)."""
 
-    n_agents: int = Field(5, ge=2, description="Agents N.")
-    capacity: PositiveFloat = Field(20.0, description="Capacity C.")
-    beta: PositiveFloat = Field(1.6, description="Severity β.")
+    n_agents: int = Field(ref.N_AGENTS, ge=2, description="Agents N.")
+    capacity: PositiveFloat = Field(ref.CAPACITY, description="Capacity C.")
+    beta: PositiveFloat = Field(ref.BETA, description="Severity β.")
     x_max: PositiveFloat | list[PositiveFloat] | Distribution = Field(
-        10.0, description="Demand cap: one for all agents, one per agent, or a distribution."
+        ref.X_MAX, description="Demand cap: one for all agents, one per agent, or a distribution."
     )
     weights: list[PositiveFloat] | Distribution | None = Field(
         None, description="Impacts w_i on the load (list or distribution)."
@@ -108,7 +119,7 @@ class GameConfig(_Strict):
     values: list[PositiveFloat] | Distribution | None = Field(
         None, description="Private values v_i (list or distribution)."
     )
-    steps: int = Field(20, ge=1, description="Horizon T (fixed) or its mean (geometric).")
+    steps: int = Field(ref.STEPS, ge=1, description="Horizon T (fixed) or its mean (geometric).")
     horizon: Literal["fixed", "geometric"] = Field(
         "fixed", description="fixed T, or a seeded geometric T with mean steps."
     )
@@ -120,7 +131,7 @@ class BeliefConfig(_Strict):
     kind: Literal["ema", "last", "window"] = Field(
         "ema", description="ema (the paper), last step, or window mean."
     )
-    alpha: float = Field(0.2, gt=0, le=1, description="EMA smoothing α.")
+    alpha: float = Field(ref.ALPHA, gt=0, le=1, description="EMA smoothing α.")
     window: int = Field(5, ge=1, description="Observations a window belief pools.")
     initial: NonNegativeFloat | None = Field(None, description="μ̂₀; null means C/N.")
     private: bool = Field(False, description="Observe the others' mean, not the public mean.")
@@ -157,11 +168,13 @@ class PolicyConfig(_Strict):
     candidates: Literal["grid", "random", "llm"] = Field(
         "grid", description="grid (whole grid), random (k seeded draws) or llm (the model)."
     )
-    k: int = Field(7, ge=1, description="Random draws or LLM proposals per agent and step.")
-    grid_step: PositiveFloat = Field(0.25, description="Demand grid / proposal resolution.")
-    anchors: list[NonNegativeFloat] = Field(default_factory=lambda: [0.0, 2.0, 3.0, 4.0, 4.5])
-    margin: NonNegativeFloat = 2.0
-    gamma: NonNegativeFloat = 0.02
+    k: int = Field(ref.K, ge=1, description="Random draws or LLM proposals per agent and step.")
+    grid_step: PositiveFloat = Field(
+        ref.GRID_STEP, description="Demand grid / proposal resolution."
+    )
+    anchors: list[NonNegativeFloat] = Field(default_factory=lambda: list(ref.ANCHORS))
+    margin: NonNegativeFloat = ref.MARGIN
+    gamma: NonNegativeFloat = ref.GAMMA
     belief: BeliefConfig = Field(default_factory=BeliefConfig)
     selector: Literal["code", "llm"] = Field("code", description="Who picks the row (LLM).")
     fallback: Literal["anchors", "grid", "fail"] = Field(
@@ -177,8 +190,8 @@ class ModelConfig(_Strict):
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Backend options, e.g. base_url, structured."
     )
-    temperature: NonNegativeFloat = 0.7
-    max_tokens: int = Field(120, ge=1)
+    temperature: NonNegativeFloat = ref.TEMPERATURE
+    max_tokens: int = Field(ref.MAX_TOKENS, ge=1)
     constrained: bool = True
     cache: bool | str = Field(True, description="Response cache: on, off or a file path.")
     attempts: int = Field(
@@ -213,12 +226,29 @@ class ExecutorConfig(_Strict):
     cells_per_task: int = Field(
         32, ge=1, description="Model-based cells advanced together in one task."
     )
+    engine: Literal["lockstep", "loop"] = Field(
+        "lockstep",
+        description="Model-based episodes: the compiled engine, or the per-agent path "
+        "(bit-identical; slower, for checks and debugging).",
+    )
 
 
-class ExperimentConfig(_Strict):
+class StudyConfig(_Strict):
+    """What every kind of study shares: its kind, its name, where it runs and writes.
+
+    None of these fields changes results, so none is part of a cell's hash.
+    """
+
+    kind: str = "sweep"
+    name: str = Field("experiment", min_length=1)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    out: str | None = Field(None, description="Output directory (default results/<name>).")
+
+
+class ExperimentConfig(StudyConfig):
     """One sweep: every field not in ``grid`` is shared by all cells."""
 
-    name: str = Field("experiment", min_length=1)
+    kind: Literal["sweep"] = "sweep"
     env: Literal["congestion_v0", "rate_limit_v0", "context_budget_v0", "commons_v0"] = (
         "congestion_v0"
     )
@@ -247,8 +277,6 @@ class ExperimentConfig(_Strict):
     record_decisions: bool = Field(
         True, description="Store every candidate set and its utilities in the step rows."
     )
-    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
-    out: str | None = Field(None, description="Output directory (default results/<name>).")
 
     def seed_list(self) -> list[int]:
         """The seeds every cell runs."""
@@ -265,13 +293,14 @@ class ExperimentConfig(_Strict):
             kinds += [spec.kind] * spec.count
             demands += [math.nan if spec.demand is None else spec.demand] * spec.count
         if len(kinds) != n:
-            raise ConfigError(f"population: counts sum to {len(kinds)} agents, but "
-                              f"game.n_agents={n}")  # fmt: skip
+            raise ConfigError(
+                f"population: counts sum to {len(kinds)} agents, but game.n_agents={n}"
+            )
         return kinds, demands
 
 
-#: Fields that say where and how a sweep runs, not what it computes (left out of hashes).
-NOT_HASHED = ("name", "grid", "executor", "out")
+#: Fields that say where and how a study runs, not what it computes (left out of hashes).
+NOT_HASHED = ("kind", "name", "grid", "executor", "out")
 
 
 def _where(loc: Sequence[int | str]) -> str:
@@ -312,10 +341,13 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _field_exists(dotted: str) -> bool:
-    if dotted.startswith("env_params.") and len(dotted) > len("env_params."):
-        return True  # a dilemma's own parameter: checked when the cell is planned
-    model: type[BaseModel] | None = ExperimentConfig
+def field_exists(dotted: str, config: type[BaseModel]) -> bool:
+    """Whether ``dotted`` names a field of ``config`` (or a key of one of its mappings).
+
+    ``env_params.*`` and ``model.options.*`` are open-ended: their keys are checked when
+    the cell is planned (by the dilemma or the backend that takes them).
+    """
+    model: type[BaseModel] | None = config
     for part in dotted.split("."):
         if model is None or part not in model.model_fields:
             return False
@@ -324,7 +356,14 @@ def _field_exists(dotted: str) -> bool:
         for candidate in getattr(annotation, "__args__", (annotation,)):
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 model = candidate
+        if model is None and _is_mapping(annotation):
+            return True
     return True
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """Whether a field holds a free mapping (``dict[str, …]``)."""
+    return getattr(annotation, "__origin__", None) is dict
 
 
 def _expand_range(key: str, spec: Mapping[str, float]) -> list[float]:
@@ -373,45 +412,68 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(
-    source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
-) -> ExperimentConfig:
-    """Load, override and validate an experiment (the grid is checked by :func:`plan`).
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, section by section (a non-mapping value replaces)."""
+    out = dict(base)
+    for key, value in top.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, Mapping):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _over_defaults(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` over the kind's defaults, so a partial section keeps the kind's own defaults.
+
+    A stability map's game defaults to β = 3 and T = 60; ``game: {steps: 20}`` (or
+    ``--set game.steps=20``) must change T only, not fall back to the reference β.
+    """
+    return _merge(model().model_dump(mode="json"), data)
+
+
+def load_into(
+    model: type[StudyConfigT],
+    data: dict[str, Any],
+    name: str,
+    overrides: Sequence[str] = (),
+) -> StudyConfigT:
+    """Override and validate ``data`` as a ``model`` (the grid is checked when planned).
 
     Args:
-        source: A YAML file, or the mapping it would hold.
-        overrides: ``dotted.key=value`` strings applied over the file.
+        model: The kind's config class.
+        data: The mapping a YAML file holds.
+        name: Where ``data`` came from, for error messages.
+        overrides: ``dotted.key=value`` strings applied over it.
 
     Raises:
         ConfigError: One line naming the source, the field, the value and what is allowed.
     """
-    if isinstance(source, Mapping):
-        name, data = "config", copy.deepcopy(dict(source))
-    else:
-        name, data = str(source), read_yaml(source)
+    data = _over_defaults(model, data)
     where: dict[str, str] = {}
     for text in overrides:
         key, value = parse_override(text)
-        if key.startswith("grid."):  # grid keys are dotted paths themselves
-            grid = data.get("grid")
+        if key.startswith("grid.") and "grid" in model.model_fields:
+            grid = data.get("grid")  # grid keys are dotted paths themselves
             data["grid"] = grid = dict(grid) if isinstance(grid, dict) else {}
             grid[key.removeprefix("grid.")] = value
             where["grid"] = f"--set {text}"
             continue
-        if not _field_exists(key):
+        if not field_exists(key, model):
             raise ConfigError(f"--set {text!r}: {key!r} is not a config field")
         if isinstance(data.get("grid"), dict):  # a fixed value replaces a swept one
             data["grid"].pop(key, None)
         _set_path(data, key, value)
         where[key] = f"--set {text}"
     try:
-        config = ExperimentConfig.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         path, msg = _describe(exc)
         origin = next((w for k, w in where.items() if path.startswith(k)), name)
         raise ConfigError(f"{origin}: {msg}") from None
-    for key in config.grid:
-        if key in ("seeds", *NOT_HASHED) or not _field_exists(key):
+    for key in getattr(config, "grid", {}):
+        if key in ("seeds", *NOT_HASHED) or not field_exists(key, model):
             allowed = "game.*, policy.*, model.*, lam, record_decisions"
             raise ConfigError(f"{name}: grid.{key}: not a field that can be swept ({allowed})")
     return config
@@ -427,14 +489,17 @@ def grid_values(config: ExperimentConfig) -> dict[str, list[Any]]:
     return out
 
 
-def validate_cell(base: dict[str, Any], assignment: dict[str, Any], label: str) -> ExperimentConfig:
-    """Validate ``base`` with the grid ``assignment`` set, naming the grid entry on error."""
+def validate_cell(
+    model: type[StudyConfigT], base: dict[str, Any], assignment: dict[str, Any], label: str
+) -> StudyConfigT:
+    """Validate ``base`` with ``assignment`` set, naming the assigned field on error."""
     data = copy.deepcopy(base)
-    data["grid"] = {}
+    if "grid" in data:
+        data["grid"] = {}
     for key, value in assignment.items():
         _set_path(data, key, value)
     try:
-        return ExperimentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         path, msg = _describe(exc)
         swept = next((k for k in assignment if path.startswith(k)), None)

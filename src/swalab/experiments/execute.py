@@ -13,31 +13,13 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from swalab.experiments.plan import Cell, Task
+from swalab.experiments import adapt
+from swalab.experiments.cells import Cell, CellResult, Task
 from swalab.experiments.store import EPISODE_SCHEMA, METRIC_FIELDS, STEP_SCHEMA, table
-
-
-@dataclass
-class CellResult:
-    """One finished cell.
-
-    Attributes:
-        cell: The cell.
-        steps: Step rows (:data:`~swalab.experiments.store.STEP_SCHEMA`).
-        episodes: Episode rows (:data:`~swalab.experiments.store.EPISODE_SCHEMA`).
-        seconds: Wall time of the task that computed it, shared evenly over its cells.
-    """
-
-    cell: Cell
-    steps: pa.Table
-    episodes: pa.Table
-    seconds: float
 
 
 def params(cell: Cell) -> dict[str, Any]:
@@ -83,7 +65,7 @@ def agents(cell: Cell, seed: int) -> dict[str, Any]:
     """One episode's per-agent columns, and which agents count as prosocial.
 
     An agent is prosocial when it uses SWI with λ_i at or above its scorer's own switch:
-    λ̃ (SPEC §2) for the paper scorer, λ*_i (SPEC §3) for the consistent one.
+    its scorer's predicted switch (:func:`swalab.theory.predicted_switch`).
     """
     from swalab import theory
     from swalab.experiments.population import realize
@@ -92,15 +74,22 @@ def agents(cell: Cell, seed: int) -> dict[str, Any]:
     g = c.game
     per = realize(c, seed)
     kinds, _ = c.agent_kinds()
-    if c.policy.scorer == "paper":
-        switch = [theory.lambda_tilde(g.capacity, g.beta, x, c.policy.margin)
-                  for x in per["x_max"]]  # fmt: skip
-    else:
-        switch = theory.per_agent_thresholds(
-            g.n_agents, g.beta, weights=per["weights"], values=per["values"]
-        ).tolist()
-    prosocial = [k == "swi" and lam >= s - 1e-12
-                 for k, lam, s in zip(kinds, per["lam"], switch, strict=True)]  # fmt: skip
+    switch = [
+        theory.predicted_switch(
+            c.policy.scorer,
+            n_agents=g.n_agents,
+            capacity=g.capacity,
+            beta=g.beta,
+            x_max=x,
+            margin=c.policy.margin,
+            weight=w,
+            value=v,
+        )
+        for x, w, v in zip(per["x_max"], per["weights"], per["values"], strict=True)
+    ]
+    prosocial = [
+        k == "swi" and lam >= s - 1e-12 for k, lam, s in zip(kinds, per["lam"], switch, strict=True)
+    ]
     return {
         "lam_per_agent": per["lam"],
         "x_max_per_agent": per["x_max"],
@@ -134,7 +123,7 @@ def _per_episode(
             sims[key], per[key] = sims[done[ci]], per[done[ci]]
             continue
         done.setdefault(ci, key)
-        sims[key], per[key] = cells[ci].simulation(seed), agents(cells[ci], seed)
+        sims[key], per[key] = adapt.simulation(cells[ci].config, seed), agents(cells[ci], seed)
     return sims, per
 
 
@@ -148,8 +137,10 @@ def _results(
     return [
         CellResult(
             cell=c,
-            steps=table(steps_rows[ci], STEP_SCHEMA),
-            episodes=table(ep_rows[ci], EPISODE_SCHEMA),
+            tables={
+                "steps": table(steps_rows[ci], STEP_SCHEMA),
+                "episodes": table(ep_rows[ci], EPISODE_SCHEMA),
+            },
             seconds=share,
         )
         for ci, c in enumerate(cells)
@@ -158,11 +149,11 @@ def _results(
 
 def run_engine_task(task: Task) -> list[CellResult]:
     """Play every episode of a model-based task in one lockstep batch."""
-    if task.cells[0].is_dilemma:
+    if adapt.is_dilemma(task.cells[0].config):
         return run_dilemma_task(task)
     from swalab.metrics import who_pays
     from swalab.swi.engine import LockstepBatch, run_lockstep
-    from swalab.swi.simulation import replay_decisions
+    from swalab.swi.simulation import play_episodes, replay_decisions
 
     start = time.perf_counter()
     cells = task.cells
@@ -175,27 +166,39 @@ def run_engine_task(task: Task) -> list[CellResult]:
     def col(get: Callable[[Any], Any], source: dict[Any, Any] = sims) -> Any:
         return np.array([get(source[key]) for key in episodes])
 
-    batch = LockstepBatch(
-        n_agents=first.n_agents, steps=int(horizons.max()),
-        scorer=first.scorer, candidates=first.candidates, k=first.k,
-        grid_step=first.grid_step, anchors=first.anchors,
-        lam=col(lambda a: a["lam_per_agent"], per),
-        capacity=col(lambda x: x.capacity), beta=col(lambda x: x.beta),
-        x_max=col(lambda a: a["x_max_per_agent"], per),
-        weights=col(lambda a: a["weights_per_agent"], per),
-        values=col(lambda a: a["values_per_agent"], per),
-        margin=col(lambda x: x.margin), gamma=col(lambda x: x.gamma),
-        alpha=col(lambda x: x.alpha),
-        initial_belief=col(lambda x: np.nan if x.initial_belief is None else x.initial_belief),
-        seed=np.array([s for _, s in episodes], dtype=np.int64),
-        belief=col(lambda x: x.belief_kind), window=col(lambda x: x.window),
-        private=col(lambda x: x.private), delay=col(lambda x: x.delay),
-        noise=col(lambda x: x.noise),
-        agents=col(lambda a: a["kinds"], per),
-        agent_demands=col(lambda x: x.agent_kinds()[1]),
-        episode_steps=horizons,
-    )  # fmt: skip
-    res = run_lockstep(batch, record=True)
+    if cells[0].config.executor.engine == "loop":
+        lam_rows = [per[key]["lam_per_agent"] for key in episodes]
+        res = play_episodes([sims[key] for key in episodes], lam_rows, [s for _, s in episodes])
+    else:
+        batch = LockstepBatch(
+            n_agents=first.n_agents,
+            steps=int(horizons.max()),
+            scorer=first.scorer,
+            candidates=first.candidates,
+            k=first.k,
+            grid_step=first.grid_step,
+            anchors=first.anchors,
+            lam=col(lambda a: a["lam_per_agent"], per),
+            capacity=col(lambda x: x.capacity),
+            beta=col(lambda x: x.beta),
+            x_max=col(lambda a: a["x_max_per_agent"], per),
+            weights=col(lambda a: a["weights_per_agent"], per),
+            values=col(lambda a: a["values_per_agent"], per),
+            margin=col(lambda x: x.margin),
+            gamma=col(lambda x: x.gamma),
+            alpha=col(lambda x: x.alpha),
+            initial_belief=col(lambda x: np.nan if x.initial_belief is None else x.initial_belief),
+            seed=np.array([s for _, s in episodes], dtype=np.int64),
+            belief=col(lambda x: x.belief_kind),
+            window=col(lambda x: x.window),
+            private=col(lambda x: x.private),
+            delay=col(lambda x: x.delay),
+            noise=col(lambda x: x.noise),
+            agents=col(lambda a: a["kinds"], per),
+            agent_demands=col(lambda x: x.agent_kinds()[1]),
+            episode_steps=horizons,
+        )
+        res = run_lockstep(batch, record=True)
     assert res.demands is not None and res.loads is not None and res.welfare is not None
     assert res.beliefs is not None and res.rewards is not None
     steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
@@ -258,10 +261,14 @@ def run_engine_task(task: Task) -> list[CellResult]:
                 "utilisation": float(res.mean_load[e]) / sim.capacity,
                 "fairness": float(res.fairness[e]),
                 "steps_to_stable": float(res.steps_to_stable[e]),
-                **who_pays(res.demands[e, :played], res.rewards[e, :played],
-                           a["x_max_per_agent"], a["prosocial"]),
+                **who_pays(
+                    res.demands[e, :played],
+                    res.rewards[e, :played],
+                    a["x_max_per_agent"],
+                    a["prosocial"],
+                ),
             }
-        )  # fmt: skip
+        )
     share = (time.perf_counter() - start) / len(cells)
     return _results(cells, steps_rows, ep_rows, share)
 
@@ -273,19 +280,24 @@ def run_llm_task(
     task: Task, model: Any, on_step: Callable[[int], None] | None = None
 ) -> list[CellResult]:
     """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller)."""
-    if task.cells[0].is_dilemma:
+    if adapt.is_dilemma(task.cells[0].config):
         return run_dilemma_task(task, model)
     from swalab.llm.runner import run_llm_pairs
     from swalab.metrics import who_pays
 
     start = time.perf_counter()
     cells = task.cells
-    sim = cells[0].simulation()
+    sim = adapt.simulation(cells[0].config)
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     games, per = _per_episode(cells, pairs)
-    played = run_llm_pairs(sim, model, [(per[key]["lam_per_agent"], key[1]) for key in pairs],
-                           cells[0].protocol(), on_step=on_step,
-                           games=[games[key] for key in pairs])  # fmt: skip
+    played = run_llm_pairs(
+        sim,
+        model,
+        [(per[key]["lam_per_agent"], key[1]) for key in pairs],
+        adapt.protocol(cells[0].config),
+        on_step=on_step,
+        games=[games[key] for key in pairs],
+    )
     share = (time.perf_counter() - start) / len(cells)
     steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
@@ -294,15 +306,15 @@ def run_llm_task(
         cell, a = cells[ci], per[(ci, seed)]
         for r in ep.rows:
             row = {k: x for k, x in r.items() if k in _STEP_KEYS}
-            steps_rows[ci].append({"cell": cell.key, "seed": seed,
-                                   "prosocial": a["prosocial"][r["agent"]], **row})  # fmt: skip
+            steps_rows[ci].append(
+                {"cell": cell.key, "seed": seed, "prosocial": a["prosocial"][r["agent"]], **row}
+            )
         summary = ep.summary(sim.capacity)
         metrics = {k: summary.get(k) for k, _ in METRIC_FIELDS}
         if metrics["mean_load"] is not None:
             metrics["utilisation"] = metrics["mean_load"] / sim.capacity
             rewards = np.array([r["reward"] for r in ep.rows]).reshape(len(ep.loads), -1)
-            metrics |= who_pays(np.stack(ep.demands), rewards, a["x_max_per_agent"],
-                                a["prosocial"])  # fmt: skip
+            metrics |= who_pays(np.stack(ep.demands), rewards, a["x_max_per_agent"], a["prosocial"])
         ep_rows[ci].append(
             {
                 "cell": cell.key,
@@ -343,12 +355,18 @@ def _dilemma_params(cell: Cell, dyn: Any) -> dict[str, Any]:
 def _dilemma_agents_cols(cell: Cell, dyn: Any, lam: list[float]) -> dict[str, Any]:
     kinds, _ = cell.config.agent_kinds()
     switch = dyn.switch_point()
-    prosocial = [k == "swi" and (lam_i >= switch - 1e-12) for k, lam_i in zip(kinds, lam,
-                 strict=True)]  # fmt: skip
+    prosocial = [
+        k == "swi" and (lam_i >= switch - 1e-12) for k, lam_i in zip(kinds, lam, strict=True)
+    ]
     n = dyn.n_agents
-    return {"lam_per_agent": lam, "x_max_per_agent": [float(dyn.x_max)] * n,
-            "weights_per_agent": [1.0] * n, "values_per_agent": [1.0] * n,
-            "kinds": kinds, "prosocial": prosocial}  # fmt: skip
+    return {
+        "lam_per_agent": lam,
+        "x_max_per_agent": [float(dyn.x_max)] * n,
+        "weights_per_agent": [1.0] * n,
+        "values_per_agent": [1.0] * n,
+        "kinds": kinds,
+        "prosocial": prosocial,
+    }
 
 
 def _llm_rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -380,8 +398,8 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
     start = time.perf_counter()
     cells = task.cells
     first = cells[0]
-    dyn = first.dynamics()
-    agents_cfg = first.dilemma_agents()
+    dyn = adapt.dynamics(first.config)
+    agents_cfg = adapt.dilemma_agents(first.config)
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     lams = [list(realize(cells[ci].config, seed)["lam"]) for ci, seed in pairs]
     seeds = [seed for _, seed in pairs]
@@ -399,14 +417,24 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
         assert c.model is not None
         judge = LLMJudge(model=model) if c.policy.scorer == "judge" else None
         run = run_llm_dilemma(
-            dyn, model, np.array(lams), seeds, agents_cfg, k=c.policy.k,
-            temperature=c.model.temperature, max_tokens=c.model.max_tokens,
-            constrained=c.model.constrained, text=getattr(dyn, "mode", "") == "text",
+            dyn,
+            model,
+            np.array(lams),
+            seeds,
+            agents_cfg,
+            k=c.policy.k,
+            temperature=c.model.temperature,
+            max_tokens=c.model.max_tokens,
+            constrained=c.model.constrained,
+            text=getattr(dyn, "mode", "") == "text",
             judge=judge,
-        )  # fmt: skip
+        )
         res, rows_by_ep, agreement = run.result, run.rows, run.judge_agreement
-        accounting = {k: x / len(pairs) for k, x in run.accounting.items()
-                      if k in ("prompts", "tokens_in", "tokens_out", "cached")}  # fmt: skip
+        accounting = {
+            k: x / len(pairs)
+            for k, x in run.accounting.items()
+            if k in ("prompts", "tokens_in", "tokens_out", "cached")
+        }
     steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     cell_params = [_dilemma_params(c, dyn) for c in cells]
@@ -417,34 +445,56 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
         for t in range(dyn.steps):
             for i in range(dyn.n_agents):
                 row: dict[str, Any] = {
-                    "cell": cell.key, "seed": seed, "step": t, "agent": i,
-                    "kind": a["kinds"][i], "prosocial": a["prosocial"][i], "lam": lams[e][i],
+                    "cell": cell.key,
+                    "seed": seed,
+                    "step": t,
+                    "agent": i,
+                    "kind": a["kinds"][i],
+                    "prosocial": a["prosocial"][i],
+                    "lam": lams[e][i],
                     "belief": float(res.beliefs[e, t, i]),
                     "demand": float(res.actions[e, t, i]),
-                    "reward": float(res.rewards[e, t, i]), "load": float(res.load[e, t]),
+                    "reward": float(res.rewards[e, t, i]),
+                    "load": float(res.load[e, t]),
                     "welfare": float(res.welfare[e, t]),
                     "overloaded": bool(res.overloaded[e, t]),
-                }  # fmt: skip
+                }
                 if rows_by_ep is not None:
                     llm_row = rows_by_ep[e][t * dyn.n_agents + i]
                     row |= {k: x for k, x in llm_row.items() if k in _STEP_KEYS and k not in row}
                 elif record and a["kinds"][i] == "swi" and res.private is not None:
                     assert res.group is not None
-                    row |= {"candidates": res.candidates.tolist(),
-                            "private": res.private[e, t, i].tolist(),
-                            "group": res.group[e, t, i].tolist(),
-                            "argmax_demand": row["demand"]}  # fmt: skip
+                    row |= {
+                        "candidates": res.candidates.tolist(),
+                        "private": res.private[e, t, i].tolist(),
+                        "group": res.group[e, t, i].tolist(),
+                        "argmax_demand": row["demand"],
+                    }
                 steps_rows[ci].append(row)
-        metrics = dilemma_metrics(res.actions[e], res.rewards[e], res.welfare[e], res.load[e],
-                                  res.overloaded[e], {k: x[e] for k, x in res.extras.items()},
-                                  nominal)  # fmt: skip
-        ep_rows[ci].append({
-            "cell": cell.key, "seed": seed, "status": "ok", "error": None,
-            "steps_played": dyn.steps, **cell_params[ci],
-            **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
-            **metrics, "judge_agreement": agreement, **accounting,
-            **(_llm_rates(rows_by_ep[e]) if rows_by_ep is not None else {}),
-            **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
-        })  # fmt: skip
+        metrics = dilemma_metrics(
+            res.actions[e],
+            res.rewards[e],
+            res.welfare[e],
+            res.load[e],
+            res.overloaded[e],
+            {k: x[e] for k, x in res.extras.items()},
+            nominal,
+        )
+        ep_rows[ci].append(
+            {
+                "cell": cell.key,
+                "seed": seed,
+                "status": "ok",
+                "error": None,
+                "steps_played": dyn.steps,
+                **cell_params[ci],
+                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
+                **metrics,
+                "judge_agreement": agreement,
+                **accounting,
+                **(_llm_rates(rows_by_ep[e]) if rows_by_ep is not None else {}),
+                **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
+            }
+        )
     share = (time.perf_counter() - start) / len(cells)
     return _results(cells, steps_rows, ep_rows, share)

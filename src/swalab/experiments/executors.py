@@ -1,9 +1,12 @@
 """Where tasks run: local processes or a Ray cluster, with the same task functions.
 
 Both executors hand every finished task to one ``on_done`` callback in the driver, which
-writes the store; workers never touch the output directory. LLM tasks need a loaded model:
-locally it is loaded once in the driver and reused by every task that names it; on Ray one
-actor per model holds it and runs that model's tasks in turn.
+writes the store; workers never touch the output directory. A task's placement says where
+it may run (:data:`~swalab.experiments.cells.Placement`): ``engine`` tasks go to workers;
+``llm`` tasks need a loaded model — locally it is loaded once in the driver and reused by
+every task that names it, on Ray one actor per model holds it and runs that model's tasks in
+turn; ``driver`` tasks (live servers, benchmarks) run in the driver alone, one after
+another. Every task is computed by :func:`~swalab.experiments.kinds.run_task`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from swalab.experiments.cells import CellResult, Task
 from swalab.experiments.config import ModelConfig
-from swalab.experiments.execute import CellResult, run_engine_task, run_llm_task
-from swalab.experiments.plan import Task
+from swalab.experiments.kinds import run_task
 
 OnDone = Callable[[Task, "list[CellResult] | BaseException"], None]
 OnModel = Callable[[str, dict[str, Any]], None]
@@ -45,6 +48,14 @@ def _init_worker(threads: int) -> None:
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
+def _attempt(task: Task) -> list[CellResult] | BaseException:
+    """Compute a task here; its exception is its result (one task failing fails its cells)."""
+    try:
+        return run_task(task)
+    except Exception as exc:
+        return exc
+
+
 def _reporter(task: Task, on_done: OnDone) -> Callable[[Future[list[CellResult]]], None]:
     def report(fut: Future[list[CellResult]]) -> None:
         on_done(task, fut.exception() or fut.result())
@@ -58,9 +69,12 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
 
-    def run(self, tasks: list[Task], on_done: OnDone, on_model: OnModel,
-            on_step: OnStep | None = None) -> None:  # fmt: skip
+    def run(
+        self, tasks: list[Task], on_done: OnDone, on_model: OnModel, on_step: OnStep | None = None
+    ) -> None:
         """Run ``tasks``; each result (or exception) goes to ``on_done`` as it finishes."""
+        for task in (t for t in tasks if t.kind == "driver"):  # alone, before anything else
+            on_done(task, _attempt(task))
         engine = [t for t in tasks if t.kind == "engine"]
         llm = [t for t in tasks if t.kind == "llm"]
         workers = min(self.workers, len(engine))
@@ -69,11 +83,13 @@ class LocalExecutor:
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
             pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(threads,),
-            )  # fmt: skip
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(threads,),
+            )
             for task in engine:
-                fut = pool.submit(run_engine_task, task)
+                fut = pool.submit(run_task, task)
                 fut.add_done_callback(_reporter(task, on_done))
                 futures.append(fut)
         try:
@@ -86,7 +102,7 @@ class LocalExecutor:
                         assert model_config is not None
                         stacks[task.model_key] = open_stack(model_config)
                         on_model(task.model_key, vars(stacks[task.model_key].model.identity))
-                    result: list[CellResult] | BaseException = run_llm_task(
+                    result: list[CellResult] | BaseException = run_task(
                         task, stacks[task.model_key].model, on_step
                     )
                 except Exception as exc:
@@ -94,11 +110,7 @@ class LocalExecutor:
                 on_done(task, result)
             if pool is None:
                 for task in engine:
-                    try:
-                        result = run_engine_task(task)
-                    except Exception as exc:
-                        result = exc
-                    on_done(task, result)
+                    on_done(task, _attempt(task))
             else:
                 wait(futures)
         finally:
@@ -116,7 +128,7 @@ class _ModelWorker:
         return dict(vars(self.stack.model.identity))
 
     def run(self, task: Task) -> list[CellResult]:
-        return run_llm_task(task, self.stack.model)
+        return run_task(task, self.stack.model)
 
 
 class RayExecutor:
@@ -130,8 +142,9 @@ class RayExecutor:
         self.address = address
         self.workers = workers
 
-    def run(self, tasks: list[Task], on_done: OnDone, on_model: OnModel,
-            on_step: OnStep | None = None) -> None:  # fmt: skip
+    def run(
+        self, tasks: list[Task], on_done: OnDone, on_model: OnModel, on_step: OnStep | None = None
+    ) -> None:
         """Run ``tasks`` on Ray; results reach ``on_done`` in the driver as they finish."""
         from swalab.llm.registry import MissingExtraError
 
@@ -143,15 +156,22 @@ class RayExecutor:
             ) from None
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, num_cpus=None if self.address else self.workers,
-                     include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)  # fmt: skip
+            ray.init(
+                address=self.address,
+                num_cpus=None if self.address else self.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         try:
-            remote_engine = ray.remote(num_cpus=1)(run_engine_task)
+            remote_engine = ray.remote(num_cpus=1)(run_task)
             actor_cls = ray.remote(num_cpus=1)(_ModelWorker)
             refs: dict[Any, Task] = {}
             actors: dict[str, Any] = {}
             for task in tasks:
+                if task.kind == "driver":
+                    on_done(task, _attempt(task))
+                    continue
                 if task.kind == "engine":
                     refs[remote_engine.remote(task)] = task
                     continue

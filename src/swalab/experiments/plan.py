@@ -1,53 +1,50 @@
-"""From a config to cells and tasks.
+"""A sweep's plan: its grid expanded into validated cells, and the cells grouped into tasks.
 
-A cell is one point of the grid: a fully resolved config whose seeds are its episodes. It
-is named by a hash of what determines its results (never of where or how it runs), so the
-same cell computed twice — here or on a Ray cluster, today or after a crash — has one name.
-Cells that can advance in lockstep are grouped into tasks: model-based cells sharing the
-engine's per-batch settings, and LLM cells differing only in λ (one batched call per step).
+A sweep cell is one point of the grid: a fully resolved config whose seeds are its
+episodes. Cells that can advance in lockstep are grouped into tasks: model-based cells
+sharing the engine's per-batch settings, and LLM cells differing only in λ (one batched call
+per step). How a cell's config becomes library objects is :mod:`swalab.experiments.adapt`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from swalab._validate import rename_field
+from swalab.experiments import adapt
+from swalab.experiments.cells import Cell, Task, digest, payload
 from swalab.experiments.config import (
     NOT_HASHED,
     ConfigError,
+    ExecutorConfig,
     ExperimentConfig,
     grid_values,
     validate_cell,
 )
-from swalab.llm.protocol import ProtocolConfig
-from swalab.swi.config import SimulationConfig
-
-
-def digest(payload: Any) -> str:
-    """Short stable hash (16 hex digits) of JSON data."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
+from swalab.experiments.fields import LIBRARY_TO_PATH
 
 #: Fields added after cells were first stored, with the value that reproduces the older
 #: behaviour; left out of a cell's hash while they hold it, so a store written before they
 #: existed still resumes (its cells keep their names).
 LATER_FIELDS: dict[str, Any] = {
-    "env_params": {}, "population": None, "game.horizon": "fixed", "policy.belief.window": 5,
-    "policy.belief.private": False, "policy.belief.delay": 0, "policy.belief.noise": 0.0,
-}  # fmt: skip
+    "env_params": {},
+    "population": None,
+    "game.horizon": "fixed",
+    "policy.belief.window": 5,
+    "policy.belief.private": False,
+    "policy.belief.delay": 0,
+    "policy.belief.noise": 0.0,
+}
 
 
 def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
     """What a cell's results depend on, as JSON data (its hash is taken over this)."""
-    data = config.model_dump(mode="json", exclude=set(NOT_HASHED))
+    data = payload(config, NOT_HASHED)
     data["seeds"] = config.seed_list()
     if data.get("model") is not None:  # a cache and retries reproduce answers, never change them
         data["model"].pop("cache")
@@ -60,118 +57,6 @@ def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
         if node.get(leaf) == default:
             del node[leaf]
     return data
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One grid point.
-
-    Attributes:
-        key: Hash of :func:`cell_payload` (16 hex digits); names the cell's files.
-        config: The resolved config (empty grid).
-        assignment: The grid values that made this cell (dotted path → value).
-    """
-
-    key: str
-    config: ExperimentConfig
-    assignment: dict[str, Any]
-
-    @property
-    def is_dilemma(self) -> bool:
-        """Whether the cell plays a resource dilemma (:mod:`swalab.swi.dilemma`)."""
-        return self.config.env != "congestion_v0"
-
-    def dynamics(self) -> Any:
-        """The dilemma's pure dynamics (``game.n_agents``/``steps`` plus ``env_params``)."""
-        from swalab import envs
-
-        c = self.config
-        return envs.dynamics(c.env, n_agents=c.game.n_agents, steps=c.game.steps,
-                             **c.env_params)  # fmt: skip
-
-    def dilemma_agents(self) -> Any:
-        """How the cell's agents decide in a dilemma."""
-        from swalab.swi.dilemma import DilemmaAgents
-
-        p, b = self.config.policy, self.config.policy.belief
-        kinds, demands = self.config.agent_kinds()
-        return DilemmaAgents(grid_step=p.grid_step, anchors=tuple(p.anchors), alpha=b.alpha,
-                             initial_belief=b.initial, kinds=tuple(kinds),
-                             demands=tuple(demands))  # fmt: skip
-
-    @property
-    def uses_llm(self) -> bool:
-        """Whether candidates come from a model."""
-        return self.config.policy.candidates == "llm"
-
-    def simulation(self, seed: int = 0) -> SimulationConfig:
-        """The library's config for this cell's game, scorer, belief and population.
-
-        Args:
-            seed: The episode whose per-agent draws to use (only matters when a per-agent
-                parameter is a distribution).
-        """
-        from swalab.experiments.population import realize
-
-        g, p, b = self.config.game, self.config.policy, self.config.policy.belief
-        per_agent = realize(self.config, seed)
-        kinds, demands = self.config.agent_kinds()
-        return SimulationConfig(
-            n_agents=g.n_agents,
-            capacity=g.capacity,
-            beta=g.beta,
-            x_max=tuple(per_agent["x_max"]),
-            weights=tuple(per_agent["weights"]),
-            values=tuple(per_agent["values"]),
-            steps=g.steps,
-            horizon=g.horizon,
-            k=p.k,
-            grid_step=p.grid_step,
-            candidates="grid" if p.candidates == "llm" else p.candidates,
-            anchors=tuple(p.anchors),
-            scorer=p.scorer,
-            margin=p.margin,
-            gamma=p.gamma,
-            alpha=b.alpha,
-            initial_belief=b.initial,
-            belief_kind=b.kind,
-            window=b.window,
-            private=b.private,
-            delay=b.delay,
-            noise=b.noise,
-            agents=tuple(kinds),
-            agent_demands=tuple(demands),
-        )
-
-    def protocol(self) -> ProtocolConfig:
-        """How an LLM cell asks its model."""
-        p, m = self.config.policy, self.config.model
-        if m is None:
-            raise ValueError("this cell has no model")
-        return ProtocolConfig(
-            k=p.k,
-            resolution=p.grid_step,
-            temperature=m.temperature,
-            max_tokens=m.max_tokens,
-            selector=p.selector,
-            fallback=p.fallback,
-            constrained=m.constrained,
-        )
-
-
-@dataclass(frozen=True)
-class Task:
-    """Cells advanced together, and how.
-
-    Attributes:
-        kind: ``"engine"`` (lockstep kernel) or ``"llm"`` (batched model calls).
-        cells: The cells, all of one group.
-        model_key: For LLM tasks: which loaded model serves them.
-    """
-
-    kind: Literal["engine", "llm"]
-    cells: tuple[Cell, ...]
-    model_key: str | None = None
 
 
 def model_key(config: ExperimentConfig) -> str:
@@ -213,36 +98,44 @@ def _check_dilemma(config: ExperimentConfig) -> None:
     defaults = ExperimentConfig()
     for name in _DILEMMA_GAME:
         if getattr(config.game, name) != getattr(defaults.game, name):
-            raise ConfigError(f"game.{name}: applies to congestion_v0 only; {env} takes its "
-                              f"parameters from env_params")  # fmt: skip
+            raise ConfigError(
+                f"game.{name}: applies to congestion_v0 only; {env} takes its "
+                f"parameters from env_params"
+            )
     for name in _DILEMMA_BELIEF:
         if getattr(config.policy.belief, name) != getattr(defaults.policy.belief, name):
             raise ConfigError(f"policy.belief.{name}: {env} agents use the EMA belief only")
     policy = config.policy
     if policy.scorer == "paper":
-        raise ConfigError(f"policy.scorer='paper' is the congestion game's normalised scorer: "
-                          f"{env} takes consistent or judge")  # fmt: skip
+        raise ConfigError(
+            f"policy.scorer='paper' is the congestion game's normalised scorer: "
+            f"{env} takes consistent or judge"
+        )
     if policy.candidates == "random" or policy.selector != "code":
-        raise ConfigError(f"policy.candidates/selector: {env} takes grid or llm candidates, "
-                          f"chosen in code")  # fmt: skip
-    cell = Cell(key="", config=config, assignment={})
+        raise ConfigError(
+            f"policy.candidates/selector: {env} takes grid or llm candidates, chosen in code"
+        )
     try:
-        dyn = cell.dynamics()
+        dyn = adapt.dynamics(config)
     except ValueError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith("env_params.") else f"env_params.{msg}") from None
     text = getattr(dyn, "mode", "numeric") == "text"
     if policy.scorer == "judge" and not text:
-        raise ConfigError(f"policy.scorer='judge' grades messages: use env context_budget_v0 "
-                          f"with env_params.mode=text, not {env}")  # fmt: skip
+        raise ConfigError(
+            f"policy.scorer='judge' grades messages: use env context_budget_v0 "
+            f"with env_params.mode=text, not {env}"
+        )
     if text and policy.candidates != "llm":
-        raise ConfigError("env_params.mode='text': messages come from a model; set "
-                          "policy.candidates: llm and a model section")  # fmt: skip
+        raise ConfigError(
+            "env_params.mode='text': messages come from a model; set "
+            "policy.candidates: llm and a model section"
+        )
     if (policy.candidates == "llm") != (config.model is not None):
         raise ConfigError("model: give a model section exactly when policy.candidates is llm")
     try:
         lam = np.array([realize(config, 0)["lam"]], dtype=np.float64)
-        Lockstep(dyn, lam, config.seed_list()[:1], cell.dilemma_agents())
+        Lockstep(dyn, lam, config.seed_list()[:1], adapt.dilemma_agents(config))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if config.model is not None:
@@ -259,11 +152,14 @@ def _check_cell(config: ExperimentConfig) -> None:
         return
     policy = config.policy
     if policy.scorer == "judge":
-        raise ConfigError("policy.scorer='judge' grades messages: use env context_budget_v0 "
-                          "with env_params.mode=text")  # fmt: skip
+        raise ConfigError(
+            "policy.scorer='judge' grades messages: use env context_budget_v0 "
+            "with env_params.mode=text"
+        )
     if "retry" in config.agent_kinds()[0]:
-        raise ConfigError("population: kind 'retry' retries rejected calls: only "
-                          "rate_limit_v0 has them")  # fmt: skip
+        raise ConfigError(
+            "population: kind 'retry' retries rejected calls: only rate_limit_v0 has them"
+        )
     if config.env_params:
         raise ConfigError("env_params: congestion_v0 takes its parameters from game")
     llm = policy.candidates == "llm"
@@ -280,28 +176,14 @@ def _check_cell(config: ExperimentConfig) -> None:
 
     config.agent_kinds()
     check_ranges(config)
-    cell = Cell(key="", config=config, assignment={})
-    sim = cell.simulation()
+    sim = adapt.simulation(config)
     lam = realize(config, 0)["lam"]
     v.per_agent("lam", lam, sim.n_agents, 0.0, check="unit_interval")
     if llm:
-        cell.protocol()
+        adapt.protocol(config)
         _check_model(config)
     else:
         LockstepBatch.from_config(sim, [lam], config.seed_list()[:1])
-
-
-#: Library argument names → the config paths users write.
-_PATHS = {
-    **{f: f"game.{f}" for f in ("n_agents", "capacity", "beta", "x_max", "weights", "values",
-                                "steps")},
-    **{f: f"policy.{f}" for f in ("k", "grid_step", "anchors", "margin", "gamma", "scorer",
-                                  "selector", "fallback")},
-    **{f: f"policy.belief.{f}" for f in ("alpha", "window", "private", "delay", "noise")},
-    "initial_belief": "policy.belief.initial", "belief_kind": "policy.belief.kind",
-    "resolution": "policy.grid_step", "temperature": "model.temperature",
-    "max_tokens": "model.max_tokens",
-}  # fmt: skip
 
 
 def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
@@ -320,9 +202,9 @@ def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
     for combo in itertools.product(*(grid[k] for k in keys)):
         assignment = dict(zip(keys, combo, strict=True))
         label = source if not assignment else f"{source}: cell {json.dumps(assignment)}"
-        resolved = validate_cell(base, assignment, label)
-        payload = cell_payload(resolved)
-        key = digest(payload)
+        resolved = validate_cell(ExperimentConfig, base, assignment, label)
+        data = cell_payload(resolved)
+        key = digest(data)
         if key in seen:
             raise ConfigError(
                 f"{source}: grid gives the same cell twice ({json.dumps(seen[key])} and "
@@ -330,51 +212,55 @@ def plan(config: ExperimentConfig, source: str = "config") -> list[Cell]:
             )
         seen[key] = assignment
         # Cells differing only in λ or seeds pass the same checks: run each check once.
-        shape = digest({k: x for k, x in payload.items() if k not in ("lam", "seeds")})
+        shape = digest({k: x for k, x in data.items() if k not in ("lam", "seeds")})
         if shape not in checked or not isinstance(resolved.lam, float):
             try:
                 _check_cell(resolved)
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
             except ValueError as exc:
-                raise ConfigError(f"{label}: {rename_field(str(exc), _PATHS)}") from None
+                raise ConfigError(f"{label}: {rename_field(str(exc), LIBRARY_TO_PATH)}") from None
             checked.add(shape)
         cells.append(Cell(key=key, config=resolved, assignment=assignment))
     return cells
 
 
-def plan_hash(cells: list[Cell]) -> str:
-    """One name for a whole plan: the hash of its sorted cell keys."""
-    return digest(sorted(c.key for c in cells))
-
-
 def _engine_group(cell: Cell) -> tuple[Any, ...]:
     c = cell.config
-    if cell.is_dilemma:  # one dynamics and one way of deciding; λ and seeds may differ
-        payload = cell_payload(c)
-        return ("dilemma", digest({k: x for k, x in payload.items() if k not in ("lam", "seeds")}))
-    return (c.game.n_agents, c.policy.scorer, c.policy.candidates, c.policy.k,
-            c.policy.grid_step, tuple(c.policy.anchors), c.record_decisions)  # fmt: skip
+    if adapt.is_dilemma(c):  # one dynamics and one way of deciding; λ and seeds may differ
+        data = cell_payload(c)
+        return ("dilemma", digest({k: x for k, x in data.items() if k not in ("lam", "seeds")}))
+    return (
+        c.game.n_agents,
+        c.policy.scorer,
+        c.policy.candidates,
+        c.policy.k,
+        c.policy.grid_step,
+        tuple(c.policy.anchors),
+        c.record_decisions,
+    )
 
 
 def _llm_group(cell: Cell) -> str:
-    payload = cell_payload(cell.config)
-    payload.pop("lam")
-    return digest(payload) + model_key(cell.config)
+    data = cell_payload(cell.config)
+    data.pop("lam")
+    return digest(data) + model_key(cell.config)
 
 
-def make_tasks(cells: list[Cell], cells_per_task: int) -> list[Task]:
+def make_tasks(cells: list[Cell], executor: ExecutorConfig) -> list[Task]:
     """Group cells into tasks: LLM tasks first (they are the long ones), then engine chunks.
 
     Args:
         cells: Cells still to run.
-        cells_per_task: Largest number of model-based cells per task (smaller tasks give
-            finer resume points and spread over more workers).
+        executor: Where they run; ``cells_per_task`` is the largest number of model-based
+            cells per task (smaller tasks give finer resume points and spread over more
+            workers).
     """
+    cells_per_task = executor.cells_per_task
     llm: dict[str, list[Cell]] = {}
     engine: dict[tuple[Any, ...], list[Cell]] = {}
     for cell in cells:
-        if cell.uses_llm:
+        if adapt.uses_llm(cell.config):
             llm.setdefault(_llm_group(cell), []).append(cell)
         else:
             engine.setdefault(_engine_group(cell), []).append(cell)

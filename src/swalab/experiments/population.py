@@ -57,8 +57,10 @@ def draw(dist: Distribution, name: str, n_agents: int, seed: int) -> np.ndarray:
                 break
         else:
             bracket = "[" if closed else "("
-            raise ValueError(f"{path}: {dist.dist} draws fall outside {bracket}{low}, {high}] "
-                             f"(no valid draw in {_TRIES} tries)")  # fmt: skip
+            raise ValueError(
+                f"{path}: {dist.dist} draws fall outside {bracket}{low}, {high}] "
+                f"(no valid draw in {_TRIES} tries)"
+            )
     return out
 
 
@@ -73,8 +75,9 @@ def check_ranges(config: ExperimentConfig) -> None:
         if bad:
             path, low, high, closed, _ = PER_AGENT[name]
             bracket = "[" if closed else "("
-            raise ValueError(f"{path}: {spec.dist} reaches {bad[0]}, outside "
-                             f"{bracket}{low}, {high}]")  # fmt: skip
+            raise ValueError(
+                f"{path}: {spec.dist} reaches {bad[0]}, outside {bracket}{low}, {high}]"
+            )
 
 
 def realize(config: ExperimentConfig, seed: int) -> dict[str, list[float]]:

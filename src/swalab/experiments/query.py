@@ -1,8 +1,10 @@
-"""SQL over a result store: DuckDB views ``steps`` and ``episodes`` over the cell files.
+"""SQL over a result store: one DuckDB view per table of its cells.
 
-Only committed cells (``cells/<key>/``) are read, so a query during a run, or after a
-crash, sees whole cells only. A store with no finished cell yet gives empty views with the
-full schema, so the same query works before and after.
+A sweep's store has the views ``steps`` and ``episodes``; a phase diagram's, ``phase``;
+each kind declares its tables (:mod:`~swalab.experiments.kinds`). Only committed cells
+(``cells/<key>/``) are read, so a query during a run, or after a crash, sees whole cells
+only. A store with no finished cell yet gives empty views with the full schema, so the
+same query works before and after.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from swalab.experiments.store import EPISODE_SCHEMA, STEP_SCHEMA, ResultStore
+from swalab.experiments.kinds import get_kind
+from swalab.experiments.store import ResultStore
 
 
 def connect(root: str | Path) -> Any:
-    """An in-memory DuckDB connection with the views ``steps`` and ``episodes``.
+    """An in-memory DuckDB connection with one view per table of the store's kind.
 
     Raises:
         FileNotFoundError: ``root`` holds no manifest (not a result directory).
@@ -27,15 +30,15 @@ def connect(root: str | Path) -> Any:
     if store.manifest() is None:
         raise FileNotFoundError(f"{root}: not a swalab result directory (no manifest.json)")
     con = duckdb.connect()
-    for name, schema in (("steps", STEP_SCHEMA), ("episodes", EPISODE_SCHEMA)):
-        files = sorted(str(p) for p in store.cells_dir.glob(f"*/{name}.parquet"))
+    for name, schema in get_kind(store.kind()).tables.items():
+        files = [str(p) for p in store.table_files(name)]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             # union_by_name: cells stored by an older swalab lack newer columns (read as NULL)
             con.execute(
                 f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}], union_by_name=true)"
             )
-        else:
+        elif schema is not None:
             empty = pa.Table.from_pylist([], schema=schema)
             con.register(f"_{name}_empty", empty)
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")

@@ -1,11 +1,12 @@
 """The result store: one directory per finished cell, appearing atomically, and a manifest.
 
-Layout of an output directory::
+Layout of an output directory, the same for every kind of study::
 
-    manifest.json          swalab version, git commit, machine, planned cells, model hashes
-    experiment.yaml        the experiment as run (file + overrides), for the record
+    manifest.json          kind, swalab version, git commit, machine, planned cells, models
+    experiment.yaml        the study as run (file + overrides), for the record
     run.log                what each run did
-    cells/<key>/           one finished cell: cell.json, steps.parquet, episodes.parquet
+    cells/<key>/           one finished cell: cell.json and one <table>.parquet per table
+                           (a sweep: steps, episodes; a phase diagram: phase; …)
     .staging/              cells being written (never read; cleared on the next run)
 
 A cell is written into ``.staging`` and renamed into ``cells/`` in one ``rename``: a reader
@@ -110,7 +111,7 @@ PARAM_FIELDS: list[tuple[str, pa.DataType]] = [
     ("temperature", pa.float64()),
 ]
 
-#: Episode metrics (SPEC §2) and LLM accounting.
+#: Episode metrics (``docs/theory.md``, "Metrics") and LLM accounting.
 METRIC_FIELDS: list[tuple[str, pa.DataType]] = [
     ("overload_rate", pa.float64()),
     ("mean_welfare", pa.float64()),
@@ -220,7 +221,13 @@ class ResultStore:
         data: dict[str, Any] = json.loads(self.manifest_path.read_text())
         return data
 
-    def open(self, plan_hash: str, planned: list[str], experiment_yaml: str) -> None:
+    def kind(self) -> str:
+        """The kind of study stored here (stores written before kinds existed: ``sweep``)."""
+        return str((self.manifest() or {}).get("kind", "sweep"))
+
+    def open(
+        self, plan_hash: str, planned: list[str], experiment_yaml: str, kind: str = "sweep"
+    ) -> None:
         """Create or reopen the directory for a plan; refuse one holding another plan.
 
         Raises:
@@ -239,6 +246,7 @@ class ResultStore:
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest = old or {"created": now, "models": {}}
         manifest |= {
+            "kind": kind,
             "plan": plan_hash,
             "planned_cells": planned,
             "swalab_version": __version__,
@@ -257,14 +265,16 @@ class ResultStore:
         _write_json(self.manifest_path, manifest)
 
     def finished(self) -> set[str]:
-        """Keys of the cells already committed."""
+        """Keys of the cells already committed (a committed cell is always whole)."""
         if not self.cells_dir.exists():
             return set()
-        return {p.name for p in self.cells_dir.iterdir() if (p / "episodes.parquet").exists()}
+        return {p.name for p in self.cells_dir.iterdir() if (p / "cell.json").exists()}
 
-    def write_cell(
-        self, key: str, cell: dict[str, Any], steps: pa.Table, episodes: pa.Table
-    ) -> None:
+    def table_files(self, name: str) -> list[Path]:
+        """Every committed cell's ``<name>.parquet``, sorted by cell key."""
+        return sorted(self.cells_dir.glob(f"*/{name}.parquet"))
+
+    def write_cell(self, key: str, cell: dict[str, Any], tables: dict[str, pa.Table]) -> None:
         """Write a cell's files in staging, then commit them with one rename."""
         target = self.cells_dir / key
         if target.exists():
@@ -273,9 +283,8 @@ class ResultStore:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         (work / "cell.json").write_text(json.dumps(cell, indent=2, sort_keys=True))
-        pq.write_table(steps.cast(STEP_SCHEMA), work / "steps.parquet", compression="zstd")
-        pq.write_table(episodes.cast(EPISODE_SCHEMA), work / "episodes.parquet",
-                       compression="zstd")  # fmt: skip
+        for name, data in tables.items():
+            pq.write_table(data, work / f"{name}.parquet", compression="zstd")
         for f in work.iterdir():  # durable before the commit point
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -92,8 +92,9 @@ class DilemmaLLMRun:
     tokenizer: str | None = None
 
 
-def _proposal_prompt(dyn: Dynamics, state: dict[str, Any], agent: int, lam: float,
-                     belief: float, k: int) -> str:  # fmt: skip
+def _proposal_prompt(
+    dyn: Dynamics, state: dict[str, Any], agent: int, lam: float, belief: float, k: int
+) -> str:
     return (
         f"{dyn.describe(state, agent)}\n"
         f"You are agent {agent + 1} of {dyn.n_agents}. Your social weight is {lam:.2f} "
@@ -122,9 +123,14 @@ def _token_caps(dyn: Dynamics, k: int, owners: int) -> list[int]:
     return [max(1, round(top * (j + 1) / k)) for _ in range(owners) for j in range(k)]
 
 
-def _generate(model: LanguageModel, prompts: list[str], formats: list[OutputFormat | None],
-              seeds: list[int], temperature: float,
-              max_tokens: int | list[int]) -> tuple[list[Any], list[bool]]:  # fmt: skip
+def _generate(
+    model: LanguageModel,
+    prompts: list[str],
+    formats: list[OutputFormat | None],
+    seeds: list[int],
+    temperature: float,
+    max_tokens: int | list[int],
+) -> tuple[list[Any], list[bool]]:
     """One batched call per distinct token cap (one call in numeric mode)."""
     if not prompts:
         return [], []
@@ -133,9 +139,14 @@ def _generate(model: LanguageModel, prompts: list[str], formats: list[OutputForm
     shared: list[bool] = [False] * len(prompts)
     for cap in sorted(set(caps)):
         idx = [j for j, c in enumerate(caps) if c == cap]
-        out, sh, _ = _unique_generate(model, [prompts[j] for j in idx], [formats[j] for j in idx],
-                                      [seeds[j] for j in idx], temperature=temperature,
-                                      max_tokens=cap)  # fmt: skip
+        out, sh, _ = _unique_generate(
+            model,
+            [prompts[j] for j in idx],
+            [formats[j] for j in idx],
+            [seeds[j] for j in idx],
+            temperature=temperature,
+            max_tokens=cap,
+        )
         for j, comp, flag in zip(idx, out, sh, strict=True):
             done[j], shared[j] = comp, flag
     return done, shared
@@ -183,8 +194,9 @@ def run_llm_dilemma(
         ValueError: Text mode or a judge on a dilemma without messages.
     """
     if (text or judge is not None) and dyn.name != "context_budget_v0":
-        raise ValueError(f"text mode and the judge need messages: {dyn.name} has none "
-                         f"(use context_budget_v0)")  # fmt: skip
+        raise ValueError(
+            f"text mode and the judge need messages: {dyn.name} has none (use context_budget_v0)"
+        )
     run = Lockstep(dyn, np.asarray(lam, dtype=np.float64), seeds, agents)
     n, e_count = dyn.n_agents, len(run.seeds)
     count, tokenizer = token_counter(model) if text else (count_words, None)
@@ -210,8 +222,11 @@ def run_llm_dilemma(
                     prompts.append(_message_prompt(dyn, states[e], i, topic))
                     formats.append(None)
                 else:
-                    prompts.append(_proposal_prompt(dyn, states[e], i, float(run.lam[e, i]),
-                                                    float(belief[e, i]), k))  # fmt: skip
+                    prompts.append(
+                        _proposal_prompt(
+                            dyn, states[e], i, float(run.lam[e, i]), float(belief[e, i]), k
+                        )
+                    )
                     formats.append(check if constrained else None)
                 seeds32.append(_seed32(run.seeds[e], t, i * 64 + j))
         done, shared = _generate(
@@ -235,8 +250,7 @@ def run_llm_dilemma(
         per = k if text else 1
         for o, (e, i) in enumerate(owners):
             answers = done[o * per : (o + 1) * per]
-            note: dict[str, Any] = {"proposal_error": None, "fallback": "none",
-                                    "proposals": None}  # fmt: skip
+            note: dict[str, Any] = {"proposal_error": None, "fallback": "none", "proposals": None}
             if text:
                 options: dict[float, str] = {0.0: ""}
                 dropped = []
@@ -285,11 +299,15 @@ def run_llm_dilemma(
             situations, actions, where = [], [], []
             for e, i in owners:
                 for m, length in enumerate(cand[(e, i)]):
-                    situations.append(f"{dyn.describe(states[e], i)}\nThe others are expected "
-                                      f"to post about {belief[e, i]:.0f} tokens each.")  # fmt: skip
+                    situations.append(
+                        f"{dyn.describe(states[e], i)}\nThe others are expected "
+                        f"to post about {belief[e, i]:.0f} tokens each."
+                    )
                     message = texts[(e, i)][length]
-                    actions.append(f"Agent {i + 1} posts a {length:g}-token message:\n"
-                                   f"{message if message else '(nothing)'}")  # fmt: skip
+                    actions.append(
+                        f"Agent {i + 1} posts a {length:g}-token message:\n"
+                        f"{message if message else '(nothing)'}"
+                    )
                     where.append((e, i, m))
             graded = judge.score(situations, actions)
             acc["judge_calls"] += len(actions)
@@ -316,11 +334,17 @@ def run_llm_dilemma(
         for e in range(e_count):
             for i in range(n):
                 row: dict[str, Any] = {
-                    "step": t, "agent": i, "kind": run.kinds[i], "lam": float(run.lam[e, i]),
-                    "belief": float(belief[e, i]), "demand": float(actions_now[e, i]),
-                    "reward": float(out.rewards[e, i]), "load": float(out.load[e]),
-                    "welfare": float(out.welfare[e]), "overloaded": bool(out.overloaded[e]),
-                }  # fmt: skip
+                    "step": t,
+                    "agent": i,
+                    "kind": run.kinds[i],
+                    "lam": float(run.lam[e, i]),
+                    "belief": float(belief[e, i]),
+                    "demand": float(actions_now[e, i]),
+                    "reward": float(out.rewards[e, i]),
+                    "load": float(out.load[e]),
+                    "welfare": float(out.welfare[e]),
+                    "overloaded": bool(out.overloaded[e]),
+                }
                 if (e, i) in cand:
                     width = len(cand[(e, i)])
                     row |= notes[(e, i)] | {
@@ -341,7 +365,10 @@ def run_llm_dilemma(
     if judge is not None:
         agreement = rank_agreement([j for j, _ in judged], [c for _, c in judged])
     return DilemmaLLMRun(
-        result=res, rows=rows, accounting=acc, judge_agreement=agreement,
+        result=res,
+        rows=rows,
+        accounting=acc,
+        judge_agreement=agreement,
         judge_pick_agreement=(sum(picks) / len(picks)) if picks else None,
         tokenizer=tokenizer,
-    )  # fmt: skip
+    )

@@ -34,8 +34,10 @@ RUBRIC = (
 
 def judge_prompt(situation: str, action: str) -> str:
     """The judge's prompt for one candidate action."""
-    return (f"{RUBRIC}\n\nSituation:\n{situation}\n\nProposed action:\n{action}\n\n"
-            f'Answer with JSON {{"score": s}}, s between 0 and 1.\nAnswer:')  # fmt: skip
+    return (
+        f"{RUBRIC}\n\nSituation:\n{situation}\n\nProposed action:\n{action}\n\n"
+        f'Answer with JSON {{"score": s}}, s between 0 and 1.\nAnswer:'
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,14 +78,21 @@ class LLMJudge:
     def score(self, situations: Sequence[str], actions: Sequence[str]) -> JudgeScores:
         """Grade each (situation, action) pair in one batched, greedy call."""
         if len(situations) != len(actions):
-            raise ValueError(f"situations has {len(situations)} entries and actions "
-                             f"{len(actions)}: give one situation per action")  # fmt: skip
+            raise ValueError(
+                f"situations has {len(situations)} entries and actions "
+                f"{len(actions)}: give one situation per action"
+            )
         if not actions:
             return JudgeScores(scores=np.zeros(0), errors=[], tokens_in=0, tokens_out=0, cached=0)
         fmt = UnitScore(resolution=self.resolution)
         prompts = [judge_prompt(s, a) for s, a in zip(situations, actions, strict=True)]
-        done = self.model.generate(prompts, constraint=fmt if self.constrained else None,
-                                   temperature=0.0, seed=0, max_tokens=self.max_tokens)  # fmt: skip
+        done = self.model.generate(
+            prompts,
+            constraint=fmt if self.constrained else None,
+            temperature=0.0,
+            seed=0,
+            max_tokens=self.max_tokens,
+        )
         scores = np.full(len(done), np.nan)
         errors: list[str | None] = []
         for j, comp in enumerate(done):
@@ -95,10 +104,12 @@ class LLMJudge:
                     error = str(exc)
             errors.append(error)
         return JudgeScores(
-            scores=scores, errors=errors,
-            tokens_in=sum(c.tokens_in for c in done), tokens_out=sum(c.tokens_out for c in done),
+            scores=scores,
+            errors=errors,
+            tokens_in=sum(c.tokens_in for c in done),
+            tokens_out=sum(c.tokens_out for c in done),
             cached=sum(bool(c.cached) for c in done),
-        )  # fmt: skip
+        )
 
 
 def _ranks(x: FloatArray) -> FloatArray:

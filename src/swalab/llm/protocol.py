@@ -27,9 +27,21 @@ from swalab.llm.constraints import format_number
 
 #: Slots a proposal template may use.
 PROPOSAL_FIELDS = frozenset(
-    {"n_agents", "capacity", "beta", "x_max", "k", "penalty_per_unit", "round", "steps",
-     "history", "belief", "agent", "lam"}
-)  # fmt: skip
+    {
+        "n_agents",
+        "capacity",
+        "beta",
+        "x_max",
+        "k",
+        "penalty_per_unit",
+        "round",
+        "steps",
+        "history",
+        "belief",
+        "agent",
+        "lam",
+    }
+)
 #: Slots a choose template may use.
 CHOOSE_FIELDS = frozenset({"table", "lam", "agent", "rows"})
 
@@ -91,8 +103,10 @@ class ProtocolConfig:
         v.integer_at_least("max_tokens", self.max_tokens, 1)
         v.non_negative("choose_temperature", self.choose_temperature)
         v.integer_at_least("choose_max_tokens", self.choose_max_tokens, 1)
-        for name, value, known in (("selector", self.selector, SELECTORS),
-                                   ("fallback", self.fallback, FALLBACKS)):  # fmt: skip
+        for name, value, known in (
+            ("selector", self.selector, SELECTORS),
+            ("fallback", self.fallback, FALLBACKS),
+        ):
             if value not in known:
                 raise ValueError(f"{name}={value!r} is not known: choose one of {list(known)}")
         _check_template("proposal_template", self.proposal_template, PROPOSAL_FIELDS)
@@ -135,7 +149,7 @@ def _num(x: float) -> str:
 
 def proposal_prompt(
     template: str, board: Board, *, agent: int, belief: float, x_max: float, k: int, lam: float
-) -> str:  # fmt: skip
+) -> str:
     """Fill the proposal template for one agent (agents are numbered from 1 in prompts)."""
     return template.format(
         n_agents=board.n_agents,
@@ -153,8 +167,9 @@ def proposal_prompt(
     )
 
 
-def score_table(candidates: FloatArray, private: FloatArray, group: FloatArray,
-                utility: FloatArray) -> str:  # fmt: skip
+def score_table(
+    candidates: FloatArray, private: FloatArray, group: FloatArray, utility: FloatArray
+) -> str:
     """The table the choose prompt shows: one numbered row per candidate."""
     lines = ["row | request | private | group | U"]
     for i, (a, p, g, u) in enumerate(zip(candidates, private, group, utility, strict=True)):

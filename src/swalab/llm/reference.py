@@ -92,15 +92,27 @@ def run_reference(
     loads: list[float] = []
     watch = Stopwatch()
     for t in range(config.steps):
-        board = Board(step=t, steps=config.steps, n_agents=n, capacity=config.capacity,
-                      beta=config.beta, last_demands=last)  # fmt: skip
+        board = Board(
+            step=t,
+            steps=config.steps,
+            n_agents=n,
+            capacity=config.capacity,
+            beta=config.beta,
+            last_demands=last,
+        )
         demands = np.empty(n)
         for i in range(n):
             s = stream_key(seed, t, i) % 2**31
             prompt = PROPOSE.format(
-                agent=i + 1, n=n, capacity=config.capacity, x_max=cap, k=k,
-                penalty=config.beta / n, history=board.history(), belief=round(belief[i], 2),
-            )  # fmt: skip
+                agent=i + 1,
+                n=n,
+                capacity=config.capacity,
+                x_max=cap,
+                k=k,
+                penalty=config.beta / n,
+                history=board.history(),
+                belief=round(belief[i], 2),
+            )
             ans = model.generate([prompt], temperature=0.7, seed=s, max_tokens=120)[0]
             tokens += ans.tokens_out
             props = parse_list(ans.text, cap)
@@ -111,8 +123,9 @@ def run_reference(
             ctx = LoadContext(others_load=(n - 1) * belief[i], x_max=cap)
             dec = policy.decide(cands, ctx, lam=lam)
             table = score_table(dec.candidates, dec.private, dec.group, dec.utility)
-            pick = model.generate([CHOOSE.format(table=table)], temperature=0.0, seed=s,
-                                  max_tokens=80)[0]  # fmt: skip
+            pick = model.generate(
+                [CHOOSE.format(table=table)], temperature=0.0, seed=s, max_tokens=80
+            )[0]
             tokens += pick.tokens_out
             row = parse_row(pick.text, len(cands))
             if row is None:
@@ -123,6 +136,10 @@ def run_reference(
         last = demands
         belief = belief_model.update(belief, load)
     return ReferenceResult(
-        decisions=n * config.steps, wall_s=watch.elapsed(), proposal_failures=fails[0],
-        choose_failures=fails[1], tokens_out=tokens, loads=loads,
-    )  # fmt: skip
+        decisions=n * config.steps,
+        wall_s=watch.elapsed(),
+        proposal_failures=fails[0],
+        choose_failures=fails[1],
+        tokens_out=tokens,
+        loads=loads,
+    )

@@ -234,8 +234,9 @@ def run_llm_pairs(
     game = envs[0].game  # capacity and β are shared
     caps = [[float(c) for c in env.game.x_max] for env in envs]
     # Every answer is checked against the format; it is also enforced only if constrained.
-    checks = {c: NumberList(k=proto.k, x_max=c, resolution=proto.resolution)
-              for row in caps for c in row}  # fmt: skip
+    checks = {
+        c: NumberList(k=proto.k, x_max=c, resolution=proto.resolution) for row in caps for c in row
+    }
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
     states = [belief_model.init(n, game.capacity) for _ in episodes]
@@ -253,25 +254,41 @@ def run_llm_pairs(
         owners: list[tuple[int, int]] = []
         for e in live:
             previous = last[e]
-            board = Board(step=t, steps=shown_steps, n_agents=n, capacity=game.capacity,
-                          beta=game.beta,
-                          last_demands=None if previous is None else previous[1])  # fmt: skip
+            board = Board(
+                step=t,
+                steps=shown_steps,
+                n_agents=n,
+                capacity=game.capacity,
+                beta=game.beta,
+                last_demands=None if previous is None else previous[1],
+            )
             for i in range(n):
                 if kinds[i] != "swi":
                     continue
-                prompts.append(proposal_prompt(
-                    proto.proposal_template, board, agent=i, belief=float(beliefs[e][i]),
-                    x_max=caps[e][i], k=proto.k, lam=episodes[e].lam[i],
-                ))  # fmt: skip
+                prompts.append(
+                    proposal_prompt(
+                        proto.proposal_template,
+                        board,
+                        agent=i,
+                        belief=float(beliefs[e][i]),
+                        x_max=caps[e][i],
+                        k=proto.k,
+                        lam=episodes[e].lam[i],
+                    )
+                )
                 formats.append(checks[caps[e][i]] if proto.constrained else None)
                 seeds32.append(_seed32(episodes[e].seed, t, i))
                 owners.append((e, i))
         decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
         if prompts:
             done, shared, wall = _unique_generate(
-                model, prompts, formats, seeds32,
-                temperature=proto.temperature, max_tokens=proto.max_tokens,
-            )  # fmt: skip
+                model,
+                prompts,
+                formats,
+                seeds32,
+                temperature=proto.temperature,
+                max_tokens=proto.max_tokens,
+            )
             share = wall / len(prompts)
             for (e, i), comp, sh in zip(owners, done, shared, strict=True):
                 ep = episodes[e]
@@ -279,9 +296,19 @@ def run_llm_pairs(
                 if ep.status != "ok":
                     continue
                 try:
-                    d = _decide(config, proto, policy, comp, checks[caps[e][i]], ep.lam[i],
-                                float(beliefs[e][i]), i, caps[e][i], envs[e].game)  # fmt: skip
-                except EpisodeFailedError as exc:  # fmt: skip
+                    d = _decide(
+                        config,
+                        proto,
+                        policy,
+                        comp,
+                        checks[caps[e][i]],
+                        ep.lam[i],
+                        float(beliefs[e][i]),
+                        i,
+                        caps[e][i],
+                        envs[e].game,
+                    )
+                except EpisodeFailedError as exc:
                     ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
                     continue
                 d |= _row_cost(comp, share, sh)
@@ -297,19 +324,31 @@ def run_llm_pairs(
             mine = decisions[e]
             env = envs[e]
             demands = play_outsiders(
-                config, env.game, [mine[i]["demand"] if i in mine else None for i in range(n)],
-                last[e], ep.seed, t,
-            )  # fmt: skip
+                config,
+                env.game,
+                [mine[i]["demand"] if i in mine else None for i in range(n)],
+                last[e],
+                ep.seed,
+                t,
+            )
             _, rewards, _, _, infos = env.step(dict(zip(env.agents, demands, strict=True)))
             info = next(iter(infos.values()))
             for i in range(n):
                 d = mine.get(i, {"belief": float(beliefs[e][i]), "demand": float(demands[i])})
                 d.pop("_scores", None)
-                ep.rows.append({"step": t, "agent": i, "kind": kinds[i], "lam": ep.lam[i],
-                                **d, "load": float(info["load"]),
-                                "welfare": float(info["welfare"]),
-                                "overloaded": bool(info["overloaded"]),
-                                "reward": float(rewards[env.possible_agents[i]])})  # fmt: skip
+                ep.rows.append(
+                    {
+                        "step": t,
+                        "agent": i,
+                        "kind": kinds[i],
+                        "lam": ep.lam[i],
+                        **d,
+                        "load": float(info["load"]),
+                        "welfare": float(info["welfare"]),
+                        "overloaded": bool(info["overloaded"]),
+                        "reward": float(rewards[env.possible_agents[i]]),
+                    }
+                )
             ep.loads.append(float(info["load"]))
             ep.welfare.append(float(info["welfare"]))
             ep.demands.append(demands)
@@ -396,17 +435,24 @@ def _llm_select(
             dec = d["_scores"]
             table = score_table(dec.candidates, dec.private, dec.group, dec.utility)
             rows_n = len(dec.candidates)
-            prompts.append(choose_prompt(proto.choose_template, table, agent=i,
-                                         lam=episodes[e].lam[i], rows=rows_n))  # fmt: skip
+            prompts.append(
+                choose_prompt(
+                    proto.choose_template, table, agent=i, lam=episodes[e].lam[i], rows=rows_n
+                )
+            )
             formats.append(Choice(options=rows_n) if proto.constrained else None)
             seeds32.append(_seed32(episodes[e].seed, t, _CHOOSE_STREAM + i))
             owners.append((e, i, Choice(options=rows_n)))
     if not prompts:
         return
     done, shared, wall = _unique_generate(
-        model, prompts, formats, seeds32,
-        temperature=proto.choose_temperature, max_tokens=proto.choose_max_tokens,
-    )  # fmt: skip
+        model,
+        prompts,
+        formats,
+        seeds32,
+        temperature=proto.choose_temperature,
+        max_tokens=proto.choose_max_tokens,
+    )
     share = wall / len(prompts)
     for (e, i, check), comp, sh in zip(owners, done, shared, strict=True):
         ep = episodes[e]

@@ -353,9 +353,20 @@ def run_episodes(
                 xm = x_max[e, i]
                 if kinds[e, i] != AGENT_SWI:
                     demands[i] = outsider(
-                        kinds[e, i], kind_param[e, i], xm, weights[e, i], capacity[e], n,
-                        grid_step, t > 0, last_load, demands[i], seeds[e], t, i,
-                    )  # fmt: skip
+                        kinds[e, i],
+                        kind_param[e, i],
+                        xm,
+                        weights[e, i],
+                        capacity[e],
+                        n,
+                        grid_step,
+                        t > 0,
+                        last_load,
+                        demands[i],
+                        seeds[e],
+                        t,
+                        i,
+                    )
                     continue
                 others = (n - 1) * decide[i]
                 if mode == MODE_GIVEN:
@@ -424,8 +435,20 @@ def run_episodes(
                 total += demands[i]
             sum_fair += (total * total) / (n * sq) if sq > 0 else 1.0
             last_load = load
-            _observe(belief, ring, demands, weights[e], load, n, belief_kind[e], alpha[e],
-                     window[e], private[e], seen, head)  # fmt: skip
+            _observe(
+                belief,
+                ring,
+                demands,
+                weights[e],
+                load,
+                n,
+                belief_kind[e],
+                alpha[e],
+                window[e],
+                private[e],
+                seen,
+                head,
+            )
             if belief_kind[e] == BELIEF_WINDOW:
                 if seen < window[e]:
                     seen += 1

@@ -263,8 +263,12 @@ class NoisyBelief:
     def read(self, state: Any, *, seed: int = 0, step: int = 0) -> FloatArray:
         """The base's estimate plus noise, never below zero (a load is never negative)."""
         mean = self.base.read(state, seed=seed, step=step)
-        z = np.array([_rng.gaussian(_rng.stream_key(seed, step, _rng.NOISE_STREAM + i))
-                      for i in range(mean.shape[-1])])  # fmt: skip
+        z = np.array(
+            [
+                _rng.gaussian(_rng.stream_key(seed, step, _rng.NOISE_STREAM + i))
+                for i in range(mean.shape[-1])
+            ]
+        )
         out: FloatArray = np.maximum(mean + self.sigma * z, 0.0)
         return out
 

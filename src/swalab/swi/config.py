@@ -115,8 +115,9 @@ class SimulationConfig:
             if isinstance(value, list | tuple | np.ndarray):
                 object.__setattr__(self, name, v.float_list(name, value))
         if self.horizon not in HORIZONS:
-            raise ValueError(f"horizon={self.horizon!r} is not known: choose one of "
-                             f"{list(HORIZONS)}")  # fmt: skip
+            raise ValueError(
+                f"horizon={self.horizon!r} is not known: choose one of {list(HORIZONS)}"
+            )
         self.agent_kinds()
         self.env()
         self.candidate_source()
@@ -172,10 +173,15 @@ class SimulationConfig:
     def belief(self) -> BeliefModel:
         """Return the belief model, wrapped by its delay and noise."""
         if self.belief_kind not in BELIEF_KINDS:
-            raise ValueError(f"belief_kind={self.belief_kind!r} is not known: choose one of "
-                             f"{list(BELIEF_KINDS)}")  # fmt: skip
+            raise ValueError(
+                f"belief_kind={self.belief_kind!r} is not known: choose one of {list(BELIEF_KINDS)}"
+            )
         return make_belief(
-            self.belief_kind, alpha=self.alpha, window=self.window,
-            initial=self.initial_belief, private=self.private, delay=self.delay,
+            self.belief_kind,
+            alpha=self.alpha,
+            window=self.window,
+            initial=self.initial_belief,
+            private=self.private,
+            delay=self.delay,
             noise=self.noise,
-        )  # fmt: skip
+        )

@@ -83,11 +83,15 @@ class DilemmaAgents:
             raise ValueError(f"population has {len(kinds)} agents: {dyn.name} has n_agents={n}")
         for i, (kind, demand) in enumerate(zip(kinds, demands, strict=True)):
             if kind not in DILEMMA_KINDS:
-                raise ValueError(f"population[{i}].kind={kind!r} is not known in {dyn.name}: "
-                                 f"choose one of {list(DILEMMA_KINDS)}")  # fmt: skip
+                raise ValueError(
+                    f"population[{i}].kind={kind!r} is not known in {dyn.name}: "
+                    f"choose one of {list(DILEMMA_KINDS)}"
+                )
             if kind == "retry" and "last_rejected" not in dyn.initial():
-                raise ValueError(f"population[{i}].kind='retry' needs rejected calls: only "
-                                 f"rate_limit_v0 has them, not {dyn.name}")  # fmt: skip
+                raise ValueError(
+                    f"population[{i}].kind='retry' needs rejected calls: only "
+                    f"rate_limit_v0 has them, not {dyn.name}"
+                )
             if kind in ("fixed",) and math.isnan(demand):
                 raise ValueError(f"population[{i}].kind='fixed' needs a demand")
         return kinds, demands
@@ -124,23 +128,34 @@ class DilemmaResult:
     group: FloatArray | None = None
 
     @classmethod
-    def empty(cls, episodes: int, steps: int, n: int, grid: FloatArray,
-              record: bool) -> DilemmaResult:  # fmt: skip
+    def empty(
+        cls, episodes: int, steps: int, n: int, grid: FloatArray, record: bool
+    ) -> DilemmaResult:
         """Zeroed arrays for ``episodes × steps`` (scores only when ``record``)."""
         shape = (episodes, steps)
         return cls(
-            actions=np.zeros((*shape, n)), rewards=np.zeros((*shape, n)),
-            welfare=np.zeros(shape), load=np.zeros(shape), capacity=np.zeros(shape),
-            overloaded=np.zeros(shape, dtype=bool), beliefs=np.zeros((*shape, n)),
-            extras={}, candidates=grid,
+            actions=np.zeros((*shape, n)),
+            rewards=np.zeros((*shape, n)),
+            welfare=np.zeros(shape),
+            load=np.zeros(shape),
+            capacity=np.zeros(shape),
+            overloaded=np.zeros(shape, dtype=bool),
+            beliefs=np.zeros((*shape, n)),
+            extras={},
+            candidates=grid,
             private=np.zeros((*shape, n, len(grid))) if record else None,
             group=np.zeros((*shape, n, len(grid))) if record else None,
-        )  # fmt: skip
+        )
 
     def put(
-        self, t: int, actions: FloatArray, out: Outcome, belief: FloatArray,
-        private: FloatArray | None = None, group: FloatArray | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        t: int,
+        actions: FloatArray,
+        out: Outcome,
+        belief: FloatArray,
+        private: FloatArray | None = None,
+        group: FloatArray | None = None,
+    ) -> None:
         """Record step ``t`` of every episode."""
         self.actions[:, t] = actions
         self.rewards[:, t] = out.rewards
@@ -161,8 +176,16 @@ class DilemmaResult:
             self.group[:, t] = group
 
 
-def outsider_action(kind: str, demand: float, dyn: Dynamics, state: State, agent: int,
-                    seed: int, step: int, grid: FloatArray) -> float:  # fmt: skip
+def outsider_action(
+    kind: str,
+    demand: float,
+    dyn: Dynamics,
+    state: State,
+    agent: int,
+    seed: int,
+    step: int,
+    grid: FloatArray,
+) -> float:
     """One outsider's action in one (unbatched) state."""
     if kind == "greedy":
         return float(dyn.x_max)
@@ -177,8 +200,9 @@ def outsider_action(kind: str, demand: float, dyn: Dynamics, state: State, agent
     raise ValueError(f"kind={kind!r} is not an outsider: choose one of {list(DILEMMA_KINDS[1:])}")
 
 
-def score(dyn: Dynamics, state: State, belief: FloatArray, grid: FloatArray
-          ) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+def score(
+    dyn: Dynamics, state: State, belief: FloatArray, grid: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """``(private, group)`` of every candidate for every agent (see the module docstring)."""
     own, welfare = dyn.counterfactual(state, belief, grid)
     return own, welfare / dyn.n_agents
@@ -207,8 +231,13 @@ class Lockstep:
     runs and LLM runs drive the same object with other sources of actions or outcomes.
     """
 
-    def __init__(self, dyn: Dynamics, lam: FloatArray, seeds: Sequence[int],
-                 agents: DilemmaAgents | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dyn: Dynamics,
+        lam: FloatArray,
+        seeds: Sequence[int],
+        agents: DilemmaAgents | None = None,
+    ) -> None:
         """Check the inputs and set up the initial state and beliefs.
 
         Raises:
@@ -221,8 +250,9 @@ class Lockstep:
         if lam_arr.ndim == 1:
             lam_arr = np.repeat(lam_arr[:, None], n, axis=1)
         if lam_arr.ndim != 2 or lam_arr.shape[1] != n:
-            raise ValueError(f"lam has shape {lam_arr.shape}: must be (episodes,) or "
-                             f"(episodes, {n})")  # fmt: skip
+            raise ValueError(
+                f"lam has shape {lam_arr.shape}: must be (episodes,) or (episodes, {n})"
+            )
         if np.isnan(lam_arr).any() or (lam_arr < 0).any() or (lam_arr > 1).any():
             raise ValueError("lam is out of range: every λ must lie in [0, 1]")
         self.lam = lam_arr
@@ -261,8 +291,9 @@ class Lockstep:
         for e, seed in enumerate(self.seeds):
             one = {key: val[e] for key, val in self.state.items()}
             for i in others:
-                out[e, i] = outsider_action(self.kinds[i], self.demands[i], self.dyn, one, i,
-                                            seed, t, self.grid)  # fmt: skip
+                out[e, i] = outsider_action(
+                    self.kinds[i], self.demands[i], self.dyn, one, i, seed, t, self.grid
+                )
         return out
 
     def decide(self, t: int) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -211,11 +211,17 @@ class LockstepBatch:
         seed = np.broadcast_to(np.asarray(self.seed, dtype=np.int64), (e,))
         if np.any(seed < 0):
             raise ValueError(f"seed={int(seed.min())} is out of range: must be >= 0")
-        episode_steps = _integers("episode_steps", self.steps if self.episode_steps is None
-                                  else self.episode_steps, (e,), 1)  # fmt: skip
+        episode_steps = _integers(
+            "episode_steps",
+            self.steps if self.episode_steps is None else self.episode_steps,
+            (e,),
+            1,
+        )
         if episode_steps.max() > self.steps:
-            raise ValueError(f"episode_steps={int(episode_steps.max())} is out of range: "
-                             f"must be <= steps={self.steps}")  # fmt: skip
+            raise ValueError(
+                f"episode_steps={int(episode_steps.max())} is out of range: "
+                f"must be <= steps={self.steps}"
+            )
         agents = _codes("agents", self.agents, (e, n), AGENT_KINDS)
         agent_demands = _matrix("agent_demands", self.agent_demands, e, n, "any")
         for ei, i in zip(*np.nonzero(agents == KIND_CODES["fixed"]), strict=True):
@@ -396,15 +402,40 @@ def run_lockstep(
             "r": np.empty((size, t, n)) if record else empty3,
         }
         kern.run_episodes(
-            b.lam[sl], b.capacity[sl], b.beta[sl], b.x_max[sl], b.weights[sl], b.values[sl],
-            b.margin[sl], b.gamma[sl], b.alpha[sl], b.initial_belief[sl], b.seed[sl],
-            b.episode_steps[sl], b.agents[sl], b.agent_demands[sl], b.belief[sl],
-            b.window[sl], b.private[sl], b.delay[sl], b.noise[sl],
-            scorer, mode, b.k, b.grid_step, anchors,
+            b.lam[sl],
+            b.capacity[sl],
+            b.beta[sl],
+            b.x_max[sl],
+            b.weights[sl],
+            b.values[sl],
+            b.margin[sl],
+            b.gamma[sl],
+            b.alpha[sl],
+            b.initial_belief[sl],
+            b.seed[sl],
+            b.episode_steps[sl],
+            b.agents[sl],
+            b.agent_demands[sl],
+            b.belief[sl],
+            b.window[sl],
+            b.private[sl],
+            b.delay[sl],
+            b.noise[sl],
+            scorer,
+            mode,
+            b.k,
+            b.grid_step,
+            anchors,
             given_arr[:, sl] if mode == kern.MODE_GIVEN else given_arr,
-            b.eps, summary[sl], record,
-            buf["d"], buf["l"], buf["w"], buf["b"], buf["r"],
-        )  # fmt: skip
+            b.eps,
+            summary[sl],
+            record,
+            buf["d"],
+            buf["l"],
+            buf["w"],
+            buf["b"],
+            buf["r"],
+        )
         if record:
             for key, arr in buf.items():
                 outs[key].append(arr)

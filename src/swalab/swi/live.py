@@ -36,7 +36,7 @@ class LiveResult:
         predicted_locked: ``(T,)`` whether the model says the key is locked.
         measured_locked: ``(T,)`` whether the server's key was locked in that window.
         dispatch_s: ``(T,)`` seconds from a step's first call to its last answer.
-        late_calls: Calls that reached the server outside their step's window.
+        late: ``(T,)`` calls of each step that reached the server outside its window.
     """
 
     actions: FloatArray
@@ -47,13 +47,24 @@ class LiveResult:
     predicted_locked: FloatArray
     measured_locked: FloatArray
     dispatch_s: FloatArray
-    late_calls: int
+    late: FloatArray
+
+    @property
+    def late_calls(self) -> int:
+        """Calls that reached the server outside their step's window, over the episode."""
+        return int(self.late.sum())
 
 
-def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
-              agents: DilemmaAgents | None = None, *, step_s: float = 0.2,
-              refill: Literal["interval", "continuous"] = "interval",
-              workers: int = 16) -> LiveResult:  # fmt: skip
+def play_live(
+    dyn: RateLimit,
+    lam: float | FloatArray,
+    seed: int = 0,
+    agents: DilemmaAgents | None = None,
+    *,
+    step_s: float = 0.2,
+    refill: Literal["interval", "continuous"] = "interval",
+    workers: int = 16,
+) -> LiveResult:
     """Play one episode against a live server started (and stopped) for it.
 
     Args:
@@ -69,11 +80,16 @@ def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
     lam_row = np.broadcast_to(np.asarray(lam, dtype=np.float64), (n,))[None, :]
     run = Lockstep(dyn, lam_row, [seed], agents)
     res = LiveResult(
-        actions=np.zeros((steps, n)), measured_ok=np.zeros((steps, n)),
-        measured_429=np.zeros((steps, n)), predicted_ok=np.zeros(steps),
-        predicted_429=np.zeros(steps), predicted_locked=np.zeros(steps),
-        measured_locked=np.zeros(steps), dispatch_s=np.zeros(steps), late_calls=0,
-    )  # fmt: skip
+        actions=np.zeros((steps, n)),
+        measured_ok=np.zeros((steps, n)),
+        measured_429=np.zeros((steps, n)),
+        predicted_ok=np.zeros(steps),
+        predicted_429=np.zeros(steps),
+        predicted_locked=np.zeros(steps),
+        measured_locked=np.zeros(steps),
+        dispatch_s=np.zeros(steps),
+        late=np.zeros(steps),
+    )
     with serve(dyn, step_s, refill) as live, ThreadPoolExecutor(workers) as pool:
         for t in range(steps):
             actions, _, _ = run.decide(t)
@@ -85,7 +101,7 @@ def play_live(dyn: RateLimit, lam: float | FloatArray, seed: int = 0,
             statuses = list(pool.map(lambda i: call(live.url, i), owners))
             res.dispatch_s[t] = time.monotonic() - sent
             if time.monotonic() > live.limiter.t0 + (t + 1) * step_s:
-                res.late_calls += len(owners)
+                res.late[t] = len(owners)
             for i, status in zip(owners, statuses, strict=True):
                 if status == 200:
                     res.measured_ok[t, i] += 1

@@ -37,8 +37,9 @@ TAKES_DEMAND = ("fixed", "tit_for_tat")
 def check_kind(name: str, kind: str, demand: float | None) -> str:
     """Return ``kind`` if known and given what it needs, else raise naming ``name``."""
     if kind not in AGENT_KINDS:
-        raise ValueError(f"{name}={kind!r} is not a known agent kind: choose one of "
-                         f"{list(AGENT_KINDS)}")  # fmt: skip
+        raise ValueError(
+            f"{name}={kind!r} is not a known agent kind: choose one of {list(AGENT_KINDS)}"
+        )
     if kind == "fixed" and (demand is None or math.isnan(demand)):
         raise ValueError(f"{name}='fixed' needs a demand")
     if demand is not None and not math.isnan(demand):

@@ -7,16 +7,13 @@ measurements so the switching λ of each β column can be put next to both predi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from swalab import _validate as v
 from swalab import theory
-from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
@@ -86,108 +83,3 @@ def phase_diagram(
             }
         )
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-
-def switch_points(table: Table, threshold: float = 0.5) -> Table:
-    """Return, per (N, β), the smallest λ from which the overload rate stays below ``threshold``.
-
-    NaN where the column never settles below it (no transition on this grid).
-    """
-    rows: dict[str, list[float]] = {"n_agents": [], "beta": [], "lambda_c": []}
-    rows.update({"lambda_star": [], "lambda_tilde": []})
-    keys = sorted(set(zip(table["n_agents"].tolist(), table["beta"].tolist(), strict=True)))
-    for n, beta in keys:
-        sel = (table["n_agents"] == n) & (table["beta"] == beta)
-        order = np.argsort(table["lam"][sel])
-        lam = table["lam"][sel][order]
-        below = table["overload_rate"][sel][order] < threshold
-        # Index of the first λ after the last one at or above the threshold.
-        start = lam.size - int(np.argmax(~below[::-1])) if not below.all() else 0
-        rows["n_agents"].append(n)
-        rows["beta"].append(beta)
-        rows["lambda_c"].append(float(lam[start]) if start < lam.size else math.nan)
-        rows["lambda_star"].append(float(table["lambda_star"][sel][0]))
-        rows["lambda_tilde"].append(float(table["lambda_tilde"][sel][0]))
-    return {k: np.asarray(x) for k, x in rows.items()}
-
-
-def write_table(table: Table, path: Path) -> Path:
-    """Write ``table`` as Parquet atomically (temp file, then rename)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.table(table), tmp)
-    tmp.replace(path)
-    return path
-
-
-def _edges(centers: FloatArray) -> FloatArray:
-    """Cell edges around sorted centres (midpoints; half a gap beyond each end)."""
-    if centers.size == 1:
-        return np.array([centers[0] - 0.5, centers[0] + 0.5])
-    mid = (centers[1:] + centers[:-1]) / 2
-    result: FloatArray = np.concatenate(
-        [[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]]
-    )
-    return result
-
-
-def plot_phase(
-    table: Table, out_dir: Path, stem: str = "phase", title: str | None = None
-) -> list[Path]:
-    """Draw overload-rate and welfare heatmaps per N with λ*(β) and λ̃(β) overlaid.
-
-    Cells are drawn around each (λ, β) measured, so uneven grids are placed truly.
-
-    Args:
-        table: Rows with ``n_agents, beta, lam, overload_rate, mean_welfare, lambda_tilde``.
-        out_dir: Where the files go.
-        stem: File name without suffix.
-        title: A heading over the panels (e.g. the system drawn).
-
-    Returns:
-        The PNG and SVG files written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(set(table["n_agents"].tolist()))
-    fig, axes = plt.subplots(
-        len(sizes), 2, figsize=(11, 4.2 * len(sizes)), squeeze=False, constrained_layout=True
-    )
-    for row, n in enumerate(sizes):
-        sel = table["n_agents"] == n
-        lams = np.unique(table["lam"][sel])
-        betas = np.unique(table["beta"][sel])
-        grid: dict[str, FloatArray] = {}
-        for key in ("overload_rate", "mean_welfare"):
-            z = np.full((betas.size, lams.size), np.nan)
-            bi = np.searchsorted(betas, table["beta"][sel])
-            li = np.searchsorted(lams, table["lam"][sel])
-            z[bi, li] = table[key][sel]
-            grid[key] = z
-        star = np.array([theory.lambda_star(n, b) for b in betas])
-        tilde = table["lambda_tilde"][sel][np.searchsorted(table["beta"][sel], betas)]
-        panels = (("overload_rate", "overload rate", "magma", 0, 1), ("mean_welfare",
-                  "mean welfare", "viridis", None, None))  # fmt: skip
-        for col, (key, label, cmap, vmin, vmax) in enumerate(panels):
-            ax = axes[row][col]
-            im = ax.pcolormesh(_edges(lams), _edges(betas), grid[key], cmap=cmap, vmin=vmin,
-                               vmax=vmax, shading="flat")  # fmt: skip
-            ax.plot(np.clip(star, 0, 1), betas, color="cyan", lw=2, label="λ* (Theorem 1)")
-            ax.plot(np.clip(tilde, 0, 1), betas, color="limegreen", lw=2, ls="--",
-                    label="λ̃ (paper scorer)")  # fmt: skip
-            ax.set_xlim(_edges(lams)[0], _edges(lams)[-1])
-            ax.set_ylim(_edges(betas)[0], _edges(betas)[-1])
-            ax.set_xlabel("social weight λ")
-            ax.set_ylabel("congestion severity β")
-            ax.set_title(f"{label}, N = {n}")
-            fig.colorbar(im, ax=ax, label=label)
-            ax.legend(loc="lower left", fontsize=8, framealpha=0.6)
-    if title is not None:
-        fig.suptitle(title)
-    return save_png_svg(fig, out_dir, stem, dpi=110)

@@ -15,8 +15,10 @@ import numpy as np
 
 from swalab import _validate as v
 from swalab._validate import FloatArray
+from swalab.metrics import jain_fairness, mean_welfare, overload_rate, steps_to_stable
 from swalab.swi.candidates import CandidateSource, candidate_set
 from swalab.swi.config import SimulationConfig
+from swalab.swi.engine import LockstepResult
 from swalab.swi.outsiders import outsider_demand
 from swalab.swi.policy import Decision, SWIPolicy
 from swalab.swi.scorers import LoadContext
@@ -119,11 +121,19 @@ def play_outsiders(
             out[i] = d.action if isinstance(d, Decision) else d
             continue
         out[i] = outsider_demand(
-            kind, demand=params[i], x_max=float(game.x_max[i]), weight=float(game.weights[i]),
-            capacity=float(game.capacity), n_agents=config.n_agents,
-            grid_step=config.grid_step, last_load=None if last is None else last[0],
-            last_own=None if last is None else float(last[1][i]), seed=seed, step=t, agent=i,
-        )  # fmt: skip
+            kind,
+            demand=params[i],
+            x_max=float(game.x_max[i]),
+            weight=float(game.weights[i]),
+            capacity=float(game.capacity),
+            n_agents=config.n_agents,
+            grid_step=config.grid_step,
+            last_load=None if last is None else last[0],
+            last_own=None if last is None else float(last[1][i]),
+            seed=seed,
+            step=t,
+            agent=i,
+        )
     return out
 
 
@@ -186,3 +196,40 @@ def replay_decisions(
         _decide_step(config, game, source, policy, lams, np.asarray(b), seed, t)
         for t, b in enumerate(beliefs)
     ]
+
+
+def play_episodes(
+    configs: Sequence[SimulationConfig],
+    lams: Sequence[float | Sequence[float]],
+    seeds: Sequence[int],
+) -> LockstepResult:
+    """Play episodes one by one on the per-agent path, shaped as the engine returns them.
+
+    The engine plays the same episodes bit-identically; this is how a sweep runs on the
+    per-agent path instead (``executor.engine: loop``), to check the engine or to step
+    through a decision in a debugger.
+    """
+    episodes = [run_episode(c, lam, s) for c, lam, s in zip(configs, lams, seeds, strict=True)]
+    horizon = max(len(ep.loads) for ep in episodes)
+
+    def pad(arrays: list[FloatArray]) -> FloatArray:
+        out = np.full((len(arrays), horizon, *arrays[0].shape[1:]), np.nan)
+        for i, a in enumerate(arrays):
+            out[i, : len(a)] = a
+        return out
+
+    caps = [np.float64(c.capacity) for c in configs]
+    pairs = list(zip(episodes, caps, strict=True))
+    return LockstepResult(
+        overload_rate=np.array([overload_rate(ep.loads, c) for ep, c in pairs]),
+        mean_welfare=np.array([mean_welfare(ep.welfare) for ep in episodes]),
+        mean_load=np.array([ep.loads.mean() for ep in episodes]),
+        fairness=np.array([jain_fairness(ep.demands).mean() for ep in episodes]),
+        steps_to_stable=np.array([steps_to_stable(ep.loads, c) for ep, c in pairs]),
+        steps_played=np.array([len(ep.loads) for ep in episodes], dtype=np.int64),
+        demands=pad([ep.demands for ep in episodes]),
+        loads=pad([ep.loads for ep in episodes]),
+        welfare=pad([ep.welfare for ep in episodes]),
+        beliefs=pad([ep.beliefs for ep in episodes]),
+        rewards=pad([ep.rewards for ep in episodes]),
+    )

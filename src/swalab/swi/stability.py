@@ -1,6 +1,6 @@
 """Two ways the paper's belief fails beyond λ: an unstable EMA, and a belief that starts high.
 
-Both are closed forms of SPEC §2 checked here by simulation over a whole plane:
+Both are closed forms (``docs/theory.md``) checked here by simulation over a whole plane:
 
 * **Belief stability**: above the switch every agent aims at ``C_eff − (N − 1)·μ̂``, so the
   shared EMA follows ``μ̂' = (1 − αN)·μ̂ + α·C_eff`` and settles only if ``α < 2/N``.
@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from swalab import _validate as v
 from swalab import theory
-from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
@@ -44,7 +42,7 @@ def belief_stability_map(
         alphas: EMA smoothing values.
         n_agents: Population sizes.
         base: Every other parameter (default: paper scorer, grid candidates, β = 3, m = 2,
-            T = 60: the setting of SPEC §2's measurements).
+            T = 60: the setting of the measurements in ``docs/theory.md``).
         lam: Social weight of every agent (well above the switch, so only the belief can
             keep the system overloaded).
         capacity_per_agent: ``C/N``.
@@ -56,14 +54,16 @@ def belief_stability_map(
         (``α < 2/N``).
     """
     cfg = base or SimulationConfig(beta=3.0, margin=2.0, steps=60, candidates="grid")
-    alpha_arr = np.array([v.open_unit_interval_right(f"alphas[{i}]", a)
-                          for i, a in enumerate(alphas)])  # fmt: skip
+    alpha_arr = np.array(
+        [v.open_unit_interval_right(f"alphas[{i}]", a) for i, a in enumerate(alphas)]
+    )
     ns = [v.integer_at_least(f"n_agents[{i}]", n, 2) for i, n in enumerate(n_agents)]
     if alpha_arr.size == 0 or not ns:
         raise ValueError("alphas and n_agents must each hold at least one value")
     per_n = v.positive("capacity_per_agent", capacity_per_agent)
-    rows: dict[str, list[float]] = {k: [] for k in ("alpha", "n_agents", "overload_rate",
-                                                    "late_overload_rate")}  # fmt: skip
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("alpha", "n_agents", "overload_rate", "late_overload_rate")
+    }
     n_seeds = v.integer_at_least("seeds", seeds, 1)
     for n in ns:
         for alpha in alpha_arr:
@@ -95,21 +95,28 @@ def lockin_map(
         ``λ`` below the switch λ̃; consistent scorer: ``λ < λ*``).
     """
     cfg = base or SimulationConfig(steps=40)
-    beliefs = np.array([v.non_negative(f"initial_beliefs[{i}]", b)
-                        for i, b in enumerate(initial_beliefs)])  # fmt: skip
+    beliefs = np.array(
+        [v.non_negative(f"initial_beliefs[{i}]", b) for i, b in enumerate(initial_beliefs)]
+    )
     lam_arr = np.array([v.unit_interval(f"lams[{i}]", x) for i, x in enumerate(lams)])
     n_seeds = v.integer_at_least("seeds", seeds, 1)
     if beliefs.size == 0 or lam_arr.size == 0:
         raise ValueError("initial_beliefs and lams must each hold at least one value")
-    runs = [_run(replace(cfg, initial_belief=float(b)), lam_arr.tolist(), n_seeds)
-            for b in beliefs]  # fmt: skip
+    runs = [_run(replace(cfg, initial_belief=float(b)), lam_arr.tolist(), n_seeds) for b in beliefs]
     x_max = float(np.max(cfg.x_max))
+    switch = theory.predicted_switch(
+        cfg.scorer,
+        n_agents=cfg.n_agents,
+        capacity=cfg.capacity,
+        beta=cfg.beta,
+        x_max=x_max,
+        margin=cfg.margin,
+    )
+    locked_from = np.inf  # the consistent scorer's group score is never clipped
     if cfg.scorer == "paper":
-        switch = theory.lambda_tilde(cfg.capacity, cfg.beta, x_max, cfg.margin)
-        locked_from = theory.lockin_belief(cfg.n_agents, cfg.capacity, cfg.beta, cfg.margin,
-                                           cfg.gamma)  # fmt: skip
-    else:
-        switch, locked_from = theory.lambda_star(cfg.n_agents, cfg.beta), np.inf
+        locked_from = theory.lockin_belief(
+            cfg.n_agents, cfg.capacity, cfg.beta, cfg.margin, cfg.gamma
+        )
     b_col = np.repeat(beliefs, lam_arr.size)
     l_col = np.tile(lam_arr, beliefs.size)
     return {
@@ -131,59 +138,3 @@ def _run(config: SimulationConfig, lams: list[float], seeds: int) -> tuple[Float
     late = over[:, over.shape[1] // 2 :].mean(axis=1)
     shape = (len(lams), seeds)
     return res.overload_rate.reshape(shape).mean(axis=1), late.reshape(shape).mean(axis=1)
-
-
-def plot_plane(
-    table: Table,
-    x: str,
-    y: str,
-    predicted: str,
-    out_dir: Path,
-    *,
-    stem: str,
-    xlabel: str,
-    ylabel: str,
-    title: str,
-    prediction: str,
-    curve: tuple[FloatArray, FloatArray] | None = None,
-) -> list[Path]:
-    """Late overload rate over (x, y) with the closed-form boundary (and an exact curve)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from swalab.swi.phase import _edges
-
-    xs, ys = np.unique(table[x]), np.unique(table[y])
-    xi, yi = np.searchsorted(xs, table[x]), np.searchsorted(ys, table[y])
-    z = np.full((ys.size, xs.size), np.nan)
-    z[yi, xi] = table["late_overload_rate"]
-    pred = np.zeros_like(z)
-    pred[yi, xi] = table[predicted]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), constrained_layout=True)
-    im = ax.pcolormesh(_edges(xs.astype(float)), _edges(ys.astype(float)), z, cmap="magma",
-                       vmin=0, vmax=1)  # fmt: skip
-    fig.colorbar(im, ax=ax, label="overload rate, second half (simulated)")
-    if xs.size > 1 and ys.size > 1:
-        ax.contour(xs, ys, pred, levels=[0.5], colors="cyan", linewidths=2)
-    ax.plot([], [], color="cyan", lw=2, label=prediction)
-    if curve is not None:
-        ax.plot(*curve, color="limegreen", ls="--", lw=1.5, label="exact boundary")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=7.5, framealpha=0.8)
-    return save_png_svg(fig, out_dir, stem, dpi=120)
-
-
-def agreement(table: Table, predicted: str, *, cut: float = 0.5, invert: bool = False) -> float:
-    """Share of cells where "late overload rate ≥ ``cut``" matches the prediction.
-
-    ``invert`` compares with the negated prediction (for ``predicted_stable``). An unstable
-    belief swings the load around capacity, overloading half the steps, so the stability
-    map uses ``cut = 0.25``.
-    """
-    over = table["late_overload_rate"] >= cut
-    want = ~table[predicted] if invert else table[predicted]
-    return float((over == want).mean())

@@ -1,9 +1,10 @@
 """The critical surface of mixed populations: k sub-threshold agents among prosocial ones.
 
-Game theory (SPEC §3) says the system escapes overload iff the sub-threshold agents alone
-fit, ``k·x_max ≤ C``. The SWI rule reaches less than that: every agent predicts the others'
-load as ``(N − 1)·μ̂`` from one shared mean belief, which in a mixed population is wrong by
-``k·(x_max − x)/N`` (the selfish agents pull the mean up less than they load the system).
+Game theory (``docs/theory.md``, heterogeneous agents) says the system escapes overload iff
+the sub-threshold agents alone fit, ``k·x_max ≤ C``. The SWI rule reaches less than that:
+every agent predicts the others' load as ``(N − 1)·μ̂`` from one shared mean belief, which
+in a mixed population is wrong by ``k·(x_max − x)/N`` (the selfish agents pull the mean up
+less than they load the system).
 The prosocial agents settle where ``x + (N − 1)·μ = C − m``, a load of ``C − m`` plus that
 error, so the rule escapes only while the margin covers it. :func:`swi_fixed_point_load`
 gives that load in closed form; :func:`critical_surface` measures the surface by simulation
@@ -14,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from swalab import _validate as v
 from swalab import theory
-from swalab._plotting import save_png_svg
 from swalab._validate import FloatArray
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
@@ -56,6 +55,7 @@ def critical_surface(
     *,
     lam_high: float = 1.0,
     seeds: int = 5,
+    ks: Sequence[int] | None = None,
 ) -> Table:
     """Simulate every (k, λ_low): k agents at ``λ_low``, the others at ``lam_high``.
 
@@ -64,6 +64,7 @@ def critical_surface(
         lam_low: Social weights of the low group (the diagram's y-axis).
         lam_high: Social weight of the rest.
         seeds: Seeds per cell.
+        ks: Sizes of the low group (default 0, 1, …, N).
 
     Returns:
         One row per (k, λ_low): ``k, fraction, lam_low, overload_rate, mean_welfare,
@@ -78,17 +79,19 @@ def critical_surface(
     high = v.unit_interval("lam_high", lam_high)
     n_seeds = v.integer_at_least("seeds", seeds, 1)
     star = theory.lambda_star(n, base.beta)
-    switch = (
-        star
-        if base.scorer == "consistent"
-        else theory.lambda_tilde(cap, base.beta, x_max, base.margin)
+    switch = theory.predicted_switch(
+        base.scorer, n_agents=n, capacity=cap, beta=base.beta, x_max=x_max, margin=base.margin
     )
+    sizes = list(range(n + 1)) if ks is None else list(ks)
+    for k in sizes:
+        if not 0 <= v.integer_at_least("ks", k, 0) <= n:
+            raise ValueError(f"ks: {k} is out of range: must lie in 0..{n}")
     if high < switch:
         raise ValueError(
             f"lam_high={high:g} is below the scorer's switch {switch:.3g}: the 'prosocial' "
             "group would not be prosocial"
         )
-    keys = [(k, lo) for k in range(n + 1) for lo in lows]
+    keys = [(k, lo) for k in sizes for lo in lows]
     lams = [[lo] * k + [high] * (n - k) for k, lo in keys]
     res = run_lockstep(LockstepBatch.from_config(replace(base), lams, range(n_seeds)))
     shape = (len(keys), n_seeds)
@@ -96,8 +99,9 @@ def critical_surface(
     lo_arr = np.array([lo for _, lo in keys])
     selfish_game = np.where(lo_arr < star, k_arr, 0)
     selfish_rule = np.where(lo_arr < switch, k_arr, 0)
-    swi_load = np.array([swi_fixed_point_load(n, cap, base.margin, x_max, int(s))
-                         for s in selfish_rule])  # fmt: skip
+    swi_load = np.array(
+        [swi_fixed_point_load(n, cap, base.margin, x_max, int(s)) for s in selfish_rule]
+    )
     return {
         "k": k_arr,
         "fraction": k_arr / n,
@@ -110,65 +114,3 @@ def critical_surface(
         "swi_load": swi_load,
         "swi_overloaded": swi_load > cap,
     }
-
-
-def interior(table: Table, column: str) -> np.ndarray:
-    """Cells away from the predicted boundary.
-
-    A cell is away when its prediction ``column`` equals that of every grid neighbour
-    (k ± 1, one λ step either side).
-    """
-    ks = np.unique(table["k"])
-    lows = np.unique(table["lam_low"])
-    grid = np.zeros((ks.size, lows.size), dtype=bool)
-    ki = np.searchsorted(ks, table["k"])
-    li = np.searchsorted(lows, table["lam_low"])
-    grid[ki, li] = table[column]
-    padded = np.pad(grid, 1, mode="edge")
-    same = np.ones_like(grid)
-    for dk, dl in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        same &= padded[dk : dk + ks.size, dl : dl + lows.size] == grid
-    return same[ki, li]
-
-
-def agreement(table: Table, column: str) -> tuple[float, int]:
-    """Share of interior cells where the simulation (overload rate > 0.5) matches ``column``."""
-    away = interior(table, column)
-    hits = (table["overload_rate"] > 0.5) == table[column]
-    n = int(away.sum())
-    return (float(hits[away].mean()) if n else float("nan")), n
-
-
-def plot_surface(table: Table, out_dir: Path, *, title: str, stem: str = "surface") -> list[Path]:
-    """Overload rate over (share of low-λ agents, their λ) with both predicted boundaries."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from swalab.swi.phase import _edges
-
-    fractions = np.unique(table["fraction"])
-    lows = np.unique(table["lam_low"])
-    z = np.full((lows.size, fractions.size), np.nan)
-    z[np.searchsorted(lows, table["lam_low"]), np.searchsorted(fractions, table["fraction"])] = (
-        table["overload_rate"]
-    )
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), constrained_layout=True)
-    im = ax.pcolormesh(_edges(fractions), _edges(lows), z, cmap="magma", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, label="overload rate (simulated)")
-    for column, color, style, label in (
-        ("nash_overloaded", "cyan", "-", "game theory: k·x_max > C and λ < λ*"),
-        ("swi_overloaded", "limegreen", "--", "SWI fixed point: load > C"),
-    ):
-        pred = np.zeros_like(z)
-        pred[np.searchsorted(lows, table["lam_low"]),
-             np.searchsorted(fractions, table["fraction"])] = table[column]  # fmt: skip
-        ax.contour(fractions, lows, pred, levels=[0.5], colors=color, linestyles=style,
-                   linewidths=2)  # fmt: skip
-        ax.plot([], [], color=color, ls=style, lw=2, label=label)
-    ax.set_xlabel("share of agents at λ_low (the rest at λ_high)")
-    ax.set_ylabel("λ_low")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=7.5, framealpha=0.8)
-    return save_png_svg(fig, out_dir, stem, dpi=120)

@@ -48,11 +48,15 @@ def _loop_summaries(config: SimulationConfig, lam: float, seeds: int) -> tuple[f
     for seed in range(seeds):  # episodes may differ in length (geometric horizon)
         ep = run_episode(config, lam, seed)
         cap = np.asarray(config.capacity)
-        rows.append((
-            float(overload_rate(ep.loads, cap)), float(mean_welfare(ep.welfare)),
-            float(ep.loads.mean()), float(jain_fairness(ep.demands).mean()),
-            float(steps_to_stable(ep.loads, cap)),
-        ))  # fmt: skip
+        rows.append(
+            (
+                float(overload_rate(ep.loads, cap)),
+                float(mean_welfare(ep.welfare)),
+                float(ep.loads.mean()),
+                float(jain_fairness(ep.demands).mean()),
+                float(steps_to_stable(ep.loads, cap)),
+            )
+        )
     return tuple(float(x) for x in np.mean(np.asarray(rows), axis=0))
 
 
@@ -61,8 +65,13 @@ def _lockstep_summaries(
 ) -> dict[float, tuple[float, ...]]:
     res = run_lockstep(LockstepBatch.from_config(config, lams, range(seeds)))
     shape = (len(lams), seeds)
-    columns = [res.overload_rate, res.mean_welfare, res.mean_load, res.fairness,
-               res.steps_to_stable]  # fmt: skip
+    columns = [
+        res.overload_rate,
+        res.mean_welfare,
+        res.mean_load,
+        res.fairness,
+        res.steps_to_stable,
+    ]
     means = [c.reshape(shape).mean(axis=1) for c in columns]
     return {lam: tuple(float(m[i]) for m in means) for i, lam in enumerate(lams)}
 
@@ -99,9 +108,15 @@ def simulate(
     base = cache[0.0][1]
     return [
         LambdaSummary(
-            lam=lam, overload_rate=s[0], mean_welfare=s[1], delta_welfare=s[1] - base,
-            mean_load=s[2], fairness=s[3], steps_to_stable=s[4], seeds=n_seeds,
+            lam=lam,
+            overload_rate=s[0],
+            mean_welfare=s[1],
+            delta_welfare=s[1] - base,
+            mean_load=s[2],
+            fairness=s[3],
+            steps_to_stable=s[4],
+            seeds=n_seeds,
         )
         for lam in lam_list
         for s in [cache[lam]]
-    ]  # fmt: skip
+    ]

@@ -115,8 +115,9 @@ def _check_pure_payoffs(env: ParallelEnv, seed: int) -> None:
         assert np.allclose(out1.welfare, out1.rewards.sum()), "welfare is not Σ rewards"
         assert all(_same(nxt1[k], env.state[k]) for k in nxt1), "step() state != transition()"
         if np.all(joint == joint[0]):
-            own, welfare = dyn.counterfactual(before, np.full(len(joint), joint[0]),
-                                              np.array([joint[0]]))  # fmt: skip
+            own, welfare = dyn.counterfactual(
+                before, np.full(len(joint), joint[0]), np.array([joint[0]])
+            )
             cont = float(dyn.continuation(nxt1))
             n = len(joint)
             assert np.allclose(own[:, 0], got + cont / n), "welfare model's own reward != step()"

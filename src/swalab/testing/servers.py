@@ -50,9 +50,12 @@ class RunningServer:
 
 @contextlib.contextmanager
 def llama_server(
-    model_path: str | Path | None = None, *, alias: str = "gemma", n_ctx: int = 2048,
+    model_path: str | Path | None = None,
+    *,
+    alias: str = "gemma",
+    n_ctx: int = 2048,
     timeout: float = 120.0,
-) -> Iterator[RunningServer]:  # fmt: skip
+) -> Iterator[RunningServer]:
     """Run ``python -m llama_cpp.server`` on 127.0.0.1 until the block ends.
 
     Args:
@@ -66,9 +69,21 @@ def llama_server(
 
         model_path = embedded_model_path()
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-           "--model_alias", alias]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--model_alias",
+        alias,
+    ]
     # The server logs a lot: a pipe nobody reads would fill up and stall it, so use a file.
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)

@@ -48,10 +48,16 @@ def check_result_store(root: str | Path, *, rel_tol: float = 1e-9) -> int:
                     and len(value) == len(stored)
                     else [(value, stored)]
                 )
-                same = all((a is None and b is None) or (
-                    a is not None and b is not None and not isinstance(a, list)
-                    and math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-12)
-                ) for a, b in pairs)  # fmt: skip
+                same = all(
+                    (a is None and b is None)
+                    or (
+                        a is not None
+                        and b is not None
+                        and not isinstance(a, list)
+                        and math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-12)
+                    )
+                    for a, b in pairs
+                )
                 if not same:
                     raise AssertionError(
                         f"cell {ep['cell']} seed {ep['seed']}: stored {name} = {stored!r}, "

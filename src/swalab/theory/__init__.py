@@ -35,6 +35,9 @@ from swalab.theory.thresholds import (
     lockin_belief,
     lockin_load,
     per_agent_thresholds,
+    predicted_switch,
+    surface_terms,
+    thresholds_of,
 )
 
 __all__ = [
@@ -56,12 +59,15 @@ __all__ = [
     "marginal_incentive",
     "optimal_welfare",
     "per_agent_thresholds",
+    "predicted_switch",
     "price_of_anarchy",
     "rewards",
     "selfish_welfare",
     "solve_equilibrium",
     "stable_welfare",
+    "surface_terms",
     "swa_utilities",
+    "thresholds_of",
     "welfare",
     "welfare_of_load",
 ]

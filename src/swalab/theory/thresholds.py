@@ -1,9 +1,10 @@
 """Where the system switches: λ*, λ̃, per-agent thresholds, lock-in and belief stability.
 
 Theorem 1 of the paper gives λ* for the game's true utilities. The decision rule the paper
-actually runs (SWI with the normalised ``paper`` scorer, SPEC §2) has its own switching
-point λ̃, which depends on capacity, safety margin, x_max and β but not on N; both are here
-so reports can put a measured transition next to the right prediction.
+actually runs (SWI with the normalised ``paper`` scorer) has its own switching point λ̃,
+which depends on capacity, safety margin, x_max and β but not on N; both are here, and
+:func:`predicted_switch` says which one a scorer follows, so every report puts a measured
+transition next to the right prediction. Derivations: ``docs/theory.md``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def per_agent_thresholds(
     weights: float | Sequence[float] | FloatArray | None = None,
     values: float | Sequence[float] | FloatArray | None = None,
 ) -> FloatArray:
-    """Return ``λ*_i = (N − β·w_i/v_i)/(N − 1)`` for every agent (SPEC §3)."""
+    """Return ``λ*_i = (N − β·w_i/v_i)/(N − 1)`` for every agent (heterogeneous agents)."""
     n = v.integer_at_least("n_agents", n_agents, 2)
     b = v.positive("beta", beta)
     w = v.per_agent("weights", weights, n, 1.0)
@@ -71,6 +72,39 @@ def lambda_tilde(capacity: float, beta: float, x_max: float, margin: float = ref
     if b < 1.0:
         return math.inf
     return c_eff / denom
+
+
+#: Scorers whose switch is Theorem 1's λ* (they score reward and welfare on one scale).
+CONSISTENT_SCORERS = ("consistent", "judge")
+
+
+def predicted_switch(
+    scorer: str,
+    *,
+    n_agents: int,
+    capacity: float,
+    beta: float,
+    x_max: float,
+    margin: float = ref.MARGIN,
+    weight: float = 1.0,
+    value: float = 1.0,
+) -> float:
+    """The λ from which SWI agents with ``scorer`` stop adding demand to an overloaded game.
+
+    ``paper`` follows its own normalisation, λ̃ (:func:`lambda_tilde`); ``consistent`` (and
+    an LLM judge standing in for its group score) follows Theorem 1, λ* of the agent's
+    impact and value (:func:`lambda_star`). In a resource dilemma every agent uses the
+    consistent scorer on the dilemma's own welfare model, whose closed form is the
+    dilemma's ``switch_point()``.
+
+    Raises:
+        ValueError: An unknown scorer (the message lists the known ones).
+    """
+    if scorer == "paper":
+        return lambda_tilde(capacity, beta, x_max, margin)
+    if scorer in CONSISTENT_SCORERS:
+        return lambda_star(n_agents, beta, weight=weight, value=value)
+    raise ValueError(f"scorer={scorer!r} is not known: choose paper or consistent")
 
 
 def lockin_load(
@@ -149,3 +183,65 @@ def escapes_overload(
     thresholds = per_agent_thresholds(n, beta, weights=w, values=values)
     selfish = lam_arr < thresholds
     return bool(np.sum(w[selfish] * xm[selfish]) <= c)
+
+
+def surface_terms(
+    lam: float | Sequence[float] | FloatArray | None,
+    *,
+    n_agents: int,
+    capacity: float,
+    beta: float,
+    x_max: float | Sequence[float] | FloatArray,
+    weights: float | Sequence[float] | FloatArray | None = None,
+    values: float | Sequence[float] | FloatArray | None = None,
+) -> dict[str, object]:
+    """Every agent's own threshold and, given λ_i, the critical-surface test in full.
+
+    Returns:
+        ``per_agent_thresholds``; with ``lam`` also ``sub_threshold_agents`` (who plays
+        ``x_max``), ``sub_threshold_load`` (their ``Σ w_i·x_max_i``) and
+        ``escapes_overload``.
+    """
+    thresholds = per_agent_thresholds(n_agents, beta, weights=weights, values=values)
+    out: dict[str, object] = {"per_agent_thresholds": thresholds}
+    if lam is None:
+        return out
+    lam_arr = v.per_agent("lam", lam, n_agents, 0.0, check="unit_interval")
+    w = v.per_agent("weights", weights, n_agents, 1.0)
+    xm = v.per_agent("x_max", x_max, n_agents, 1.0)
+    below = lam_arr < thresholds
+    return out | {
+        "sub_threshold_agents": np.flatnonzero(below),
+        "sub_threshold_load": float(np.sum(w[below] * xm[below])),
+        "escapes_overload": escapes_overload(
+            lam_arr,
+            n_agents=n_agents,
+            capacity=capacity,
+            beta=beta,
+            x_max=x_max,
+            weights=weights,
+            values=values,
+        ),
+    }
+
+
+def thresholds_of(
+    *,
+    n_agents: int,
+    capacity: float,
+    beta: float,
+    x_max: float,
+    margin: float = ref.MARGIN,
+    gamma: float = ref.GAMMA,
+    alpha: float = ref.ALPHA,
+) -> dict[str, float | bool]:
+    """Every closed-form threshold of one game: where it switches, locks in, stays stable."""
+    return {
+        "lambda_star": lambda_star(n_agents, beta),
+        "lambda_tilde": lambda_tilde(capacity, beta, x_max, margin),
+        "effective_capacity": effective_capacity(capacity, margin),
+        "lockin_load": lockin_load(capacity, beta, margin, gamma),
+        "lockin_belief": lockin_belief(n_agents, capacity, beta, margin, gamma),
+        "belief_contraction": belief_contraction(alpha, n_agents),
+        "belief_stable": belief_stable(alpha, n_agents),
+    }

@@ -112,8 +112,9 @@ class _Sampler:
     distribution.
     """
 
-    def __init__(self, vocab: Any, n_vocab: int, fmt: OutputFormat | None,
-                 temperature: float, seed: int) -> None:  # fmt: skip
+    def __init__(
+        self, vocab: Any, n_vocab: int, fmt: OutputFormat | None, temperature: float, seed: int
+    ) -> None:
         self.n_vocab = n_vocab
         self.temperature = temperature
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -135,8 +136,9 @@ class _Sampler:
 
     def sample(self, ctx: Any, row: int, full: tuple[Any, Any]) -> int:
         """Sample the next token of the sequence whose logits are in ``row``."""
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, row),
-                                       shape=(self.n_vocab,))  # fmt: skip
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(ctx, row), shape=(self.n_vocab,)
+        )
         tok = self._draw(logits)
         if self.grammar is None:
             return tok
@@ -222,9 +224,10 @@ class LlamaCppModel(Model):
         _logger.set_verbose(verbose)
         self.path = path
         self._identity = ModelIdentity(
-            backend="llamacpp", model=name if name == EMBEDDED else path.name,
+            backend="llamacpp",
+            model=name if name == EMBEDDED else path.name,
             revision=file_sha256(path),
-        )  # fmt: skip
+        )
         llama_cpp.llama_backend_init()
         mparams = llama_cpp.llama_model_default_params()
         self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
@@ -279,8 +282,9 @@ class LlamaCppModel(Model):
         raw = text.encode("utf-8")
         cap = len(raw) + 8
         buf = (llama_cpp.llama_token * cap)()
-        n = llama_cpp.llama_tokenize(self._vocab, raw, len(raw), buf, cap,
-                                     bos and self._add_bos, False)  # fmt: skip
+        n = llama_cpp.llama_tokenize(
+            self._vocab, raw, len(raw), buf, cap, bos and self._add_bos, False
+        )
         if n < 0:
             raise RuntimeError(f"tokenizer needed {-n} slots for {len(raw)} bytes")
         return list(buf[:n])
@@ -399,8 +403,12 @@ class LlamaCppModel(Model):
                 for g in group[1:]:
                     shared = min(shared, _lcp(group[0].tokens, g.tokens))
                 lead = group[0]
-                self._decode([(tok, common + j, lead.sid, False)
-                              for j, tok in enumerate(lead.tokens[common:shared])])  # fmt: skip
+                self._decode(
+                    [
+                        (tok, common + j, lead.sid, False)
+                        for j, tok in enumerate(lead.tokens[common:shared])
+                    ]
+                )
                 for g in group[1:]:
                     llama_cpp.llama_memory_seq_cp(mem, lead.sid, g.sid, common, shared)
                 for g in group:

@@ -96,9 +96,11 @@ class TransformersModel(Model):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is out of range: must be >= 1")
-        torch_dtype = getattr(torch, dtype) if dtype else (
-            torch.float32 if device == "cpu" else torch.bfloat16
-        )  # fmt: skip
+        torch_dtype = (
+            getattr(torch, dtype)
+            if dtype
+            else (torch.float32 if device == "cpu" else torch.bfloat16)
+        )
         kwargs: dict[str, Any] = {"revision": revision}
         if gguf_file:
             kwargs["gguf_file"] = gguf_file
@@ -146,8 +148,9 @@ class TransformersModel(Model):
         checks = [None if f is None else _Prefix(f, self.tokenizer, self.eos) for f in formats]
         generated: list[list[int]] = [[] for _ in prompts]
         done = [False] * len(prompts)
-        result = self.model(input_ids=enc["input_ids"], attention_mask=mask,
-                            position_ids=positions, use_cache=True)  # fmt: skip
+        result = self.model(
+            input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True
+        )
         for _ in range(params.max_tokens):
             logits = result.logits[:, -1, :].float()
             next_ids = []
@@ -170,9 +173,11 @@ class TransformersModel(Model):
             positions = positions[:, -1:] + 1
             result = self.model(
                 input_ids=torch.tensor(next_ids, device=self.device)[:, None],
-                attention_mask=mask, position_ids=positions,
-                past_key_values=result.past_key_values, use_cache=True,
-            )  # fmt: skip
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=result.past_key_values,
+                use_cache=True,
+            )
         wall = watch.elapsed()
         n_in = enc["attention_mask"].sum(dim=1).tolist()
         return [
@@ -187,8 +192,14 @@ class TransformersModel(Model):
             for g, f, t in zip(generated, formats, n_in, strict=True)
         ]
 
-    def _pick(self, logits: torch.Tensor, check: _Prefix | None, generated: list[int],
-              gen: torch.Generator, temperature: float) -> int:  # fmt: skip
+    def _pick(
+        self,
+        logits: torch.Tensor,
+        check: _Prefix | None,
+        generated: list[int],
+        gen: torch.Generator,
+        temperature: float,
+    ) -> int:
         if check is not None:
             keep = torch.tensor(check.allowed(generated, logits), device=logits.device)
             masked = torch.full_like(logits, float("-inf"))

@@ -48,8 +48,9 @@ class VLLMModel(Model):
             ``max_model_len``, ``tensor_parallel_size``, ``dtype`` ...).
     """
 
-    def __init__(self, model: str | None = None, *, revision: str | None = None,
-                 **engine_args: Any) -> None:  # fmt: skip
+    def __init__(
+        self, model: str | None = None, *, revision: str | None = None, **engine_args: Any
+    ) -> None:
         self.model = resolve("vllm", model)
         engine_args.setdefault("enable_prefix_caching", True)
         self._llm = vllm.LLM(model=self.model, revision=revision, **engine_args)

@@ -74,8 +74,8 @@ def test_simulate_table_names_both_thresholds(capsys):
         (["threshold", "--beta", "abc"], "--beta"),
         (["simulate", "--lam", "0.5,x"], "--lam: 'x' is not a number"),
         (["simulate", "--lam", "0.5,2"], "--lam[1]=2.0 is out of range"),
-        (["simulate", "--scorer", "foo"], "scorer='foo' is not known"),
-        (["simulate", "--candidates", "foo"], "candidates='foo' is not known"),
+        (["simulate", "--scorer", "foo"], "--scorer=\"foo\": Input should be 'paper'"),
+        (["simulate", "--candidates", "foo"], "--candidates=\"foo\": Input should be 'grid'"),
         (["simulate", "--anchors", ""], "--anchors"),
         (["equilibrium", "--lam", "0.1,0.2"], "one per agent (5)"),
         (["equilibrium"], "--lam"),
@@ -104,36 +104,9 @@ def test_installed_script_exits_2_without_traceback():
     )
 
 
-def test_phase_writes_table_and_figures(capsys, tmp_path):
-    code, out, _ = run(
-        capsys, "phase", "--lam", "0:1:5", "--beta", "1.6,3", "--seeds", "2", "--steps", "10",
-        "--out", str(tmp_path), "--json",
-    )  # fmt: skip
-    data = json.loads(out)
-    assert code == 0
-    assert data["cells"] == 10
-    assert (tmp_path / "phase.parquet").exists()
-    assert {p.rsplit(".", 1)[1] for p in data["figures"]} == {"png", "svg"}
-    assert {s["beta"] for s in data["switches"]} == {1.6, 3.0}
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--lam", "0:1"], "start:stop:count"),
-        (["--lam", "0:1:x"], "count 'x' is not an integer"),
-        (["--beta", "1:5:0"], "count 0 must be >= 1"),
-        (["--agents", "2.5"], "--agents: 2.5 is not an integer"),
-    ],
-)
-def test_phase_rejects_bad_grids_and_populations(capsys, args, needle):
-    code, _, err = run(capsys, "phase", *args)
-    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
-
-
 def test_bench_refuses_to_report_when_loop_and_engine_disagree(monkeypatch):
     """The benchmark checks that both paths did the same work; break one and it must fail."""
-    import swalab.experiments.bench as bench
+    import swalab.experiments.studies.bench as bench
 
     real = bench.run_episode
 
@@ -165,12 +138,25 @@ def test_simulate_loop_engine_matches(capsys):
         assert a["mean_welfare"] == pytest.approx(b["mean_welfare"])
 
 
-def test_live_rate_limit_command_reports_model_and_server_side_by_side(capsys):
-    code, out, err = run(capsys, "live", "--lam", "0", "--steps", "6", "--step-seconds", "1.0",
-                         "--json")  # fmt: skip
-    assert code == 0, err
-    (row,) = json.loads(out)
-    assert row["late_calls"] == 0 and row["locked_measured"] == row["locked_model"] > 0
-    assert row["ok_measured"] == row["ok_model"] and row["429_measured"] == row["429_model"]
-    code, _, err = run(capsys, "live", "--retry", "9")
-    assert code == 2 and "--retry=9 is out of range" in err
+def test_threshold_and_equilibrium_report_the_surface_terms(capsys):
+    assert main(["threshold", "--lam-per-agent", "0.9,0.9,0.9,0,0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["per_agent_thresholds"] == pytest.approx([0.85] * 5)
+    assert out["sub_threshold_agents"] == [3, 4]
+    assert (out["sub_threshold_load"], out["escapes_overload"]) == (20.0, True)
+    args = [
+        "equilibrium",
+        "--lam-per-agent",
+        "0.9,0.9,0.9,0.9,0.5",
+        "--weights",
+        "1,1,1,1,2.5",
+        "--json",
+    ]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    # λ*_5 = (5 − 1.6·2.5)/4 = 0.25 ≤ 0.5: nobody is below their threshold.
+    assert out["per_agent_thresholds"][4] == pytest.approx(0.25)
+    assert out["escapes_overload"] is True and out["overloaded"] is False
+    assert main(["threshold", "--weights", "1,1", "--json"]) == 2
+    assert main(["threshold", "--lam-per-agent", "0.9,1.5"]) == 2
+    assert "--lam-per-agent" in capsys.readouterr().err

@@ -1,22 +1,31 @@
-"""Benchmarks reported by ``swalab bench``: speed and memory, measured side by side.
+"""The ``bench`` kind: speed and memory, measured side by side, stored like any study.
 
 Targets live here, never in timed unit tests: these machines are noisy, so the engine and
-the per-agent loop are measured in the same run and compared as a ratio.
+the per-agent loop are measured in the same run and compared as a ratio (likewise the LLM
+protocol and the reference protocol). A benchmark is one cell that runs in the driver,
+alone; its ``rows`` table holds one row per measured size, its ``summary`` table the
+headline numbers and the machine.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pyarrow as pa
+from pydantic import Field
 
+from swalab.experiments.cells import Cell, CellResult, Task, digest, payload
+from swalab.experiments.config import NOT_HASHED, ConfigError, ExecutorConfig, StudyConfig
+from swalab.experiments.kinds import OnStep
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
 from swalab.swi.simulation import run_episode
@@ -69,6 +78,15 @@ class PeakMemory:
     def used_mib(self) -> float:
         """Peak RSS above the level at entry, in MiB."""
         return (self.peak - self.base) / 2**20
+
+
+def machine_info() -> dict[str, Any]:
+    """What a measurement ran on (numbers compare only on the same machine)."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+    }
 
 
 def _best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -145,11 +163,7 @@ def engine_benchmark(*, quick: bool = False, steps: int | None = None) -> dict[s
         "best_agents": best["agents"],
         "compile_or_cache_load_s": compile_s,
         "rows": rows,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-        },
+        "machine": machine_info(),
     }
 
 
@@ -172,13 +186,17 @@ def phase_benchmark(*, seeds: int = 100, steps: int = 100) -> dict[str, Any]:
         "seconds": seconds,
         "decisions_per_s": decisions / seconds,
         "peak_mib": mem.used_mib,
+        "machine": machine_info(),
     }
 
 
 def llm_benchmark(
-    *, quick: bool = False, backend: str = "llamacpp", model: str | None = None,
+    *,
+    quick: bool = False,
+    backend: str = "llamacpp",
+    model: str | None = None,
     **options: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Reference protocol vs swalab's protocol on the same model, side by side.
 
     (a) reference: per agent, sequentially, an unconstrained proposal call then an
@@ -198,8 +216,7 @@ def llm_benchmark(
     lm.generate(["warm up"], max_tokens=1)
     ref = run_reference(config, lm, lam=0.8, seed=0)
     start = time.perf_counter()
-    episodes = run_llm_episodes(config, lm, [0.5, 0.9], range(2 if quick else 4),
-                                ProtocolConfig())  # fmt: skip
+    episodes = run_llm_episodes(config, lm, [0.5, 0.9], range(2 if quick else 4), ProtocolConfig())
     wall = time.perf_counter() - start
     rows = [r for ep in episodes for r in ep.rows]
     failures = sum(r["proposal_error"] is not None for r in rows)
@@ -221,5 +238,73 @@ def llm_benchmark(
         "swalab_episodes_failed": sum(ep.status != "ok" for ep in episodes),
         "swalab_tokens_out": sum(ep.accounting["tokens_out"] for ep in episodes),
         "reference_tokens_out": ref.tokens_out,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine_info(),
     }
+
+
+class BenchConfig(StudyConfig):
+    """A benchmark: ``engine`` (engine vs per-agent loop), ``phase`` or ``llm``."""
+
+    kind: Literal["bench"] = "bench"
+    name: str = "bench"
+    benchmark: Literal["engine", "phase", "llm"] = Field(
+        "engine", description="engine (vs the per-agent loop), phase, or llm (vs reference)."
+    )
+    quick: bool = Field(False, description="Small sizes: a smoke run.")
+    seeds: int = Field(100, ge=1, description="phase: seeds per cell.")
+    steps: int | None = Field(None, ge=1, description="Horizon (default per benchmark).")
+    backend: str = Field("llamacpp", description="llm: the backend.")
+    model: str | None = Field(None, description="llm: the model (default: embedded).")
+
+
+def measure(config: BenchConfig) -> dict[str, Any]:
+    """Run the benchmark ``config`` names; its result as the functions above return it."""
+    if config.benchmark == "engine":
+        return engine_benchmark(quick=config.quick, steps=config.steps)
+    if config.benchmark == "phase":
+        return phase_benchmark(seeds=config.seeds, steps=config.steps or 100)
+    return llm_benchmark(quick=config.quick, backend=config.backend, model=config.model)
+
+
+class Bench:
+    """The ``bench`` kind (see :class:`~swalab.experiments.kinds.Kind`)."""
+
+    name = "bench"
+    summary = "speed and memory: engine vs per-agent loop, phase diagram, LLM protocol"
+    config = BenchConfig
+    tables: ClassVar[dict[str, pa.Schema | None]] = {"rows": None, "summary": None}
+
+    def plan(self, config: BenchConfig, source: str) -> list[Cell]:
+        """One cell: the whole benchmark (its sizes are measured side by side)."""
+        if config.benchmark == "llm":
+            from swalab.llm.registry import check_available
+
+            try:
+                check_available(config.backend)
+            except (ImportError, ValueError) as exc:
+                raise ConfigError(f"{source}: backend={config.backend!r}: {exc}") from None
+        data = {"kind": self.name, **payload(config, NOT_HASHED)}
+        return [Cell(key=digest(data), config=config, assignment={"benchmark": config.benchmark})]
+
+    def tasks(self, cells: list[Cell], executor: ExecutorConfig) -> list[Task]:
+        """Each benchmark alone in the driver."""
+        return [Task("driver", (c,)) for c in cells]
+
+    def run(self, task: Task, model: Any = None, on_step: OnStep | None = None) -> list[CellResult]:
+        """Measure, then store the rows and the summary."""
+        out = []
+        for cell in task.cells:
+            start = time.perf_counter()
+            result = measure(cell.config)
+            rows = result.get("rows") or [{k: v for k, v in result.items() if k != "machine"}]
+            summary = {k: v for k, v in result.items() if k not in ("rows", "machine")}
+            summary["machine"] = json.dumps(result["machine"])
+            tables = {
+                "rows": pa.Table.from_pylist(rows),
+                "summary": pa.Table.from_pylist([summary]),
+            }
+            out.append(CellResult(cell=cell, tables=tables, seconds=time.perf_counter() - start))
+        return out
+
+
+BENCH = Bench()

@@ -1,0 +1,72 @@
+"""The `swalab` command line: thin Typer commands over the library.
+
+Every command is flags → config overrides → the library's run path → print; the modules
+hold the closed forms (`theory`), the studies one command runs (`studies`) and the commands
+over study files and stores (`runs`). Every failure a user can cause (a bad flag, an
+out-of-range parameter) ends with one line on stderr, `swalab: error: …`, and exit code 2,
+never a traceback; a study whose cells failed exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import typer
+
+from swalab import __version__
+from swalab._validate import rename_field
+from swalab.cli import runs, studies, theory
+from swalab.cli._common import UserError, app
+from swalab.experiments.fields import TO_FLAG
+
+__all__ = ["app", "main", "runs", "studies", "theory"]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"swalab {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Socially-Weighted Alignment: thresholds, equilibria, SWI simulations and studies."""
+
+
+@app.command("version")
+def version() -> None:
+    """Print swalab's version."""
+    typer.echo(__version__)
+
+
+def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
+    try:
+        command(args=list(args) or ["--help"], prog_name="swalab", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        typer.echo("swalab: interrupted", err=True)
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown flag, wrong type, ...
+        typer.echo(f"swalab: error: {exc.format_message()}", err=True)
+        return 2
+    except (UserError, ValueError, ImportError) as exc:
+        typer.echo(f"swalab: error: {rename_field(str(exc), TO_FLAG)}", err=True)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `swalab` script; returns the exit code."""
+    command = typer.main.get_command(app)
+    code = _run(command, sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        sys.exit(code)
+    return code

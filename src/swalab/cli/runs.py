@@ -1,0 +1,290 @@
+"""Commands over study files and stores: run, query, report, replicate, bench."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from swalab._json import json_safe
+from swalab.cli._common import AsJson, UserError, app, emit, fail_on, run_study, stamp
+
+Opt = typer.Option
+
+
+@app.command()
+def run(
+    config: Annotated[str, typer.Argument(help="YAML study file, or a preset name.")],
+    out: Annotated[
+        str | None, Opt("--out", help="Output directory (default: the config's).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, Opt("--set", help="Override a field: dotted.key=value (repeatable).")
+    ] = None,
+    executor: Annotated[str | None, Opt("--executor", help="local (processes) or ray.")] = None,
+    address: Annotated[
+        str | None, Opt("--address", help="Ray cluster address (default: local).")
+    ] = None,
+    workers: Annotated[int | None, Opt("--workers", help="Local processes.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a study of any kind: every cell, stored as Parquet; a rerun resumes it."""
+    from swalab.experiments import load_config, preset_path, run_experiment
+
+    overrides = list(set_ or [])
+    for key, value in (("kind", executor), ("address", address), ("workers", workers)):
+        if value is not None:
+            overrides.append(f"executor.{key}={value}")
+    path = preset_path(config)
+    cfg = load_config(path, overrides)
+    summary = run_experiment(cfg, out=out, source=str(path), show_progress=not as_json)
+    result = {
+        "out": str(summary.out),
+        "kind": cfg.kind,
+        "planned_cells": summary.planned,
+        "finished_before": summary.skipped,
+        "ran": summary.ran,
+        "failed": len(summary.failed),
+        "seconds": summary.seconds,
+    }
+    emit(result, as_json, f"Study {summary.out}")
+    fail_on(summary)
+
+
+@app.command()
+def query(
+    directory: Annotated[str, typer.Argument(help="A study's output directory.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the study's tables (views).")],
+    as_json: AsJson = False,
+) -> None:
+    """Run SQL (DuckDB) over a study's tables, one view each.
+
+    A sweep has `steps` and `episodes`, a phase diagram `phase`, and so on.
+    """
+    from swalab.experiments import query as run_query
+
+    try:
+        columns, rows = run_query(directory, sql)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    records = [dict(zip(columns, r, strict=True)) for r in rows]
+    if as_json:
+        typer.echo(json.dumps(json_safe(records), indent=2, default=str))
+        return
+    if not records:
+        typer.echo("(no rows)" if columns else "(no result)")
+        return
+    emit(records, False, f"{len(records)} row(s)")
+
+
+_TRANSITION_COLUMNS = (
+    "experiment",
+    "model",
+    "scorer",
+    "beta",
+    "lambda_c",
+    "ci_low",
+    "ci_high",
+    "lambda_star",
+    "lambda_tilde",
+    "status",
+)
+
+
+def _transition_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in _TRANSITION_COLUMNS} for r in rows]
+
+
+@app.command()
+def report(
+    directory: Annotated[
+        str, typer.Argument(help="A result directory, or a folder of them (replicate --out).")
+    ],
+    out: Annotated[str | None, Opt("--out", help="Where to write (default: DIRECTORY).")] = None,
+    model: Annotated[
+        str | None, Opt("--model", help="Model whose load time series is drawn.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Write report.html (figures embedded), report.json and figures/ (PNG + SVG).
+
+    Renders any kind of study. For sweeps it puts each system's measured switch λ_c, with a
+    bootstrap interval over seeds, beside λ* and λ̃, and tabulates every metric per λ.
+    """
+    from swalab.analysis.report import write_report
+
+    try:
+        rep = write_report(directory, out, model=model)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        emit(
+            {
+                "report": str(rep.html),
+                "json": str(rep.json),
+                "figures": [str(f) for f in rep.figures],
+                "transitions": rep.transitions,
+                "studies": rep.studies,
+            },
+            True,
+            "",
+        )
+        return
+    if rep.transitions:
+        emit(_transition_table(rep.transitions), False, "Where each system switches (λ_c)")
+    for study in rep.studies:
+        emit(study["rows"], False, f"{study['kind']}: {study['experiment']}")
+    typer.echo(f"report: {rep.html}")
+
+
+replicate_app = typer.Typer(help="Replicate a paper's results with the presets.")
+app.add_typer(replicate_app, name="replicate")
+
+
+@replicate_app.command("paper")
+def replicate_paper(
+    quick: Annotated[
+        bool, Opt("--quick", help="Embedded Gemma 3 270M + model-based sweeps.")
+    ] = False,
+    backend: Annotated[str | None, Opt("--backend", help="LLM backend.")] = None,
+    model: Annotated[
+        str | None, Opt("--model", help="One model instead of the paper's five.")
+    ] = None,
+    out: Annotated[str, Opt("--out", help="Output root.")] = "results/replicate",
+    set_: Annotated[
+        list[str] | None, Opt("--set", help="Override a field of the LLM presets (repeatable).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run the SWA paper's presets (`--quick`: minutes on a CPU), then write the report.
+
+    Ends by printing each system's measured switch beside λ* and λ̃ and the path of
+    report.html (in `--out`).
+    """
+    from swalab.replicate import replicate_paper as run_replication
+
+    def started(name: str, where: Any) -> None:
+        if not as_json:
+            typer.echo(f"preset {name} → {where}", err=True)
+
+    rep = run_replication(
+        quick=quick,
+        out=out,
+        backend=backend,
+        model=model,
+        overrides=tuple(set_ or ()),
+        show_progress=not as_json,
+        on_start=started,
+    )
+    failed = sum(len(r.failed) for r in rep.runs.values())
+    if as_json:
+        runs = {
+            k: {
+                "out": str(r.out),
+                "planned_cells": r.planned,
+                "ran": r.ran,
+                "finished_before": r.skipped,
+                "failed": len(r.failed),
+            }
+            for k, r in rep.runs.items()
+        }
+        emit(
+            {"runs": runs, "report": str(rep.report.html), "transitions": rep.report.transitions},
+            True,
+            "",
+        )
+    else:
+        emit(
+            _transition_table(rep.report.transitions),
+            False,
+            "Where each system switches (λ_c, 95 % CI) beside λ* and λ̃",
+        )
+        typer.echo(f"report: {rep.report.html}")
+    if failed:
+        typer.echo(f"swalab: error: {failed} cell(s) failed; rerun to retry them", err=True)
+        raise typer.Exit(1)
+
+
+bench_app = typer.Typer(help="Benchmarks: speed and memory, measured side by side.")
+app.add_typer(bench_app, name="bench")
+
+
+def _bench(settings: dict[str, tuple[str, Any]], out: str | None, as_json: bool) -> dict[str, Any]:
+    """Run a benchmark study (a fresh directory unless `--out` names one) and analyse it."""
+    from swalab.analysis.maps import analyse
+
+    benchmark = settings["benchmark"][1]
+    where = run_study(
+        "bench",
+        settings,
+        out=out or f"results/bench/{benchmark}-{stamp()}",
+        as_json=as_json,
+        name=f"bench_{benchmark}",
+    )
+    summary: dict[str, Any] = analyse(where).summary
+    return summary
+
+
+@bench_app.command("engine")
+def bench_engine(
+    quick: Annotated[bool, Opt("--quick", help="Small sizes, T=20 (a smoke run).")] = False,
+    out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Lockstep engine vs per-agent loop: decisions/s, ratio and peak memory per size."""
+    settings = {"benchmark": ("", "engine"), "quick": ("--quick", quick)}
+    result = _bench(settings, out, as_json)
+    if as_json:
+        emit(result, True, "")
+        return
+    emit(
+        result["rows"],
+        False,
+        f"Engine vs per-agent loop (K=12). Best: {result['engine_decisions_per_s']:.3g} "
+        f"decisions/s, {result['ratio']:.0f}× the loop",
+    )
+
+
+@bench_app.command("phase")
+def bench_phase(
+    seeds: Annotated[int, Opt("--seeds", help="Seeds per cell.")] = 100,
+    steps: Annotated[int, Opt("--steps", help="Horizon T.")] = 100,
+    out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Time a 101 λ × 41 β phase diagram (N=5) with the given seeds and horizon."""
+    settings = {
+        "benchmark": ("", "phase"),
+        "seeds": ("--seeds", seeds),
+        "steps": ("--steps", steps),
+    }
+    result = _bench(settings, out, as_json)
+    emit({k: v for k, v in result.items() if k != "rows"}, as_json, "Phase diagram timing")
+
+
+@bench_app.command("llm")
+def bench_llm(
+    quick: Annotated[bool, Opt("--quick", help="T=2 instead of 4.")] = False,
+    backend: Annotated[str, Opt("--backend", help="LLM backend.")] = "llamacpp",
+    model: Annotated[str | None, Opt("--model", help="Model (default embedded).")] = None,
+    out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures."""
+    settings = {
+        "benchmark": ("", "llm"),
+        "quick": ("--quick", quick),
+        "backend": ("--backend", backend),
+        "model": ("--model", model),
+    }
+    result = _bench(settings, out, as_json)
+    flat = {k: v for k, v in result.items() if k not in ("rows", "machine")}
+    if as_json:
+        emit(result, True, "")
+        return
+    emit(
+        flat,
+        False,
+        f"LLM protocol benchmark: swalab is {result['ratio']:.1f}× the reference's decisions/s",
+    )

@@ -1,0 +1,365 @@
+"""Commands that run one study from their flags: simulate, phase, surface, stability, lockin, live.
+
+Each is flags → overrides of its kind's config → the library's run path (plan, store with
+manifest and resume, report) → print. Defaults are the kind's defaults (the reference
+configuration unless a study says otherwise); the same flags rerun resume the same store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from swalab._validate import unit_interval
+from swalab.cli._common import (
+    REFERENCE_LAMS,
+    AsJson,
+    Out,
+    app,
+    emit,
+    grid,
+    integers,
+    numbers,
+    run_study,
+)
+
+Opt = typer.Option
+
+
+def show(where: Path, as_json: bool, title: str) -> None:
+    """Write a stored study's report; print its numbers (JSON, or a table) and the report."""
+    from swalab.analysis import write_report
+
+    report = write_report(where)
+    (analysis,) = report.studies
+    if as_json:
+        emit(analysis["summary"] | {"report": str(report.html)}, True, "")
+        return
+    emit(analysis["rows"], False, title)
+    typer.echo(f"report: {report.html}")
+
+
+@app.command()
+def simulate(
+    agents: Annotated[int | None, Opt("--agents", help="Number of agents N (≥ 2).")] = None,
+    capacity: Annotated[float | None, Opt("--capacity", help="Capacity C.")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Congestion severity β.")] = None,
+    x_max: Annotated[float | None, Opt("--x-max", help="Largest demand x_max.")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Horizon T.")] = None,
+    k: Annotated[int | None, Opt("--k", help="Random candidates per agent and step.")] = None,
+    grid_step: Annotated[float | None, Opt("--grid-step", help="Demand grid spacing.")] = None,
+    candidates: Annotated[
+        str | None, Opt("--candidates", help="grid (whole grid) or random (k draws).")
+    ] = None,
+    anchors: Annotated[str | None, Opt("--anchors", help="Anchor candidates.")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    margin: Annotated[float | None, Opt("--margin", help="Safety margin m.")] = None,
+    gamma: Annotated[float | None, Opt("--gamma", help="Centering strength γ.")] = None,
+    alpha: Annotated[float | None, Opt("--alpha", help="EMA smoothing α.")] = None,
+    initial_belief: Annotated[
+        float | None, Opt("--initial-belief", help="μ̂₀ (default C/N).")
+    ] = None,
+    lam: Annotated[str, Opt("--lam", help="Social weights to sweep.")] = REFERENCE_LAMS,
+    seeds: Annotated[int, Opt("--seeds", help="Seeds per λ (0, 1, …).")] = 20,
+    engine: Annotated[
+        str, Opt("--engine", help="lockstep (compiled batch) or loop (per agent).")
+    ] = "lockstep",
+    backend: Annotated[
+        str | None,
+        Opt("--backend", help="LLM backend: proposals come from the model, not --candidates."),
+    ] = None,
+    model: Annotated[str | None, Opt("--model", help="Preset name, GGUF path or model id.")] = None,
+    base_url: Annotated[str | None, Opt("--base-url", help="Server URL (openai backend).")] = None,
+    structured: Annotated[
+        str | None, Opt("--structured", help="openai: none, llamacpp, vllm, vllm-legacy, openai.")
+    ] = None,
+    selector: Annotated[
+        str | None, Opt("--selector", help="code (argmax) or llm (the model picks a row).")
+    ] = None,
+    fallback: Annotated[
+        str | None, Opt("--fallback", help="On unusable proposals: anchors, grid or fail.")
+    ] = None,
+    temperature: Annotated[float | None, Opt("--temperature", help="Proposal temperature.")] = None,
+    cache: Annotated[str | None, Opt("--cache", help="Response cache file.")] = None,
+    no_cache: Annotated[bool, Opt("--no-cache", help="Do not use the response cache.")] = False,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Sweep λ over seeds with the SWI rule on congestion_v0, model-based or LLM-backed.
+
+    Prints per λ the seed means (with ΔW against λ = 0, run on the same seeds); with
+    `--backend`, one row per episode with its failure rates and cost.
+    """
+    from swalab.analysis.results import episode_table, lambda_means
+
+    lams = [unit_interval(f"--lam[{i}]", x) for i, x in enumerate(numbers("--lam", lam))]
+    llm = backend is not None
+    settings: dict[str, tuple[str, Any]] = {
+        "game.n_agents": ("--agents", agents),
+        "game.capacity": ("--capacity", capacity),
+        "game.beta": ("--beta", beta),
+        "game.x_max": ("--x-max", x_max),
+        "game.steps": ("--steps", steps),
+        "policy.k": ("--k", k),
+        "policy.grid_step": ("--grid-step", grid_step),
+        "policy.candidates": ("--candidates", "llm" if llm else candidates),
+        "policy.anchors": ("--anchors", None if anchors is None else numbers("--anchors", anchors)),
+        "policy.scorer": ("--scorer", scorer),
+        "policy.margin": ("--margin", margin),
+        "policy.gamma": ("--gamma", gamma),
+        "policy.belief.alpha": ("--alpha", alpha),
+        "policy.belief.initial": ("--initial-belief", initial_belief),
+        "policy.selector": ("--selector", selector),
+        "policy.fallback": ("--fallback", fallback),
+        "seeds": ("--seeds", seeds),
+        "grid.lam": ("--lam", lams if llm else [0.0, *lams]),
+        "executor.engine": ("--engine", engine),
+    }
+    if llm:
+        settings |= {
+            "model.backend": ("--backend", backend),
+            "model.name": ("--model", model),
+            "model.options.base_url": ("--base-url", base_url),
+            "model.options.structured": ("--structured", structured),
+            "model.temperature": ("--temperature", temperature),
+            "model.cache": ("--cache", False if no_cache else cache),
+        }
+    where = run_study("sweep", _deduplicated(settings), out=out, as_json=as_json, name="simulate")
+    if llm:
+        rows = episode_table(where)
+        emit(rows, as_json, f"LLM SWI episodes: {backend}/{model or 'default'} ({where})")
+        return
+    rows = [r for r in lambda_means(where) if r["lam"] in lams]
+    if as_json:
+        emit(rows, True, "")
+        return
+    from swalab import theory
+    from swalab.experiments import ExperimentConfig, load_config
+
+    stored = load_config(where / "experiment.yaml")
+    assert isinstance(stored, ExperimentConfig)
+    g, p = stored.game, stored.policy
+    cap = g.x_max
+    assert isinstance(cap, float)  # one number from --x-max
+    star = theory.lambda_star(g.n_agents, g.beta)
+    tilde = theory.lambda_tilde(g.capacity, g.beta, cap, p.margin)
+    predicted = theory.predicted_switch(
+        p.scorer,
+        n_agents=g.n_agents,
+        capacity=g.capacity,
+        beta=g.beta,
+        x_max=cap,
+        margin=p.margin,
+    )
+    emit(
+        rows,
+        False,
+        f"SWI sweep: scorer={p.scorer}, candidates={p.candidates}, N={g.n_agents}, "
+        f"C={g.capacity:g}, β={g.beta:g}, {seeds} seeds × T={g.steps}\n"
+        f"λ*={star:.4g} (Theorem 1), λ̃={tilde:.4g} (paper scorer); "
+        f"this scorer should switch at {predicted:.4g}",
+    )
+    typer.echo(f"results: {where}")
+
+
+def _deduplicated(settings: dict[str, tuple[str, Any]]) -> dict[str, tuple[str, Any]]:
+    """The λ grid without repeats (λ = 0 is added for ΔW and may have been asked for)."""
+    flag, lams = settings["grid.lam"]
+    return settings | {"grid.lam": (flag, list(dict.fromkeys(lams)))}
+
+
+@app.command()
+def phase(
+    lam: Annotated[str, Opt("--lam", help="λ grid: start:stop:count or list.")] = "0:1:101",
+    beta: Annotated[str, Opt("--beta", help="β grid: start:stop:count or list.")] = "1:5:41",
+    agents: Annotated[str | None, Opt("--agents", help="N, or a comma list of N.")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Seeds per point (default 100).")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Horizon T (default 100).")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    candidates: Annotated[str | None, Opt("--candidates", help="random or grid.")] = None,
+    capacity: Annotated[float | None, Opt("--capacity", help="Capacity C at N.")] = None,
+    x_max: Annotated[float | None, Opt("--x-max", help="Largest demand.")] = None,
+    margin: Annotated[float | None, Opt("--margin", help="Safety margin m.")] = None,
+    gamma: Annotated[float | None, Opt("--gamma", help="Centering strength γ.")] = None,
+    alpha: Annotated[float | None, Opt("--alpha", help="EMA smoothing α.")] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Map overload rate and welfare over (λ, β[, N]) and print each β column's switch.
+
+    For N other than 5 the capacity scales to keep C/N. The switching λ of every column is
+    printed beside λ*, λ̃ and the scorer's own prediction; the report draws the heatmaps.
+    """
+    settings = {
+        "lam": ("--lam", grid("--lam", lam)),
+        "beta": ("--beta", grid("--beta", beta)),
+        "agents": ("--agents", None if agents is None else integers("--agents", agents)),
+        "seeds": ("--seeds", seeds),
+        "game.steps": ("--steps", steps),
+        "policy.scorer": ("--scorer", scorer),
+        "policy.candidates": ("--candidates", candidates),
+        "game.capacity": ("--capacity", capacity),
+        "game.x_max": ("--x-max", x_max),
+        "policy.margin": ("--margin", margin),
+        "policy.gamma": ("--gamma", gamma),
+        "policy.belief.alpha": ("--alpha", alpha),
+    }
+    where = run_study("phase", settings, out=out, as_json=as_json)
+    show(where, as_json, "Switching λ per β (OR < 0.5 from λ_c on)")
+
+
+@app.command()
+def surface(
+    agents: Annotated[int | None, Opt("--agents", help="N (default 10).")] = None,
+    capacity: Annotated[float | None, Opt("--capacity", help="Capacity C (default 40).")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Severity β (default 3).")] = None,
+    x_max: Annotated[float | None, Opt("--x-max", help="Largest demand.")] = None,
+    margin: Annotated[float | None, Opt("--margin", help="Safety margin m.")] = None,
+    gamma: Annotated[float | None, Opt("--gamma", help="Centering strength γ.")] = None,
+    alpha: Annotated[
+        float | None, Opt("--alpha", help="EMA smoothing α (default 0.1; < 2/N is stable).")
+    ] = None,
+    lam_low: Annotated[
+        str, Opt("--lam-low", help="λ grid of the low group: start:stop:count or list.")
+    ] = "0:1:21",
+    lam_high: Annotated[float | None, Opt("--lam-high", help="λ of the others (1).")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    candidates: Annotated[str | None, Opt("--candidates", help="grid or random.")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Seeds per point (5).")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Horizon T (60).")] = None,
+    private: Annotated[
+        bool, Opt("--private", help="Each agent observes the others' mean (own belief).")
+    ] = False,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Map the critical surface: k of N agents at λ_low, the rest at λ_high, k = 0…N.
+
+    The simulated overload goes beside two predictions: game theory (escape iff k·x_max ≤ C
+    below λ*) and the SWI rule's own fixed point (its shared mean belief misjudges a mixed
+    population; it escapes only while the margin covers that error).
+    """
+    settings = {
+        "game.n_agents": ("--agents", agents),
+        "game.capacity": ("--capacity", capacity),
+        "game.beta": ("--beta", beta),
+        "game.x_max": ("--x-max", x_max),
+        "policy.margin": ("--margin", margin),
+        "policy.gamma": ("--gamma", gamma),
+        "policy.belief.alpha": ("--alpha", alpha),
+        "lam_low": ("--lam-low", grid("--lam-low", lam_low)),
+        "lam_high": ("--lam-high", lam_high),
+        "policy.scorer": ("--scorer", scorer),
+        "policy.candidates": ("--candidates", candidates),
+        "seeds": ("--seeds", seeds),
+        "game.steps": ("--steps", steps),
+        "policy.belief.private": ("--private", True if private else None),
+    }
+    where = run_study("surface", settings, out=out, as_json=as_json)
+    show(where, as_json, "Critical surface: simulation vs predictions")
+
+
+@app.command()
+def stability(
+    alpha: Annotated[str, Opt("--alpha", help="α grid: start:stop:count or list.")] = (
+        "0.025:0.5:20"
+    ),
+    agents: Annotated[str | None, Opt("--agents", help="Comma list of N.")] = None,
+    lam: Annotated[float | None, Opt("--lam", help="λ of every agent (0.95).")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Severity β (3).")] = None,
+    per_agent: Annotated[float | None, Opt("--capacity-per-agent", help="C/N (4).")] = None,
+    margin: Annotated[float | None, Opt("--margin", help="Safety margin m.")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Seeds per point (5).")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Horizon T (60).")] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Map belief stability over (α, N) at a λ far above the switch, against α < 2/N.
+
+    An unstable shared EMA makes the load swing around capacity (a two-cycle: half the
+    steps overloaded) whatever λ is.
+    """
+    settings = {
+        "alpha": ("--alpha", grid("--alpha", alpha)),
+        "agents": ("--agents", None if agents is None else integers("--agents", agents)),
+        "lam": ("--lam", lam),
+        "game.beta": ("--beta", beta),
+        "capacity_per_agent": ("--capacity-per-agent", per_agent),
+        "policy.margin": ("--margin", margin),
+        "policy.scorer": ("--scorer", scorer),
+        "seeds": ("--seeds", seeds),
+        "game.steps": ("--steps", steps),
+    }
+    where = run_study("stability", settings, out=out, as_json=as_json)
+    show(where, as_json, "Belief stability: simulation vs α < 2/N")
+
+
+@app.command()
+def lockin(
+    belief: Annotated[
+        str, Opt("--initial-belief", help="μ̂₀ grid: start:stop:count or list.")
+    ] = "0:10.5:22",
+    lam: Annotated[str, Opt("--lam", help="λ grid: start:stop:count or list.")] = "0:1:21",
+    agents: Annotated[int | None, Opt("--agents", help="Number of agents N.")] = None,
+    capacity: Annotated[float | None, Opt("--capacity", help="Capacity C.")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Severity β.")] = None,
+    x_max: Annotated[float | None, Opt("--x-max", help="Largest demand.")] = None,
+    margin: Annotated[float | None, Opt("--margin", help="Safety margin m.")] = None,
+    gamma: Annotated[float | None, Opt("--gamma", help="Centering strength γ.")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Seeds per point (5).")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Horizon T (40).")] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Map lock-in over (initial belief μ̂₀, λ) against the closed-form lock-in belief.
+
+    Defaults are the reference configuration.
+    """
+    settings = {
+        "initial_belief": ("--initial-belief", grid("--initial-belief", belief)),
+        "lam": ("--lam", grid("--lam", lam)),
+        "game.n_agents": ("--agents", agents),
+        "game.capacity": ("--capacity", capacity),
+        "game.beta": ("--beta", beta),
+        "game.x_max": ("--x-max", x_max),
+        "policy.margin": ("--margin", margin),
+        "policy.gamma": ("--gamma", gamma),
+        "policy.scorer": ("--scorer", scorer),
+        "seeds": ("--seeds", seeds),
+        "game.steps": ("--steps", steps),
+    }
+    where = run_study("lockin", settings, out=out, as_json=as_json)
+    show(where, as_json, "Lock-in: simulation vs closed form")
+
+
+@app.command()
+def live(
+    lam: Annotated[str, Opt("--lam", help="Comma list of λ (one episode each).")] = "0,1",
+    retry: Annotated[
+        int | None, Opt("--retry", help="Naive-retry clients (they replace SWA agents).")
+    ] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Steps per episode (20).")] = None,
+    step_s: Annotated[float | None, Opt("--step-seconds", help="Seconds per step (0.5).")] = None,
+    refill: Annotated[str | None, Opt("--refill", help="interval or continuous.")] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Drive a live rate-limited HTTP server on 127.0.0.1 with SWA agents (rate_limit_v0).
+
+    The server is started for each episode and stopped after it; every step's calls go out
+    concurrently, and the measured 200s/429s/lockouts are printed beside the pure model's
+    prediction for the same calls.
+    """
+    settings = {
+        "lam": ("--lam", numbers("--lam", lam)),
+        "retry": ("--retry", retry),
+        "steps": ("--steps", steps),
+        "step_seconds": ("--step-seconds", step_s),
+        "refill": ("--refill", refill),
+    }
+    where = run_study("live", settings, out=out, as_json=as_json)
+    show(where, as_json, "Live rate limit on 127.0.0.1: measured beside the model")

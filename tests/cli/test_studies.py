@@ -1,0 +1,183 @@
+"""Every study command runs through the library's run path: a store with a manifest, cells
+that resume, a report that renders it, and errors named by the flag the user typed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swalab.cli import main
+from swalab.experiments import load_config, query, run_experiment
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_phase_runs_as_a_stored_study_and_resumes(capsys, tmp_path):
+    args = (
+        "phase",
+        "--lam",
+        "0:1:5",
+        "--beta",
+        "1.6,3",
+        "--seeds",
+        "2",
+        "--steps",
+        "10",
+        "--out",
+        "ph",
+        "--json",
+    )
+    code, out, err = run(capsys, *args)
+    data = json.loads(out)
+    assert code == 0, err
+    assert data["cells"] == 10 and {s["beta"] for s in data["switches"]} == {1.6, 3.0}
+    assert [s["predicted"] for s in data["switches"]] == pytest.approx([0.75, 18 / 38])
+    manifest = json.loads((tmp_path / "ph" / "manifest.json").read_text())
+    assert manifest["kind"] == "phase" and len(manifest["planned_cells"]) == 2
+    assert query("ph", "SELECT count(*) FROM phase")[1] == [(10,)]
+    assert Path(data["report"]).is_file()
+    assert {p.suffix for p in (tmp_path / "ph" / "figures").iterdir()} == {".png", ".svg"}
+    # The same study again: nothing recomputed; one cell lost: only it recomputed.
+    config = load_config(tmp_path / "ph" / "experiment.yaml")
+    assert run_experiment(config, out="ph").ran == 0
+    lost = next((tmp_path / "ph" / "cells").iterdir())
+    for f in lost.iterdir():
+        f.unlink()
+    lost.rmdir()
+    again = run_experiment(config, out="ph")
+    assert (again.skipped, again.ran) == (1, 1)
+
+
+def test_default_output_is_keyed_by_the_plan(capsys, tmp_path):
+    base = ("phase", "--lam", "0,1", "--beta", "2", "--seeds", "1", "--steps", "5", "--json")
+    run(capsys, *base)
+    run(capsys, *base[:-1], "--scorer", "consistent", "--json")
+    assert len(list((tmp_path / "results" / "phase").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--lam", "0:1"], "start:stop:count"),
+        (["--lam", "0:1:x"], "count 'x' is not an integer"),
+        (["--beta", "1:5:0"], "count 0 must be >= 1"),
+        (["--agents", "2.5"], "--agents: 2.5 is not an integer"),
+        (["--agents", "1"], "--agents[0]=1 is out of range"),
+        (["--lam", "0,2"], "--lam[1]=2.0 is out of range"),
+        (["--scorer", "foo"], "--scorer=\"foo\": Input should be 'paper'"),
+    ],
+)
+def test_phase_refuses_bad_flags_by_name(capsys, args, needle):
+    code, _, err = run(capsys, "phase", *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_surface_cli_reports_both_boundaries(tmp_path, capsys):
+    code, out, err = run(
+        capsys,
+        "surface",
+        "--lam-low",
+        "0,0.5,0.9",
+        "--seeds",
+        "1",
+        "--steps",
+        "30",
+        "--out",
+        "s",
+        "--json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["cells"] == 33
+    assert data["escape_up_to_k"] == {"game_theory": 4, "swi_fixed_point": 2}
+    assert (tmp_path / "s" / "figures" / "surface.png").stat().st_size > 0
+    code, _, err = run(capsys, "surface", "--lam-high", "0.5")
+    assert code == 2 and "--lam-high=0.5 is below the scorer's switch" in err
+
+
+def test_stability_and_lockin_agree_with_their_closed_forms(tmp_path, capsys):
+    code, out, _ = run(
+        capsys,
+        "stability",
+        "--alpha",
+        "0.05,0.15,0.3,0.45",
+        "--agents",
+        "4,8,12",
+        "--seeds",
+        "2",
+        "--out",
+        "s",
+        "--json",
+    )
+    s = json.loads(out)
+    assert code == 0 and s["agreement"] >= 0.9 and s["unstable_cells"] >= 3
+    assert (tmp_path / "s" / "figures" / "stability.png").stat().st_size > 0
+    code, out, _ = run(
+        capsys,
+        "lockin",
+        "--initial-belief",
+        "0,4,10.5",
+        "--lam",
+        "0.5,0.9,1",
+        "--out",
+        "l",
+        "--json",
+    )
+    lock = json.loads(out)
+    assert code == 0 and lock["agreement"] == 1.0
+    assert lock["lockin_belief"] == pytest.approx(9.135, abs=1e-3)
+    code, _, err = run(capsys, "stability", "--alpha", "0,0.1")
+    assert code == 2 and "--alpha[0]=0.0 is out of range" in err
+
+
+def test_live_command_reports_model_and_server_side_by_side(capsys):
+    code, out, err = run(
+        capsys, "live", "--lam", "0", "--steps", "6", "--step-seconds", "1.0", "--json"
+    )
+    assert code == 0, err
+    (row,) = json.loads(out)["episodes"]
+    assert row["late_calls"] == 0 and row["locked_measured"] == row["locked_model"] > 0
+    assert row["ok_measured"] == row["ok_model"]
+    assert row["rejected_measured"] == row["rejected_model"]
+    code, _, err = run(capsys, "live", "--retry", "9")
+    assert code == 2 and "retry=9 is out of range" in err
+
+
+def test_report_renders_a_folder_of_every_map_kind(tmp_path, capsys):
+    for args in (
+        ("phase", "--lam", "0,0.5,1", "--beta", "2,3", "--seeds", "1", "--steps", "5"),
+        ("stability", "--alpha", "0.1,0.3", "--agents", "4,8", "--seeds", "1", "--steps", "10"),
+        ("lockin", "--initial-belief", "0,10", "--lam", "0.5,1", "--seeds", "1"),
+        (
+            "surface",
+            "--agents",
+            "4",
+            "--capacity",
+            "16",
+            "--lam-low",
+            "0,1",
+            "--seeds",
+            "1",
+            "--steps",
+            "10",
+        ),
+    ):
+        assert main([*args, "--out", f"all/{args[0]}", "--json"]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "report", "all", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert sorted(s["kind"] for s in data["studies"]) == ["lockin", "phase", "stability", "surface"]
+    page = (tmp_path / "all" / "report.html").read_text()
+    for title in (
+        "Phase diagram — phase",
+        "Belief stability — stability",
+        "Lock-in — lockin",
+        "Critical surface — surface",
+    ):
+        assert title in page
+    assert page.count("data:image/png;base64,") == 4
