@@ -28,3 +28,20 @@ def test_readme_images_are_committed_files():
     assert images
     for path in images:
         assert (README.parent / path).is_file(), path
+
+
+def test_readme_fits_a_screen_budget_and_its_links_resolve():
+    text = README.read_text()
+    assert len(text) <= 15_000, len(text)
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert "docs/theory.md" in links
+    for link in links:
+        if "://" not in link:
+            assert (README.parent / link).exists(), link
+
+
+def test_docs_cite_no_file_outside_the_repository():
+    docs = [README, *(README.parent / "docs").glob("*.md")]
+    src = (README.parent / "src").rglob("*.py")
+    for path in [*docs, *src]:
+        assert "SPEC §" not in path.read_text(), path

@@ -152,3 +152,18 @@ def test_query_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [(r["scorer"], r["lam"]) for r in rows][:2] == [("consistent", 0.0), ("consistent", 0.7)]
     assert main(["query", str(tmp_path / "r"), "SELECT nope FROM episodes"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_plans_keep_the_cell_hashes_of_stores_written_before_study_kinds() -> None:
+    """Hashes measured on stores written by swalab before kinds, retries and engines existed:
+    a store from then resumes without recomputing a cell."""
+    from swalab.experiments import get_kind, load_config, preset_path
+    from swalab.experiments.cells import plan_hash
+
+    for preset, sets, plan_key, first in (
+        ("reference_model_based", ["seeds=2"], "38e0e88ad94e8724", "b5638d7e633d6a27"),
+        ("rate_limit", ["seeds=1"], "40e0f3f7a27a6f7e", "f89c88ade6c8c919"),
+    ):
+        config = load_config(preset_path(preset), sets)
+        cells = get_kind(config.kind).plan(config, preset)
+        assert (plan_hash(cells), cells[0].key) == (plan_key, first), preset

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from swalab.analysis.maps import plot_phase, switch_points
+from swalab.analysis.map_figures import plot_phase
+from swalab.analysis.maps import switch_points
 from swalab.swi import SimulationConfig
 from swalab.swi.phase import phase_diagram
 

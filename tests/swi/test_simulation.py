@@ -68,7 +68,7 @@ def test_reference_sweep_settles_near_effective_capacity():
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 0.8, 0.95, 0.99])
 def test_high_initial_belief_locks_the_paper_scorer_into_overload(lam):
-    """SPEC §2 lock-in: starting at μ̂ = x_max, the welfare term never pulls."""
+    """docs/theory.md §4, lock-in: starting at μ̂ = x_max, the welfare term never pulls."""
     config = SimulationConfig(initial_belief=10.0)
     assert theory.lockin_belief(5, 20, 1.6, 2, 0.02) <= 10.0
     (res,) = simulate(config, [lam], 5)
@@ -79,7 +79,7 @@ def test_high_initial_belief_locks_the_paper_scorer_into_overload(lam):
 
 
 def test_unstable_belief_oscillates_even_far_above_the_switch():
-    """α·N = 2 gives the two-cycle of SPEC §2 (N = 10, α = 0.2, λ = 0.95)."""
+    """α·N = 2 gives the two-cycle of docs/theory.md §5 (N = 10, α = 0.2, λ = 0.95)."""
     config = SimulationConfig(n_agents=10, capacity=40, beta=3.0, steps=60)
     assert not theory.belief_stable(config.alpha, 10)
     (res,) = simulate(config, [0.95], 3)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from swalab import theory
 from swalab._plotting import save_png_svg
 from swalab.analysis.results import METRICS, Curve, Results
 from swalab.analysis.stats import N_BOOT
@@ -55,6 +56,27 @@ def _plt() -> Iterator[Any]:
 
     with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         yield plt
+
+
+#: The colour map of ordered values (λ, β): perceptually uniform, with a hue change between
+#: neighbours (viridis's middle is a run of similar greens). Its light yellow end is unused.
+SEQUENTIAL = "plasma"
+
+
+def _legend_beside(ax: Any) -> None:
+    """A legend to the right of the axes, where it hides no curve."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
+
+
+def _informative(values: Sequence[float]) -> bool:
+    """Whether plotted values say anything: some are finite and not all the same.
+
+    A metric that is one constant everywhere (the prosocial share of the cut is 1 in every
+    homogeneous run) would draw flat lines that only repeat the table.
+    """
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return finite.size > 0 and bool(np.ptp(finite) > 1e-12)
 
 
 def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple[Any, list[Any]]:
@@ -131,7 +153,7 @@ def by_game(
     """
     curves = results.curves
     panels = _groups(curves, lambda c: tuple(c.params[f] for f in GAME_FIELDS), ordered=True)
-    panels = [p for p in panels if any(np.isfinite(r[metric]) for i in p for r in summaries[i])]
+    panels = [p for p in panels if _informative([r[metric] for i in p for r in summaries[i]])]
     if not panels:
         return []
     with _plt() as plt:
@@ -152,7 +174,7 @@ def by_game(
                     )
             _axes_for(metric, ax)
             ax.set_title(game_title(first.params))
-            ax.legend(loc="best")
+            _legend_beside(ax)
         fig.suptitle(title)
         return save_png_svg(fig, out_dir, stem)
 
@@ -179,18 +201,22 @@ def by_beta(
         return []
     with _plt() as plt:
         fig, axes = _grid(plt, len(panels))
+        cmap = plt.get_cmap(SEQUENTIAL)
         for ax, members in zip(axes, panels, strict=True):
             first = curves[members[0]]
-            for i in sorted(members, key=lambda j: curves[j].params["beta"]):
+            order = sorted(members, key=lambda j: curves[j].params["beta"])
+            for j, i in enumerate(order):
                 c = curves[i]
-                line = _band(ax, c.lams, summaries[i], metric, label=f"β = {c.params['beta']:g}")
+                color = cmap(0.9 * j / max(len(order) - 1, 1))
+                line = _band(
+                    ax, c.lams, summaries[i], metric, color=color, label=f"β = {c.params['beta']:g}"
+                )
                 if np.isfinite(c.predicted):
                     ax.axvline(min(c.predicted, 1.0), color=line.get_color(), lw=1.1, ls=":")
             _axes_for(metric, ax)
-            scorer = first.params["scorer"]
-            mark = "λ̃" if scorer == "paper" else "λ*"
+            mark = theory.switch_symbol(str(first.params["scorer"]))
             ax.set_title(f"{results.label(first, skip=('beta',))} (dotted: {mark} per β)")
-            ax.legend(loc="best")
+            _legend_beside(ax)
         fig.suptitle(title)
         return save_png_svg(fig, out_dir, stem)
 
@@ -227,10 +253,10 @@ def load_series(
     rng = np.random.default_rng(0)
     with _plt() as plt:
         fig, axes = _grid(plt, len(panels), width=5.4)
-        cmap = plt.get_cmap("viridis")
+        cmap = plt.get_cmap(SEQUENTIAL)
         for ax, (c, lines) in zip(axes, panels, strict=True):
             for j, (lam, steps, loads) in enumerate(lines):
-                color = cmap(j / max(len(lines) - 1, 1))
+                color = cmap(0.9 * j / max(len(lines) - 1, 1))
                 mean = np.nanmean(loads, axis=0)
                 ax.plot(steps, mean, color=color, lw=1.6, marker=".", label=f"λ = {lam:g}")
                 if loads.shape[0] > 1:
@@ -251,7 +277,7 @@ def load_series(
             ax.set_ylabel("load X_t")
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_title(results.label(c) + f" ({game_title(c.params)})", fontsize=8.5)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
+            _legend_beside(ax)
         fig.suptitle("Load over time at several λ (band: 95 % bootstrap over seeds)")
         return save_png_svg(fig, out_dir, stem)
 
@@ -260,7 +286,7 @@ def phase_heatmaps(
     results: Results, summaries: Sequence[list[dict[str, Any]]], out_dir: Path
 ) -> list[Path]:
     """(λ, β) heatmaps for every system swept over at least three β and three λ."""
-    from swalab.analysis.maps import plot_phase
+    from swalab.analysis.map_figures import plot_phase
 
     curves = results.curves
     panels = _groups(
@@ -376,7 +402,7 @@ def _transition_panel(ax: Any, curves: list[Curve], trans: list[Transition], fie
         ax.plot(*zip(*located, strict=True), color="C0", lw=1, alpha=0.6)
     predicted = curves[0].predicted
     if np.isfinite(predicted):
-        mark = "λ̃" if curves[0].params.get("scorer") == "paper" else "λ*"
+        mark = theory.switch_symbol(str(curves[0].params.get("scorer")))
         ax.axhline(predicted, color="black", ls="--", lw=1, label=f"{mark} = {predicted:.3g}")
         ax.legend(loc="best")
     if not numeric:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from swalab import __version__
+from swalab import __version__, theory
 from swalab._json import dumps
 from swalab.analysis import figures
 from swalab.analysis.maps import Analysis, analyse
@@ -388,7 +388,7 @@ def _threshold_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     body = []
     for r in rows:
-        mark = "λ̃" if r["scorer"] == "paper" else "λ*"
+        mark = theory.switch_symbol(str(r["scorer"]))
         gap = "–" if r["gap"] is None else f"{r['gap']:+.3f} (vs {mark})"
         located = r["status"] == LOCATED
         body.append(

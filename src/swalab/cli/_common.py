@@ -122,6 +122,22 @@ def run_study(
     return where
 
 
+def shared(**values: Any) -> dict[str, tuple[str, Any]]:
+    """Settings of flags that mean the same in every study, by library argument name.
+
+    Their config path and flag come from :data:`swalab.experiments.fields.FIELDS`, the one
+    place those names are paired (``n_agents`` → ``game.n_agents``, ``--agents``).
+    """
+    from swalab.experiments.fields import BY_ARG
+
+    out = {}
+    for arg, value in values.items():
+        name = BY_ARG[arg]
+        assert name.path is not None and name.flag is not None
+        out[name.path] = (name.flag, value)
+    return out
+
+
 def flag_message(message: str, flags: Mapping[str, str], source: str) -> str:
     """A config error as the command-line user wrote it: the config path becomes the flag.
 

@@ -23,6 +23,7 @@ from swalab.cli._common import (
     integers,
     numbers,
     run_study,
+    shared,
 )
 
 Opt = typer.Option
@@ -96,24 +97,25 @@ def simulate(
 
     lams = [unit_interval(f"--lam[{i}]", x) for i, x in enumerate(numbers("--lam", lam))]
     llm = backend is not None
-    settings: dict[str, tuple[str, Any]] = {
-        "game.n_agents": ("--agents", agents),
-        "game.capacity": ("--capacity", capacity),
-        "game.beta": ("--beta", beta),
-        "game.x_max": ("--x-max", x_max),
-        "game.steps": ("--steps", steps),
-        "policy.k": ("--k", k),
-        "policy.grid_step": ("--grid-step", grid_step),
-        "policy.candidates": ("--candidates", "llm" if llm else candidates),
-        "policy.anchors": ("--anchors", None if anchors is None else numbers("--anchors", anchors)),
-        "policy.scorer": ("--scorer", scorer),
-        "policy.margin": ("--margin", margin),
-        "policy.gamma": ("--gamma", gamma),
-        "policy.belief.alpha": ("--alpha", alpha),
-        "policy.belief.initial": ("--initial-belief", initial_belief),
-        "policy.selector": ("--selector", selector),
-        "policy.fallback": ("--fallback", fallback),
-        "seeds": ("--seeds", seeds),
+    settings: dict[str, tuple[str, Any]] = shared(
+        n_agents=agents,
+        capacity=capacity,
+        beta=beta,
+        x_max=x_max,
+        steps=steps,
+        k=k,
+        grid_step=grid_step,
+        candidates="llm" if llm else candidates,
+        anchors=None if anchors is None else numbers("--anchors", anchors),
+        scorer=scorer,
+        margin=margin,
+        gamma=gamma,
+        alpha=alpha,
+        initial_belief=initial_belief,
+        selector=selector,
+        fallback=fallback,
+        seeds=seeds,
+    ) | {
         "grid.lam": ("--lam", lams if llm else [0.0, *lams]),
         "executor.engine": ("--engine", engine),
     }
@@ -192,19 +194,20 @@ def phase(
     For N other than 5 the capacity scales to keep C/N. The switching λ of every column is
     printed beside λ*, λ̃ and the scorer's own prediction; the report draws the heatmaps.
     """
-    settings = {
+    settings = shared(
+        seeds=seeds,
+        steps=steps,
+        scorer=scorer,
+        candidates=candidates,
+        capacity=capacity,
+        x_max=x_max,
+        margin=margin,
+        gamma=gamma,
+        alpha=alpha,
+    ) | {
         "lam": ("--lam", grid("--lam", lam)),
         "beta": ("--beta", grid("--beta", beta)),
         "agents": ("--agents", None if agents is None else integers("--agents", agents)),
-        "seeds": ("--seeds", seeds),
-        "game.steps": ("--steps", steps),
-        "policy.scorer": ("--scorer", scorer),
-        "policy.candidates": ("--candidates", candidates),
-        "game.capacity": ("--capacity", capacity),
-        "game.x_max": ("--x-max", x_max),
-        "policy.margin": ("--margin", margin),
-        "policy.gamma": ("--gamma", gamma),
-        "policy.belief.alpha": ("--alpha", alpha),
     }
     where = run_study("phase", settings, out=out, as_json=as_json)
     show(where, as_json, "Switching λ per β (OR < 0.5 from λ_c on)")
@@ -241,21 +244,22 @@ def surface(
     below λ*) and the SWI rule's own fixed point (its shared mean belief misjudges a mixed
     population; it escapes only while the margin covers that error).
     """
-    settings = {
-        "game.n_agents": ("--agents", agents),
-        "game.capacity": ("--capacity", capacity),
-        "game.beta": ("--beta", beta),
-        "game.x_max": ("--x-max", x_max),
-        "policy.margin": ("--margin", margin),
-        "policy.gamma": ("--gamma", gamma),
-        "policy.belief.alpha": ("--alpha", alpha),
+    settings = shared(
+        n_agents=agents,
+        capacity=capacity,
+        beta=beta,
+        x_max=x_max,
+        margin=margin,
+        gamma=gamma,
+        alpha=alpha,
+        scorer=scorer,
+        candidates=candidates,
+        seeds=seeds,
+        steps=steps,
+        private=True if private else None,
+    ) | {
         "lam_low": ("--lam-low", grid("--lam-low", lam_low)),
         "lam_high": ("--lam-high", lam_high),
-        "policy.scorer": ("--scorer", scorer),
-        "policy.candidates": ("--candidates", candidates),
-        "seeds": ("--seeds", seeds),
-        "game.steps": ("--steps", steps),
-        "policy.belief.private": ("--private", True if private else None),
     }
     where = run_study("surface", settings, out=out, as_json=as_json)
     show(where, as_json, "Critical surface: simulation vs predictions")
@@ -282,16 +286,17 @@ def stability(
     An unstable shared EMA makes the load swing around capacity (a two-cycle: half the
     steps overloaded) whatever λ is.
     """
-    settings = {
+    settings = shared(
+        beta=beta,
+        margin=margin,
+        scorer=scorer,
+        seeds=seeds,
+        steps=steps,
+    ) | {
         "alpha": ("--alpha", grid("--alpha", alpha)),
         "agents": ("--agents", None if agents is None else integers("--agents", agents)),
         "lam": ("--lam", lam),
-        "game.beta": ("--beta", beta),
         "capacity_per_agent": ("--capacity-per-agent", per_agent),
-        "policy.margin": ("--margin", margin),
-        "policy.scorer": ("--scorer", scorer),
-        "seeds": ("--seeds", seeds),
-        "game.steps": ("--steps", steps),
     }
     where = run_study("stability", settings, out=out, as_json=as_json)
     show(where, as_json, "Belief stability: simulation vs α < 2/N")
@@ -319,18 +324,19 @@ def lockin(
 
     Defaults are the reference configuration.
     """
-    settings = {
+    settings = shared(
+        n_agents=agents,
+        capacity=capacity,
+        beta=beta,
+        x_max=x_max,
+        margin=margin,
+        gamma=gamma,
+        scorer=scorer,
+        seeds=seeds,
+        steps=steps,
+    ) | {
         "initial_belief": ("--initial-belief", grid("--initial-belief", belief)),
         "lam": ("--lam", grid("--lam", lam)),
-        "game.n_agents": ("--agents", agents),
-        "game.capacity": ("--capacity", capacity),
-        "game.beta": ("--beta", beta),
-        "game.x_max": ("--x-max", x_max),
-        "policy.margin": ("--margin", margin),
-        "policy.gamma": ("--gamma", gamma),
-        "policy.scorer": ("--scorer", scorer),
-        "seeds": ("--seeds", seeds),
-        "game.steps": ("--steps", steps),
     }
     where = run_study("lockin", settings, out=out, as_json=as_json)
     show(where, as_json, "Lock-in: simulation vs closed form")
@@ -354,7 +360,7 @@ def live(
     concurrently, and the measured 200s/429s/lockouts are printed beside the pure model's
     prediction for the same calls.
     """
-    settings = {
+    settings = shared() | {
         "lam": ("--lam", numbers("--lam", lam)),
         "retry": ("--retry", retry),
         "steps": ("--steps", steps),

@@ -1,18 +1,21 @@
 """Versioned social-dilemma environments behind PettingZoo's ``ParallelEnv`` API.
 
 Use the PettingZoo convention (``from swalab.envs import rate_limit_v0``) or the registry
-(``swalab.envs.make("congestion_v0", **params)``), which imports an environment's module
-only when it is asked for.
+(``swalab.envs.make("congestion_v0", **params)``). Either way an environment's module is
+imported only when it is asked for: this package imports none of them.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pettingzoo import ParallelEnv
+if TYPE_CHECKING:
+    from pettingzoo import ParallelEnv
 
-from swalab.envs import commons_v0, congestion_v0, context_budget_v0, rate_limit_v0
+# The base module shares its name with the function ``dynamics`` below; importing it first
+# keeps the package attribute the function (a later first import would overwrite it).
+importlib.import_module("swalab.envs.dynamics")
 
 #: Every registered environment: name -> module that defines ``parallel_env(**params)``.
 REGISTRY: dict[str, str] = {
@@ -46,6 +49,13 @@ def make(name: str, **params: Any) -> ParallelEnv:
     module = importlib.import_module(REGISTRY[name])
     env: ParallelEnv = module.parallel_env(**params)
     return env
+
+
+def __getattr__(name: str) -> Any:
+    """``swalab.envs.congestion_v0`` and the others, imported on first use."""
+    if name in REGISTRY:
+        return importlib.import_module(REGISTRY[name])
+    raise AttributeError(f"module 'swalab.envs' has no attribute {name!r}")
 
 
 def dynamics(name: str, **params: Any) -> Any:

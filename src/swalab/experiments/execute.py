@@ -127,24 +127,65 @@ def _per_episode(
     return sims, per
 
 
-def _results(
-    cells: tuple[Cell, ...],
-    steps_rows: dict[int, list[dict[str, Any]]],
-    ep_rows: dict[int, list[dict[str, Any]]],
-    share: float,
-) -> list[CellResult]:
-    """Each cell's rows as tables (cells indexed by position in the task)."""
-    return [
-        CellResult(
-            cell=c,
-            tables={
-                "steps": table(steps_rows[ci], STEP_SCHEMA),
-                "episodes": table(ep_rows[ci], EPISODE_SCHEMA),
-            },
-            seconds=share,
+class _Rows:
+    """A task's step and episode rows, built one way for the engine, LLM and dilemma runners.
+
+    Every row names its cell and seed; every episode row carries its cell's parameter
+    columns, the episode's per-agent columns and its metrics.
+    """
+
+    def __init__(self, cells: tuple[Cell, ...], cell_params: list[dict[str, Any]]) -> None:
+        self.cells = cells
+        self.params = cell_params
+        self.steps: list[list[dict[str, Any]]] = [[] for _ in cells]
+        self.episodes: list[list[dict[str, Any]]] = [[] for _ in cells]
+        self.start = time.perf_counter()
+
+    def step(self, ci: int, seed: int, row: dict[str, Any]) -> dict[str, Any]:
+        """Add one step row of cell ``ci`` (returned, for the caller to extend)."""
+        full = {"cell": self.cells[ci].key, "seed": seed, **row}
+        self.steps[ci].append(full)
+        return full
+
+    def episode(
+        self,
+        ci: int,
+        seed: int,
+        agent_columns: dict[str, Any],
+        metrics: dict[str, Any],
+        *,
+        played: int,
+        status: str = "ok",
+        error: str | None = None,
+    ) -> None:
+        """Add one episode row of cell ``ci``."""
+        self.episodes[ci].append(
+            {
+                "cell": self.cells[ci].key,
+                "seed": seed,
+                "status": status,
+                "error": error,
+                "steps_played": played,
+                **self.params[ci],
+                **{k: x for k, x in agent_columns.items() if k in _EPISODE_KEYS},
+                **metrics,
+            }
         )
-        for ci, c in enumerate(cells)
-    ]
+
+    def results(self) -> list[CellResult]:
+        """Each cell's rows as tables; the task's wall time is shared evenly."""
+        share = (time.perf_counter() - self.start) / len(self.cells)
+        return [
+            CellResult(
+                cell=c,
+                tables={
+                    "steps": table(self.steps[ci], STEP_SCHEMA),
+                    "episodes": table(self.episodes[ci], EPISODE_SCHEMA),
+                },
+                seconds=share,
+            )
+            for ci, c in enumerate(self.cells)
+        ]
 
 
 def run_engine_task(task: Task) -> list[CellResult]:
@@ -155,10 +196,9 @@ def run_engine_task(task: Task) -> list[CellResult]:
     from swalab.swi.engine import LockstepBatch, run_lockstep
     from swalab.swi.simulation import play_episodes, replay_decisions
 
-    start = time.perf_counter()
     cells = task.cells
+    rows = _Rows(cells, [params(c) for c in cells])  # parameters once per cell
     episodes = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
-    cell_params = [params(c) for c in cells]  # once per cell, not per episode
     sims, per = _per_episode(cells, episodes)
     first = sims[episodes[0]]
     horizons = np.array([sims[key].realized_steps(key[1]) for key in episodes], dtype=np.int64)
@@ -201,8 +241,6 @@ def run_engine_task(task: Task) -> list[CellResult]:
         res = run_lockstep(batch, record=True)
     assert res.demands is not None and res.loads is not None and res.welfare is not None
     assert res.beliefs is not None and res.rewards is not None
-    steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
-    ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
     for e, (ci, seed) in enumerate(episodes):
         cell = cells[ci]
         sim = sims[(ci, seed)]
@@ -216,21 +254,23 @@ def run_engine_task(task: Task) -> list[CellResult]:
         for step in range(played):
             load = float(res.loads[e, step])
             for i in range(sim.n_agents):
-                row: dict[str, Any] = {
-                    "cell": cell.key,
-                    "seed": seed,
-                    "step": step,
-                    "agent": i,
-                    "kind": a["kinds"][i],
-                    "prosocial": a["prosocial"][i],
-                    "lam": lam[i],
-                    "belief": float(res.beliefs[e, step, i]),
-                    "demand": float(res.demands[e, step, i]),
-                    "reward": float(res.rewards[e, step, i]),
-                    "load": load,
-                    "welfare": float(res.welfare[e, step]),
-                    "overloaded": load > sim.capacity,
-                }
+                row = rows.step(
+                    ci,
+                    seed,
+                    {
+                        "step": step,
+                        "agent": i,
+                        "kind": a["kinds"][i],
+                        "prosocial": a["prosocial"][i],
+                        "lam": lam[i],
+                        "belief": float(res.beliefs[e, step, i]),
+                        "demand": float(res.demands[e, step, i]),
+                        "reward": float(res.rewards[e, step, i]),
+                        "load": load,
+                        "welfare": float(res.welfare[e, step]),
+                        "overloaded": load > sim.capacity,
+                    },
+                )
                 d = None if decisions is None else decisions[step][i]
                 if d is not None:
                     if d.action != row["demand"]:  # the engine and the per-agent path agree
@@ -245,16 +285,11 @@ def run_engine_task(task: Task) -> list[CellResult]:
                         "utility": d.utility.tolist(),
                         "argmax_demand": d.action,
                     }
-                steps_rows[ci].append(row)
-        ep_rows[ci].append(
+        rows.episode(
+            ci,
+            seed,
+            a,
             {
-                "cell": cell.key,
-                "seed": seed,
-                "status": "ok",
-                "error": None,
-                "steps_played": played,
-                **cell_params[ci],
-                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
                 "overload_rate": float(res.overload_rate[e]),
                 "mean_welfare": float(res.mean_welfare[e]),
                 "mean_load": float(res.mean_load[e]),
@@ -267,10 +302,10 @@ def run_engine_task(task: Task) -> list[CellResult]:
                     a["x_max_per_agent"],
                     a["prosocial"],
                 ),
-            }
+            },
+            played=played,
         )
-    share = (time.perf_counter() - start) / len(cells)
-    return _results(cells, steps_rows, ep_rows, share)
+    return rows.results()
 
 
 _STEP_KEYS = frozenset(STEP_SCHEMA.names)
@@ -285,8 +320,8 @@ def run_llm_task(
     from swalab.llm.runner import run_llm_pairs
     from swalab.metrics import who_pays
 
-    start = time.perf_counter()
     cells = task.cells
+    rows = _Rows(cells, [params(c) for c in cells])
     sim = adapt.simulation(cells[0].config)
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     games, per = _per_episode(cells, pairs)
@@ -298,36 +333,19 @@ def run_llm_task(
         on_step=on_step,
         games=[games[key] for key in pairs],
     )
-    share = (time.perf_counter() - start) / len(cells)
-    steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
-    ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
-    cell_params = [params(c) for c in cells]
     for (ci, seed), ep in zip(pairs, played, strict=True):
-        cell, a = cells[ci], per[(ci, seed)]
+        a = per[(ci, seed)]
         for r in ep.rows:
             row = {k: x for k, x in r.items() if k in _STEP_KEYS}
-            steps_rows[ci].append(
-                {"cell": cell.key, "seed": seed, "prosocial": a["prosocial"][r["agent"]], **row}
-            )
+            rows.step(ci, seed, {"prosocial": a["prosocial"][r["agent"]], **row})
         summary = ep.summary(sim.capacity)
         metrics = {k: summary.get(k) for k, _ in METRIC_FIELDS}
         if metrics["mean_load"] is not None:
             metrics["utilisation"] = metrics["mean_load"] / sim.capacity
             rewards = np.array([r["reward"] for r in ep.rows]).reshape(len(ep.loads), -1)
             metrics |= who_pays(np.stack(ep.demands), rewards, a["x_max_per_agent"], a["prosocial"])
-        ep_rows[ci].append(
-            {
-                "cell": cell.key,
-                "seed": seed,
-                "status": ep.status,
-                "error": ep.error,
-                "steps_played": len(ep.loads),
-                **cell_params[ci],
-                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
-                **metrics,
-            }
-        )
-    return _results(cells, steps_rows, ep_rows, share)
+        rows.episode(ci, seed, a, metrics, played=len(ep.loads), status=ep.status, error=ep.error)
+    return rows.results()
 
 
 def _dilemma_params(cell: Cell, dyn: Any) -> dict[str, Any]:
@@ -395,10 +413,10 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
     from swalab.metrics import dilemma_metrics, who_pays
     from swalab.swi.dilemma import play_dilemma
 
-    start = time.perf_counter()
     cells = task.cells
     first = cells[0]
     dyn = adapt.dynamics(first.config)
+    rows = _Rows(cells, [_dilemma_params(c, dyn) for c in cells])
     agents_cfg = adapt.dilemma_agents(first.config)
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     lams = [list(realize(cells[ci].config, seed)["lam"]) for ci, seed in pairs]
@@ -435,30 +453,29 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
             for k, x in run.accounting.items()
             if k in ("prompts", "tokens_in", "tokens_out", "cached")
         }
-    steps_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
-    ep_rows: dict[int, list[dict[str, Any]]] = {ci: [] for ci in range(len(cells))}
-    cell_params = [_dilemma_params(c, dyn) for c in cells]
     nominal = dyn.fair_share() * dyn.n_agents
     for e, (ci, seed) in enumerate(pairs):
         cell = cells[ci]
         a = _dilemma_agents_cols(cell, dyn, lams[e])
         for t in range(dyn.steps):
             for i in range(dyn.n_agents):
-                row: dict[str, Any] = {
-                    "cell": cell.key,
-                    "seed": seed,
-                    "step": t,
-                    "agent": i,
-                    "kind": a["kinds"][i],
-                    "prosocial": a["prosocial"][i],
-                    "lam": lams[e][i],
-                    "belief": float(res.beliefs[e, t, i]),
-                    "demand": float(res.actions[e, t, i]),
-                    "reward": float(res.rewards[e, t, i]),
-                    "load": float(res.load[e, t]),
-                    "welfare": float(res.welfare[e, t]),
-                    "overloaded": bool(res.overloaded[e, t]),
-                }
+                row = rows.step(
+                    ci,
+                    seed,
+                    {
+                        "step": t,
+                        "agent": i,
+                        "kind": a["kinds"][i],
+                        "prosocial": a["prosocial"][i],
+                        "lam": lams[e][i],
+                        "belief": float(res.beliefs[e, t, i]),
+                        "demand": float(res.actions[e, t, i]),
+                        "reward": float(res.rewards[e, t, i]),
+                        "load": float(res.load[e, t]),
+                        "welfare": float(res.welfare[e, t]),
+                        "overloaded": bool(res.overloaded[e, t]),
+                    },
+                )
                 if rows_by_ep is not None:
                     llm_row = rows_by_ep[e][t * dyn.n_agents + i]
                     row |= {k: x for k, x in llm_row.items() if k in _STEP_KEYS and k not in row}
@@ -470,7 +487,6 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
                         "group": res.group[e, t, i].tolist(),
                         "argmax_demand": row["demand"],
                     }
-                steps_rows[ci].append(row)
         metrics = dilemma_metrics(
             res.actions[e],
             res.rewards[e],
@@ -480,21 +496,17 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
             {k: x[e] for k, x in res.extras.items()},
             nominal,
         )
-        ep_rows[ci].append(
+        rows.episode(
+            ci,
+            seed,
+            a,
             {
-                "cell": cell.key,
-                "seed": seed,
-                "status": "ok",
-                "error": None,
-                "steps_played": dyn.steps,
-                **cell_params[ci],
-                **{k: x for k, x in a.items() if k in _EPISODE_KEYS},
                 **metrics,
                 "judge_agreement": agreement,
                 **accounting,
                 **(_llm_rates(rows_by_ep[e]) if rows_by_ep is not None else {}),
                 **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
-            }
+            },
+            played=dyn.steps,
         )
-    share = (time.perf_counter() - start) / len(cells)
-    return _results(cells, steps_rows, ep_rows, share)
+    return rows.results()

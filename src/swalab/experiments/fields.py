@@ -65,6 +65,9 @@ FIELDS: tuple[Name, ...] = (
     Name("structured", "model.options.structured", "--structured", None),
 )
 
+#: Library argument → its names.
+BY_ARG: dict[str, Name] = {f.arg: f for f in FIELDS}
+
 #: Library argument → config path (planner errors name what the user wrote in YAML).
 LIBRARY_TO_PATH: dict[str, str] = {f.arg: f.path for f in FIELDS if f.path is not None}
 

@@ -65,7 +65,7 @@ def _check_template(name: str, template: str, allowed: frozenset[str]) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ProtocolConfig:
-    """How agents ask their model; defaults are the reference code's values (SPEC §1).
+    """How agents ask their model; defaults are the reference code's values (docs/theory.md §1).
 
     Attributes:
         k: Proposals per agent and step.

@@ -72,7 +72,7 @@ class LLMEpisode:
     )
 
     def summary(self, capacity: float) -> dict[str, Any]:
-        """Episode metrics (SPEC §2) with failure, fallback and pick rates and accounting."""
+        """Episode metrics (docs/theory.md §8) with failure, fallback and pick rates and cost."""
         loads = np.asarray(self.loads)
         asked = [r for r in self.rows if r.get("fallback") is not None]  # SWI decisions
         n_rows = max(len(asked), 1)

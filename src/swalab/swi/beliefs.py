@@ -73,7 +73,7 @@ class _Observing:
 
     Attributes:
         initial: ``μ̂₀``; ``None`` means ``C/N`` as in the paper. A high start (``x_max``)
-            locks the paper scorer into overload (SPEC §2).
+            locks the paper scorer into overload (docs/theory.md §4).
         private: Observe the others' mean instead of the public mean.
     """
 

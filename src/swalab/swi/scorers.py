@@ -1,4 +1,4 @@
-"""Scorers for the congestion game: ``paper`` (SPEC §2 exactly) and ``consistent``.
+"""Scorers for the congestion game: ``paper`` (docs/theory.md §2) and ``consistent``.
 
 A scorer maps candidate demands and a :class:`LoadContext` to a private and a group score;
 :class:`~swalab.swi.policy.SWIPolicy` combines them as ``(1 − λ)·private + λ·group``. All
@@ -97,7 +97,7 @@ class _LoadScorer:
 
 @dataclass(frozen=True, kw_only=True)
 class PaperScorer(_LoadScorer):
-    """The paper's scorer (SPEC §2, reference run.py).
+    """The paper's scorer (docs/theory.md §2, reference run.py).
 
     ``private = a/x_max``; ``group = clip(Ŵ(X̂)/(Ŵ(C_eff) + ε), 0, 1)`` with
     ``Ŵ(X) = X − β·max(0, X − C_eff) − γ·(X − C_eff)²``. Its switching point is

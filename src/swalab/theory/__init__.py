@@ -37,6 +37,7 @@ from swalab.theory.thresholds import (
     per_agent_thresholds,
     predicted_switch,
     surface_terms,
+    switch_symbol,
     thresholds_of,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "stable_welfare",
     "surface_terms",
     "swa_utilities",
+    "switch_symbol",
     "thresholds_of",
     "welfare",
     "welfare_of_load",

@@ -1,6 +1,6 @@
 """Nash equilibria of the SWA congestion game for any vector of social weights.
 
-The closed form (SPEC §1, §3): given the others, agent i's SWA utility is concave and
+The closed form (docs/theory.md §1, §6): given the others, agent i's SWA utility is concave and
 piecewise linear in its own demand, rising at ``(1 − λ_i)v_i + λ_i v_i/N > 0`` below
 capacity and changing at ``b_i = (1 − λ_i)(v_i − βw_i/N) + λ_i(v_i − βw_i)/N`` above it.
 Agents with ``λ_i < λ*_i`` (``b_i > 0``) play ``x_max_i`` whatever the others do; the others

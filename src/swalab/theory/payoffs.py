@@ -1,4 +1,4 @@
-"""Payoffs of the congestion game (paper §3, §5; SPEC §1 and §3).
+"""Payoffs of the congestion game (paper §3, §5; docs/theory.md §1, §6).
 
 Two layers live here. The lower one (:func:`excess`, :func:`welfare_of_load`,
 :func:`congestion_payoffs`) is pure array arithmetic with no checks: the environment's
@@ -7,7 +7,7 @@ for a counterfactual action is computed by the very code that later pays the age
 upper layer (:func:`rewards`, :func:`welfare`, :func:`swa_utilities`,
 :func:`marginal_incentive`) validates its arguments and is what users call directly.
 
-Heterogeneous agents (SPEC §3) carry an impact ``w_i`` on the load and a private value
+Heterogeneous agents (docs/theory.md §6) carry an impact ``w_i`` on the load and a private value
 ``v_i``: ``X = Σ w_i x_i``, ``R_i = v_i x_i − (β/N)·E`` and ``W = Σ R_i = Σ v_i x_i − β·E``.
 With ``w = v = 1`` these are the paper's formulas.
 """
@@ -194,7 +194,7 @@ def marginal_incentive(
     weight: float = 1.0,
     value: float = 1.0,
 ) -> float:
-    """Return ``∂U_i/∂x_i`` while overloaded (paper eq. 12-13, SPEC §1).
+    """Return ``∂U_i/∂x_i`` while overloaded (paper eq. 12-13, docs/theory.md §1).
 
     For unit weight and value this is ``(1 − λ)(1 − β/N) + λ(1 − β)/N``; with impact ``w``
     and value ``v`` it is ``(1 − λ)(v − βw/N) + λ(v − βw)/N``. A positive value means an

@@ -107,13 +107,18 @@ def predicted_switch(
     raise ValueError(f"scorer={scorer!r} is not known: choose paper or consistent")
 
 
+def switch_symbol(scorer: str) -> str:
+    """How reports name the switch :func:`predicted_switch` gives for ``scorer``: λ̃ or λ*."""
+    return "λ̃" if scorer == "paper" else "λ*"
+
+
 def lockin_load(
     capacity: float, beta: float, margin: float = ref.MARGIN, gamma: float = 0.0
 ) -> float:
     """Return the predicted load above which the paper scorer's group score is clipped to 0.
 
     Above it ``Ŵ(X̂) < 0`` for every candidate, the welfare term stops pulling, and agents
-    pick ``x_max`` whatever λ < 1 (SPEC §2, lock-in). Without centering this is
+    pick ``x_max`` whatever λ < 1 (docs/theory.md §4). Without centering this is
     ``C_eff·β/(β − 1)``; with centering ``γ > 0`` it solves
     ``C_eff + d − β·d − γ·d² = 0`` for the excess ``d``. ``math.inf`` for ``β ≤ 1, γ = 0``.
     """
@@ -169,7 +174,7 @@ def escapes_overload(
     weights: float | Sequence[float] | FloatArray | None = None,
     values: float | Sequence[float] | FloatArray | None = None,
 ) -> bool:
-    """Return the critical-surface test ``Σ_{i: λ_i < λ*_i} w_i·x_max_i ≤ C`` (SPEC §3).
+    """Return the critical-surface test ``Σ_{i: λ_i < λ*_i} w_i·x_max_i ≤ C`` (docs/theory.md §6).
 
     Agents below their own threshold play ``x_max_i`` whatever the others do; the rest fill
     the load up to capacity. So the equilibrium load exceeds ``C`` exactly when the
