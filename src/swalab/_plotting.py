@@ -16,6 +16,7 @@ def save_png_svg(fig: Any, out_dir: Path, stem: str, dpi: int | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     for path in paths:
-        fig.savefig(path, dpi=dpi, metadata={"Date": None} if path.suffix == ".svg" else None)
+        meta = {"Date": None} if path.suffix == ".svg" else None
+        fig.savefig(path, dpi=dpi, metadata=meta, bbox_inches="tight")  # legends outside axes
     plt.close(fig)
     return paths

@@ -63,9 +63,11 @@ def _plt() -> Iterator[Any]:
 SEQUENTIAL = "plasma"
 
 
-def _legend_beside(ax: Any) -> None:
-    """A legend to the right of the axes, where it hides no curve."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
+def _legend_below(ax: Any) -> None:
+    """A legend under the axes, where it hides no curve (one column for long labels)."""
+    _, labels = ax.get_legend_handles_labels()
+    ncol = 1 if max((len(label) for label in labels), default=0) > 32 else 2
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, fontsize=7, frameon=False)
 
 
 def _informative(values: Sequence[float]) -> bool:
@@ -79,7 +81,7 @@ def _informative(values: Sequence[float]) -> bool:
     return finite.size > 0 and bool(np.ptp(finite) > 1e-12)
 
 
-def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 3.6) -> tuple[Any, list[Any]]:
+def _grid(plt: Any, n: int, *, width: float = 5.0, height: float = 4.6) -> tuple[Any, list[Any]]:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
@@ -174,7 +176,7 @@ def by_game(
                     )
             _axes_for(metric, ax)
             ax.set_title(game_title(first.params))
-            _legend_beside(ax)
+            _legend_below(ax)
         fig.suptitle(title)
         return save_png_svg(fig, out_dir, stem)
 
@@ -216,7 +218,7 @@ def by_beta(
             _axes_for(metric, ax)
             mark = theory.switch_symbol(str(first.params["scorer"]))
             ax.set_title(f"{results.label(first, skip=('beta',))} (dotted: {mark} per β)")
-            _legend_beside(ax)
+            _legend_below(ax)
         fig.suptitle(title)
         return save_png_svg(fig, out_dir, stem)
 
@@ -265,10 +267,10 @@ def load_series(
                     lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
                     ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
             cap = c.params["capacity"]
-            ax.axhline(cap, color="crimson", lw=1.2, label=f"C = {cap:g}")
+            ax.axhline(cap, color="black", lw=1.2, label=f"C = {cap:g}")
             ax.axhline(
                 cap - c.params["margin"],
-                color="crimson",
+                color="black",
                 lw=0.9,
                 ls="--",
                 label=f"C − m = {cap - c.params['margin']:g}",
@@ -277,7 +279,7 @@ def load_series(
             ax.set_ylabel("load X_t")
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_title(results.label(c) + f" ({game_title(c.params)})", fontsize=8.5)
-            _legend_beside(ax)
+            _legend_below(ax)
         fig.suptitle("Load over time at several λ (band: 95 % bootstrap over seeds)")
         return save_png_svg(fig, out_dir, stem)
 
