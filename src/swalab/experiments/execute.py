@@ -23,42 +23,33 @@ from swalab.experiments.store import EPISODE_SCHEMA, METRIC_FIELDS, STEP_SCHEMA,
 
 
 def params(cell: Cell) -> dict[str, Any]:
-    """The parameter columns of a cell's episode rows (per-agent lists: see :func:`agents`)."""
+    """The parameter columns of a cell's episode rows (per-agent lists: see :func:`agents`).
+
+    A column holds its config field as is, paired by :data:`~swalab.experiments.fields.FIELDS`
+    (``policy.belief.window`` → ``belief_window``); the rest are summaries: one number for a
+    per-agent value, the population's name, μ̂₀'s default C/N, and model fields only when a
+    model plays.
+    """
+    from swalab.experiments.fields import column_values
     from swalab.experiments.population import heterogeneity, nominal, population_label
 
     c = cell.config
-    g, p, m, b = c.game, c.policy, c.model, c.policy.belief
-    return {
+    g, m, b = c.game, c.model, c.policy.belief
+    out = column_values(c.model_dump(mode="json"))
+    out |= {
         "env": c.env,
-        "n_agents": g.n_agents,
-        "capacity": g.capacity,
-        "beta": g.beta,
         "x_max": nominal(c, "x_max"),
-        "steps": g.steps,
-        "horizon": g.horizon,
+        "lam": nominal(c, "lam"),
         "population": population_label(c),
         "heterogeneity": heterogeneity(c),
-        "lam": nominal(c, "lam"),
-        "scorer": p.scorer,
-        "candidates": p.candidates,
-        "k": p.k,
-        "grid_step": p.grid_step,
-        "anchors": [float(a) for a in p.anchors],
-        "margin": p.margin,
-        "gamma": p.gamma,
-        "belief": b.kind,
-        "alpha": b.alpha,
-        "belief_window": b.window,
-        "belief_private": b.private,
-        "belief_delay": b.delay,
-        "belief_noise": b.noise,
+        "anchors": [float(a) for a in c.policy.anchors],
         "initial_belief": b.initial if b.initial is not None else g.capacity / g.n_agents,
-        "selector": p.selector if m is not None else None,
-        "fallback": p.fallback if m is not None else None,
-        "backend": m.backend if m is not None else None,
-        "model": (m.name or "default") if m is not None else None,
-        "temperature": m.temperature if m is not None else None,
     }
+    if m is None:  # these describe how a model is asked
+        out |= dict.fromkeys(("selector", "fallback", "backend", "model", "temperature"))
+    else:
+        out["model"] = m.name or "default"
+    return out
 
 
 def agents(cell: Cell, seed: int) -> dict[str, Any]:

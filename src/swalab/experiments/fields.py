@@ -10,6 +10,7 @@ the store read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,26 @@ FIELDS: tuple[Name, ...] = (
 
 #: Library argument → its names.
 BY_ARG: dict[str, Name] = {f.arg: f for f in FIELDS}
+
+#: Config path → episode-table column, for the fields stored as they are (per-agent values
+#: are stored per episode, as realised: ``*_per_agent``).
+PATH_TO_COLUMN: dict[str, str] = {
+    f.path: f.column
+    for f in FIELDS
+    if f.path is not None and f.column is not None and not f.column.endswith("_per_agent")
+}
+
+
+def column_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The episode-table columns a config holds as they are (its JSON dump, by path)."""
+    out = {}
+    for path, column in PATH_TO_COLUMN.items():
+        node: Any = config
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        out[column] = node
+    return out
+
 
 #: Library argument → config path (planner errors name what the user wrote in YAML).
 LIBRARY_TO_PATH: dict[str, str] = {f.arg: f.path for f in FIELDS if f.path is not None}
