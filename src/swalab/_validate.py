@@ -143,3 +143,15 @@ def rename_field(message: str, names: Mapping[str, str]) -> str:
             if message.startswith(name + sep):
                 return shown + message[len(name) :]
     return message
+
+
+def http_url(name: str, value: str) -> str:
+    """Return ``value`` if it is an http(s) URL with a host (a server's address)."""
+    import urllib.parse
+
+    parsed = urllib.parse.urlparse(str(value))
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(
+            f"{name}={value!r} is not an http(s) URL: write e.g. http://127.0.0.1:8000/v1"
+        )
+    return str(value)

@@ -14,7 +14,8 @@ from typing import Any
 
 from swalab.analysis.report import Report, write_report
 from swalab.experiments.config import ConfigError, read_yaml
-from swalab.experiments.kinds import get_kind, load_config
+from swalab.experiments.kinds import load_config
+from swalab.experiments.kinds import plan as plan_study
 from swalab.experiments.presets import preset_path
 from swalab.experiments.runner import RunSummary, run_experiment
 
@@ -78,7 +79,7 @@ def replicate_paper(
         extra = overrides if data.get("model") is not None else ()
         configs[name] = load_config(data, extra)
     for name, config in configs.items():
-        get_kind(config.kind).plan(config, f"preset {name}")
+        plan_study(config, f"preset {name}")
     root = Path(out)
     runs: dict[str, RunSummary] = {}
     for name, config in configs.items():

@@ -66,7 +66,7 @@ def test_default_output_is_keyed_by_the_plan(capsys, tmp_path):
         (["--lam", "0:1:x"], "count 'x' is not an integer"),
         (["--beta", "1:5:0"], "count 0 must be >= 1"),
         (["--agents", "2.5"], "--agents: 2.5 is not an integer"),
-        (["--agents", "1"], "--agents[0]=1 is out of range"),
+        (["--agents", "1"], "--agents[0]=1: Input should be greater than or equal to 2"),
         (["--lam", "0,2"], "--lam[1]=2.0 is out of range"),
         (["--scorer", "foo"], "--scorer=\"foo\": Input should be 'paper'"),
     ],

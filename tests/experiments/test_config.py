@@ -34,7 +34,11 @@ CASES = [
     (_with(gmae={"beta": 2}), [], "gmae: unknown key"),
     (_with(game__bta=2), [], "game.bta: unknown key"),
     (_with(game__steps="many"), [], 'game.steps="many": Input should be a valid integer'),
-    (_with(game__beta=-1.0), [], "game.beta=-1.0: Input should be greater than 0"),
+    (
+        _with(game__beta=-1.0),
+        [],
+        "game.beta=-1.0: Input should be greater than or equal to 0.000000001",
+    ),
     (_with(lam=1.5), [], "lam=1.5"),
     (_with(policy__scorer="best"), [], 'policy.scorer="best"'),
     (_with(policy__belief__alpha=0), [], "policy.belief.alpha=0"),

@@ -167,3 +167,22 @@ def test_plans_keep_the_cell_hashes_of_stores_written_before_study_kinds() -> No
         config = load_config(preset_path(preset), sets)
         cells = get_kind(config.kind).plan(config, preset)
         assert (plan_hash(cells), cells[0].key) == (plan_key, first), preset
+
+
+def _progress_of(tmp_path: Path, *, terminal: bool) -> str:
+    import io
+
+    from rich.console import Console
+
+    sink = io.StringIO()
+    console = Console(file=sink, force_terminal=terminal, width=160)
+    config = load_config(SWEEP, ["seeds=2", "grid.lam=[0.0, 1.0]"])
+    run_experiment(config, out=tmp_path / f"t{terminal}", show_progress=True, console=console)
+    return sink.getvalue()
+
+
+def test_progress_counts_cells_episodes_and_decisions_on_a_terminal_only(tmp_path: Path) -> None:
+    drawn = _progress_of(tmp_path, terminal=True)
+    # 2 λ × 2 scorers = 4 cells of 2 episodes; the rate is measured, so only its unit is known.
+    assert "4/4" in drawn and "8 episodes" in drawn and "decisions/s" in drawn, drawn
+    assert _progress_of(tmp_path, terminal=False) == ""

@@ -122,6 +122,11 @@ class Analysis:
     text: str = ""
 
 
+def _draw(fig_dir: Path | None, plot: Callable[[Path], list[Path]]) -> list[Path]:
+    """``plot(fig_dir)``'s files, or none when no figures are wanted (``fig_dir`` is None)."""
+    return [] if fig_dir is None else plot(fig_dir)
+
+
 def _sorted(table: Table, *keys: str) -> Table:
     order = np.lexsort(tuple(table[k] for k in reversed(keys)))
     return {k: v[order] for k, v in table.items()}
@@ -132,7 +137,7 @@ def _records(table: Table, columns: list[str]) -> list[dict[str, Any]]:
     return [{c: table[c][i].item() for c in columns} for i in range(n)]
 
 
-def _phase(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _phase(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     table = _sorted(read_table(root, "phase"), "n_agents", "beta", "lam")
     switches = switch_points(table)
     p = config.policy
@@ -157,7 +162,7 @@ def _phase(root: Path, config: Any, fig_dir: Path) -> Analysis:
         f"{p.scorer} scorer, {p.candidates} candidates, {config.seeds} seeds, "
         f"T = {config.game.steps}"
     )
-    figures = plot_phase(table, fig_dir, stem=f"phase_{p.scorer}", title=title)
+    figures = _draw(fig_dir, lambda d: plot_phase(table, d, stem=f"phase_{p.scorer}", title=title))
     return Analysis(
         kind="phase",
         summary={
@@ -181,7 +186,7 @@ def _phase(root: Path, config: Any, fig_dir: Path) -> Analysis:
     )
 
 
-def _surface(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _surface(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     from swalab.swi.surface import swi_fixed_point_load
 
     table = _sorted(read_table(root, "surface"), "k", "lam_low")
@@ -216,7 +221,7 @@ def _surface(root: Path, config: Any, fig_dir: Path) -> Analysis:
                 "Critical surface",
                 "Simulated overload rate over (share of agents at λ_low, "
                 "λ_low) with the game-theoretic boundary and the SWI rule's fixed point.",
-                plot_surface(table, fig_dir, title=title),
+                _draw(fig_dir, lambda d: plot_surface(table, d, title=title)),
             )
         ],
         text="Agreement of the simulated surface with each prediction, counted away from "
@@ -224,24 +229,27 @@ def _surface(root: Path, config: Any, fig_dir: Path) -> Analysis:
     )
 
 
-def _stability(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _stability(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     table = _sorted(read_table(root, "stability"), "n_agents", "alpha")
     ns = table["n_agents"]
     n_grid = np.linspace(max(ns.min(), 2.0 / float(table["alpha"].max())), ns.max(), 200)
     g, p = config.game, config.policy
-    figures = plot_plane(
-        table,
-        "n_agents",
-        "alpha",
-        "predicted_stable",
+    figures = _draw(
         fig_dir,
-        stem="stability",
-        xlabel=f"agents N (C = {config.capacity_per_agent:g}·N)",
-        ylabel="EMA smoothing α",
-        title=f"{p.scorer} scorer at λ = {config.lam:g}, β = {g.beta:g}, m = {p.margin:g}, "
-        f"T = {g.steps}",
-        prediction="α = 2/N (closed form)",
-        curve=(n_grid, 2.0 / n_grid),
+        lambda d: plot_plane(
+            table,
+            "n_agents",
+            "alpha",
+            "predicted_stable",
+            d,
+            stem="stability",
+            xlabel=f"agents N (C = {config.capacity_per_agent:g}·N)",
+            ylabel="EMA smoothing α",
+            title=f"{p.scorer} scorer at λ = {config.lam:g}, β = {g.beta:g}, "
+            f"m = {p.margin:g}, T = {g.steps}",
+            prediction="α = 2/N (closed form)",
+            curve=(n_grid, 2.0 / n_grid),
+        ),
     )
     summary = {
         "cells": int(table["alpha"].size),
@@ -266,21 +274,24 @@ def _stability(root: Path, config: Any, fig_dir: Path) -> Analysis:
     )
 
 
-def _lockin(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _lockin(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     table = _sorted(read_table(root, "lockin"), "initial_belief", "lam")
     g, p = config.game, config.policy
-    figures = plot_plane(
-        table,
-        "initial_belief",
-        "lam",
-        "predicted_locked",
+    figures = _draw(
         fig_dir,
-        stem="lockin",
-        xlabel="initial belief μ̂₀",
-        ylabel="λ",
-        title=f"{p.scorer} scorer, N={g.n_agents}, C={g.capacity:g}, β={g.beta:g}, "
-        f"m={p.margin:g}, γ={p.gamma:g}",
-        prediction="closed form: λ < switch, or μ̂₀ ≥ lock-in belief",
+        lambda d: plot_plane(
+            table,
+            "initial_belief",
+            "lam",
+            "predicted_locked",
+            d,
+            stem="lockin",
+            xlabel="initial belief μ̂₀",
+            ylabel="λ",
+            title=f"{p.scorer} scorer, N={g.n_agents}, C={g.capacity:g}, β={g.beta:g}, "
+            f"m={p.margin:g}, γ={p.gamma:g}",
+            prediction="closed form: λ < switch, or μ̂₀ ≥ lock-in belief",
+        ),
     )
     locked_from = float(table["lockin_belief"][0])
     summary = {
@@ -317,7 +328,7 @@ LIVE_COLUMNS = (
 )
 
 
-def _live(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _live(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     table = _sorted(read_table(root, "live"), "lam", "step")
     rows = []
     for lam in np.unique(table["lam"]):
@@ -333,7 +344,7 @@ def _live(root: Path, config: Any, fig_dir: Path) -> Analysis:
                 "Per step: calls the server admitted (200) and refused "
                 "(429), measured (markers) beside the pure model's prediction for the same "
                 "calls (lines).",
-                plot_live(table, fig_dir, config.refill),
+                _draw(fig_dir, lambda d: plot_live(table, d, config.refill)),
             )
         ],
         text=f"rate_limit_v0 against a live HTTP limit server on 127.0.0.1 ({config.refill} "
@@ -341,7 +352,7 @@ def _live(root: Path, config: Any, fig_dir: Path) -> Analysis:
     )
 
 
-def _bench(root: Path, config: Any, fig_dir: Path) -> Analysis:
+def _bench(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     rows_table = read_table(root, "rows")
     summary_table = read_table(root, "summary")
     rows = _records(rows_table, list(rows_table))
@@ -358,7 +369,7 @@ def _bench(root: Path, config: Any, fig_dir: Path) -> Analysis:
     )
 
 
-ANALYSERS: dict[str, Callable[[Path, Any, Path], Analysis]] = {
+ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "phase": _phase,
     "surface": _surface,
     "stability": _stability,
@@ -368,8 +379,10 @@ ANALYSERS: dict[str, Callable[[Path, Any, Path], Analysis]] = {
 }
 
 
-def analyse(root: str | Path, fig_dir: str | Path | None = None) -> Analysis:
+def analyse(root: str | Path, fig_dir: str | Path | None = None, *, draw: bool = True) -> Analysis:
     """The analysis of a stored study other than a sweep (figures into ``fig_dir``).
+
+    ``draw=False`` computes the numbers only (a command's headline).
 
     Raises:
         FileNotFoundError: ``root`` is not a result directory.
@@ -389,4 +402,7 @@ def analyse(root: str | Path, fig_dir: str | Path | None = None) -> Analysis:
     if not store.finished():
         raise ValueError(f"{root}: no finished cell yet; run the study (or let it finish) first")
     config = load_config(base / "experiment.yaml")
-    return ANALYSERS[kind](base, config, Path(fig_dir) if fig_dir else base / "figures")
+    where = (Path(fig_dir) if fig_dir else base / "figures") if draw else None
+    analysis = ANALYSERS[kind](base, config, where)
+    analysis.figures = [f for f in analysis.figures if f[2]]
+    return analysis

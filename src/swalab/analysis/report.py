@@ -12,6 +12,7 @@ PNG data, so the page can be mailed or archived alone; the PNG and SVG files sit
 from __future__ import annotations
 
 import base64
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,11 @@ from swalab.analysis.results import (
     Results,
     load_results,
     manifest_summary,
+    parse_warnings,
     summarize,
 )
 from swalab.analysis.transition import LOCATED, Transition, estimate_transition
+from swalab.experiments.store import ResultStore
 
 #: Systems drawn in the load time-series figure when no model is chosen.
 MAX_SERIES_PANELS = 4
@@ -137,6 +140,24 @@ DILEMMA_FIGURES: dict[str, tuple[str, str]] = {
 }
 
 
+def _check_writable(dest: Path, *, given: bool) -> None:
+    """Refuse, before any analysis, a destination the report cannot be written to.
+
+    A finished store stays readable when it is read-only (an archive, a shared mount): the
+    user is told to write the report elsewhere rather than shown a traceback at the end.
+    """
+    probe = dest / f".report-probe.{os.getpid()}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        hint = "choose another --out" if given else "give --out a writable directory"
+        raise ValueError(
+            f"{dest}: the report cannot be written there ({exc.strerror}); {hint}"
+        ) from None
+
+
 def write_report(
     root: str | Path,
     out: str | Path | None = None,
@@ -158,10 +179,12 @@ def write_report(
 
     Raises:
         FileNotFoundError: ``root`` holds no result directory.
-        ValueError: ``root`` holds no finished episode or cell, or ``model`` is not in it.
+        ValueError: ``root`` holds no finished episode or cell, or ``model`` is not in it,
+            or the report cannot be written where it should go (a read-only store).
     """
     results = load_results(root)
     dest = Path(out) if out is not None else Path(root)
+    _check_writable(dest, given=out is not None)
     fig_dir = dest / "figures"
     studies = [
         (e, analyse(e.root, fig_dir if e.name == "." else fig_dir / e.name))
@@ -169,8 +192,10 @@ def write_report(
         if e.kind != "sweep" and e.finished
     ]
     if not results.curves and not studies:
+        failed = [f for e in results.experiments for f in ResultStore(e.root).failures().values()]
+        why = f"; {len(failed)} cell(s) failed, e.g.: {failed[0].get('error')}" if failed else ""
         raise ValueError(
-            f"{root}: no finished episode yet; run the experiment (or let it finish) first"
+            f"{root}: no finished episode yet{why}; run the experiment (or let it finish) first"
         )
     summaries = [summarize(c, seed=seed) for c in results.curves]
     transitions = [
@@ -288,6 +313,11 @@ def _sweep_figures(
         figures.phase_heatmaps(results, summaries, fig_dir),
     )
     return made
+
+
+def json_text(value: Any) -> str:
+    """A small value as compact JSON (a cell's assignment in a warning)."""
+    return dumps(value).replace("\n", " ").replace("  ", "")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -519,6 +549,12 @@ def _html(
         for e in results.experiments
         if e.finished < e.planned
     ]
+    warnings += [
+        f"{e.name}: cell {key} ({json_text(f.get('assignment'))}) failed: {f.get('error')}"
+        for e in results.experiments
+        for key, f in ResultStore(e.root).failures().items()
+    ]
+    warnings += parse_warnings(results.root)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("swalab.analysis", "templates"),
         autoescape=True,
@@ -542,3 +578,40 @@ def _complete(section: dict[str, Any]) -> dict[str, Any]:
     details = [{"table": None, "text": ""} | d for d in section.get("details", [])]
     base: dict[str, Any] = {"text": "", "table": None, "figures": [], "empty": None}
     return base | section | {"details": details}
+
+
+#: The columns of the switch table a command prints.
+HEADLINE_COLUMNS = (
+    "experiment",
+    "model",
+    "scorer",
+    "beta",
+    "lambda_c",
+    "ci_low",
+    "ci_high",
+    "lambda_star",
+    "lambda_tilde",
+    "status",
+)
+
+
+def headline(root: str | Path, *, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """What a run says when it ends, without writing anything: per study its table.
+
+    Sweeps give their switch table (λ_c with its interval beside λ* and λ̃); every other
+    kind its own rows (:func:`swalab.analysis.maps.analyse` without figures).
+    """
+    results = load_results(root)
+    out: dict[str, list[dict[str, Any]]] = {}
+    if results.curves:
+        transitions = [
+            estimate_transition(*c.per_episode("overload_rate"), seed=seed) for c in results.curves
+        ]
+        rows = transition_rows(results, transitions)
+        out["Where each system switches (λ_c, 95 % CI)"] = [
+            {k: r[k] for k in HEADLINE_COLUMNS} for r in rows
+        ]
+    for e in results.experiments:
+        if e.kind != "sweep" and e.finished:
+            out[f"{e.kind}: {e.name}"] = analyse(e.root, draw=False).rows
+    return out

@@ -219,7 +219,7 @@ def find_experiments(root: str | Path) -> list[Path]:
 
 
 def _episodes(store: ResultStore) -> pa.Table:
-    files = sorted(store.cells_dir.glob("*/episodes.parquet"))
+    files = store.table_files("episodes")
     if not files:
         return EPISODE_SCHEMA.empty_table()
     return pa.concat_tables([_conform(pq.read_table(f)) for f in files])
@@ -432,3 +432,44 @@ def episode_table(root: str | Path) -> list[dict[str, Any]]:
         f"SELECT {', '.join(EPISODE_COLUMNS)} FROM episodes ORDER BY lam, seed"
     )
     return [dict(zip(EPISODE_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+#: Above this share of LLM proposals that did not parse, a run warns: anchors (or the grid)
+#: played instead of the model, so the results say little about the model.
+PARSE_WARNING = 0.5
+
+#: What to do about it, per backend.
+PARSE_ADVICE = {
+    "openai": "set model.options.structured to what the server enforces (llamacpp: a GBNF "
+    "grammar, vllm: a regex, openai: a JSON schema on the chat endpoint)",
+    "llamacpp": "keep model.constrained on (the grammar); a base model may need a larger "
+    "max_tokens",
+}
+
+
+def parse_warnings(root: str | Path) -> list[str]:
+    """One line per model whose proposals mostly failed to parse, under ``root``."""
+    from swalab.experiments.query import connect
+
+    out = []
+    for path in find_experiments(root):
+        store = ResultStore(path)
+        if store.kind() != "sweep" or not store.finished():
+            continue
+        rows = (
+            connect(path)
+            .execute(
+                "SELECT coalesce(model, 'default'), backend, avg(proposal_failure_rate), count(*) "
+                "FROM episodes WHERE proposal_failure_rate IS NOT NULL GROUP BY ALL ORDER BY ALL"
+            )
+            .fetchall()
+        )
+        for model, backend, share, episodes in rows:
+            if share is not None and share > PARSE_WARNING:
+                advice = PARSE_ADVICE.get(str(backend), "constrain the model's output")
+                out.append(
+                    f"{path}: {share:.0%} of the proposals of {backend}/{model} did not parse "
+                    f"({episodes} episodes): the fallback played instead of the model; "
+                    f"{advice}"
+                )
+    return out

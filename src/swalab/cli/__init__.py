@@ -9,7 +9,9 @@ never a traceback; a study whose cells failed exits 1.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -18,8 +20,9 @@ import typer
 from swalab import __version__
 from swalab._validate import rename_field
 from swalab.cli import runs, studies, theory
-from swalab.cli._common import UserError, app
+from swalab.cli._common import QUIET, UserError, app
 from swalab.experiments.fields import TO_FLAG
+from swalab.experiments.runner import RunInterrupted
 
 __all__ = ["app", "main", "runs", "studies", "theory"]
 
@@ -36,8 +39,12 @@ def _root(
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bars (drawn on a terminal only).")
+    ] = False,
 ) -> None:
     """Socially-Weighted Alignment: thresholds, equilibria, SWI simulations and studies."""
+    QUIET["on"] = quiet
 
 
 @app.command("version")
@@ -48,9 +55,13 @@ def version() -> None:
 
 def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
     try:
-        command(args=list(args) or ["--help"], prog_name="swalab", standalone_mode=False)
+        # Outside standalone mode click returns a command's exit code instead of raising.
+        code = command(args=list(args) or ["--help"], prog_name="swalab", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except RunInterrupted as exc:
+        typer.echo(f"swalab: {exc}", err=True)
+        return exc.exit_code
     except typer.Abort:
         typer.echo("swalab: interrupted", err=True)
         return 130
@@ -60,7 +71,7 @@ def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
     except (UserError, ValueError, ImportError) as exc:
         typer.echo(f"swalab: error: {rename_field(str(exc), TO_FLAG)}", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,5 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     code = _run(command, sys.argv[1:] if argv is None else argv)
     if argv is None:
+        stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+        if code in (130, 143) and len(stuck) > 1:  # a thread waits on a hung network call:
+            sys.stdout.flush()  # interrupted means now, not when its timeout ends
+            sys.stderr.flush()
+            os._exit(code)
         sys.exit(code)
     return code

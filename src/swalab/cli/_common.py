@@ -20,6 +20,7 @@ from rich.table import Table
 from swalab import reference as ref
 from swalab._json import json_safe
 from swalab._validate import rename_field
+from swalab.experiments.config import BIG, MAX_AXIS
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +29,15 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     help="Socially-Weighted Alignment: thresholds, equilibria, SWI simulations and studies.",
 )
+
+
+#: Set by ``swalab --quiet``: no progress bars (they show only on a terminal anyway).
+QUIET = {"on": False}
+
+
+def show_progress(as_json: bool) -> bool:
+    """Whether a command draws progress: not for JSON output, not with ``--quiet``."""
+    return not (as_json or QUIET["on"])
 
 
 class UserError(Exception):
@@ -58,11 +68,18 @@ def integers(flag: str, text: str) -> list[int]:
     return out
 
 
+def bounded(flag: str, value: float) -> float:
+    """``value`` if its magnitude is one a config may hold (:data:`BIG`), else a UserError."""
+    if abs(value) > BIG:
+        raise UserError(f"{flag}={value:g} is out of range: its magnitude must be <= {BIG:g}")
+    return value
+
+
 def per_agent(flag: str, text: str | None) -> float | list[float] | None:
     """Parse one number (for every agent) or one per agent."""
     if text is None:
         return None
-    values = numbers(flag, text)
+    values = [bounded(flag, x) for x in numbers(flag, text)]
     return values[0] if len(values) == 1 else values
 
 
@@ -80,6 +97,8 @@ def grid(flag: str, text: str) -> list[float]:
         raise UserError(f"{flag}: count {parts[2]!r} is not an integer") from None
     if count < 1:
         raise UserError(f"{flag}: count {count} must be >= 1")
+    if count > MAX_AXIS:
+        raise UserError(f"{flag}: count {count:,} is too large: at most {MAX_AXIS:,} values")
     return [round(start + (stop - start) * i / max(count - 1, 1), 12) for i in range(count)]
 
 
@@ -109,13 +128,15 @@ def run_study(
     from swalab.experiments.runner import default_out
 
     given = {path: value for path, (_, value) in settings.items() if value is not None}
-    overrides = [f"{path}={json.dumps(value)}" for path, value in given.items()]
+    overrides = [f"{path}={yaml_value(value)}" for path, value in given.items()]
     flags = {path: flag for path, (flag, _) in settings.items()}
     config_name = name or kind
     try:
         config = load_config({"kind": kind, "name": config_name}, overrides)
         where = Path(out) if out else default_out(config)
-        summary = run_experiment(config, out=where, source=kind, show_progress=not as_json)
+        summary = run_experiment(
+            config, out=where, source=kind, show_progress=show_progress(as_json)
+        )
     except ConfigError as exc:
         raise UserError(flag_message(str(exc), flags, config_name)) from None
     fail_on(summary)
@@ -138,6 +159,14 @@ def shared(**values: Any) -> dict[str, tuple[str, Any]]:
     return out
 
 
+def yaml_value(value: Any) -> str:
+    """``value`` as the YAML an override reads back as the same value (floats keep a dot)."""
+    import yaml
+
+    text: str = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
+    return text.removesuffix("...").strip()
+
+
 def flag_message(message: str, flags: Mapping[str, str], source: str) -> str:
     """A config error as the command-line user wrote it: the config path becomes the flag.
 
@@ -154,7 +183,22 @@ def flag_message(message: str, flags: Mapping[str, str], source: str) -> str:
 
 
 def fail_on(summary: Any) -> None:
-    """Exit 1 when cells failed (they are not stored; a rerun retries them)."""
+    """Say what went wrong in a run; exit 1 when cells failed (a rerun retries them).
+
+    Cells set aside as damaged and models whose answers mostly failed to parse are warnings;
+    failed cells are errors.
+    """
+    from swalab.analysis.results import parse_warnings
+
+    for key, problem in summary.repaired:
+        typer.echo(
+            f"swalab: cell {key} did not read back ({problem}): set aside to .damaged/ and "
+            "computed again",
+            err=True,
+        )
+    if summary.finished:
+        for warning in parse_warnings(summary.out):
+            typer.echo(f"swalab: warning: {warning}", err=True)
     for key, error in summary.failed:
         typer.echo(f"swalab: cell {key} failed: {error}", err=True)
     if summary.failed:

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from swalab._json import json_safe
-from swalab.cli._common import AsJson, UserError, app, emit, fail_on, run_study, stamp
+from swalab.cli._common import (
+    AsJson,
+    UserError,
+    app,
+    emit,
+    fail_on,
+    run_study,
+    show_progress,
+    stamp,
+)
 
 Opt = typer.Option
 
@@ -38,8 +47,8 @@ def run(
             overrides.append(f"executor.{key}={value}")
     path = preset_path(config)
     cfg = load_config(path, overrides)
-    summary = run_experiment(cfg, out=out, source=str(path), show_progress=not as_json)
-    result = {
+    summary = run_experiment(cfg, out=out, source=str(path), show_progress=show_progress(as_json))
+    result: dict[str, Any] = {
         "out": str(summary.out),
         "kind": cfg.kind,
         "planned_cells": summary.planned,
@@ -48,7 +57,16 @@ def run(
         "failed": len(summary.failed),
         "seconds": summary.seconds,
     }
-    emit(result, as_json, f"Study {summary.out}")
+    if summary.finished:
+        from swalab.analysis.report import headline
+
+        result["headline"] = headline(summary.out)
+    if as_json:
+        emit(result, True, "")
+    else:
+        emit({k: v for k, v in result.items() if k != "headline"}, False, f"Study {summary.out}")
+        for title, rows in result.get("headline", {}).items():
+            emit(rows, False, title)
     fail_on(summary)
 
 
@@ -78,22 +96,10 @@ def query(
     emit(records, False, f"{len(records)} row(s)")
 
 
-_TRANSITION_COLUMNS = (
-    "experiment",
-    "model",
-    "scorer",
-    "beta",
-    "lambda_c",
-    "ci_low",
-    "ci_high",
-    "lambda_star",
-    "lambda_tilde",
-    "status",
-)
-
-
 def _transition_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: r[k] for k in _TRANSITION_COLUMNS} for r in rows]
+    from swalab.analysis.report import HEADLINE_COLUMNS
+
+    return [{k: r[k] for k in HEADLINE_COLUMNS} for r in rows]
 
 
 @app.command()
@@ -174,7 +180,7 @@ def replicate_paper(
         backend=backend,
         model=model,
         overrides=tuple(set_ or ()),
-        show_progress=not as_json,
+        show_progress=show_progress(as_json),
         on_start=started,
     )
     failed = sum(len(r.failed) for r in rep.runs.values())

@@ -21,6 +21,7 @@ from swalab.cli._common import (
     Weights,
     XMax,
     app,
+    bounded,
     emit,
     numbers,
     per_agent,
@@ -52,6 +53,15 @@ def threshold(
     """
     from swalab import theory
 
+    for flag, value in (
+        ("--agents", agents),
+        ("--beta", beta),
+        ("--capacity", capacity),
+        ("--x-max", x_max),
+        ("--margin", margin),
+        ("--gamma", gamma),
+    ):
+        bounded(flag, value)
     result: dict[str, Any] = theory.thresholds_of(
         n_agents=agents,
         capacity=capacity,
@@ -115,6 +125,8 @@ def equilibrium(
     """Solve the SWA game's Nash equilibrium (checked against every best response)."""
     from swalab import theory
 
+    for flag, value in (("--agents", agents), ("--beta", beta), ("--capacity", capacity)):
+        bounded(flag, value)
     params: dict[str, Any] = {
         "n_agents": agents,
         "capacity": capacity,

@@ -38,9 +38,19 @@ from swalab.llm.registry import BACKENDS
 
 StudyConfigT = TypeVar("StudyConfigT", bound="StudyConfig")
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: The largest magnitude a config number may have: far beyond any meaningful capacity,
+#: severity or cap, and far from where float arithmetic overflows.
+BIG = 1e9
+#: The largest count (agents, steps, seeds, tokens): beyond it arrays would not fit.
+MANY = 10**9
+#: The smallest positive size a config number may have (its reciprocal must stay finite).
+TINY = 1e-9
+
+PositiveFloat = Annotated[float, Field(ge=TINY, le=BIG, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, le=BIG, allow_inf_nan=False)]
 UnitFloat = Annotated[float, Field(ge=0, le=1)]
+#: One value per agent (at least one).
+PerAgentList = Annotated[list[PositiveFloat], Field(min_length=1)]
 
 
 class ConfigError(ValueError):
@@ -107,19 +117,21 @@ class Distribution(_Strict):
 class GameConfig(_Strict):
     """The congestion game; defaults are the reference configuration (``swalab.reference``)."""
 
-    n_agents: int = Field(ref.N_AGENTS, ge=2, description="Agents N.")
+    n_agents: int = Field(ref.N_AGENTS, ge=2, le=10**6, description="Agents N.")
     capacity: PositiveFloat = Field(ref.CAPACITY, description="Capacity C.")
     beta: PositiveFloat = Field(ref.BETA, description="Severity β.")
-    x_max: PositiveFloat | list[PositiveFloat] | Distribution = Field(
+    x_max: PositiveFloat | PerAgentList | Distribution = Field(
         ref.X_MAX, description="Demand cap: one for all agents, one per agent, or a distribution."
     )
-    weights: list[PositiveFloat] | Distribution | None = Field(
+    weights: PerAgentList | Distribution | None = Field(
         None, description="Impacts w_i on the load (list or distribution)."
     )
-    values: list[PositiveFloat] | Distribution | None = Field(
+    values: PerAgentList | Distribution | None = Field(
         None, description="Private values v_i (list or distribution)."
     )
-    steps: int = Field(ref.STEPS, ge=1, description="Horizon T (fixed) or its mean (geometric).")
+    steps: int = Field(
+        ref.STEPS, ge=1, le=MANY, description="Horizon T (fixed) or its mean (geometric)."
+    )
     horizon: Literal["fixed", "geometric"] = Field(
         "fixed", description="fixed T, or a seeded geometric T with mean steps."
     )
@@ -132,10 +144,10 @@ class BeliefConfig(_Strict):
         "ema", description="ema (the paper), last step, or window mean."
     )
     alpha: float = Field(ref.ALPHA, gt=0, le=1, description="EMA smoothing α.")
-    window: int = Field(5, ge=1, description="Observations a window belief pools.")
+    window: int = Field(5, ge=1, le=MANY, description="Observations a window belief pools.")
     initial: NonNegativeFloat | None = Field(None, description="μ̂₀; null means C/N.")
     private: bool = Field(False, description="Observe the others' mean, not the public mean.")
-    delay: int = Field(0, ge=0, description="Decide with the belief of d steps earlier.")
+    delay: int = Field(0, ge=0, le=MANY, description="Decide with the belief of d steps earlier.")
     noise: NonNegativeFloat = Field(0.0, description="σ of Gaussian noise on each belief.")
 
 
@@ -143,7 +155,7 @@ class AgentSpec(_Strict):
     """``count`` agents of one kind (a population lists them in agent order)."""
 
     kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary", "retry"] = "swi"
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=10**6)
     demand: NonNegativeFloat | None = Field(
         None,
         description="fixed: its demand; tit_for_tat: its cooperative demand (C/N); "
@@ -168,7 +180,9 @@ class PolicyConfig(_Strict):
     candidates: Literal["grid", "random", "llm"] = Field(
         "grid", description="grid (whole grid), random (k seeded draws) or llm (the model)."
     )
-    k: int = Field(ref.K, ge=1, description="Random draws or LLM proposals per agent and step.")
+    k: int = Field(
+        ref.K, ge=1, le=10**6, description="Random draws or LLM proposals per agent and step."
+    )
     grid_step: PositiveFloat = Field(
         ref.GRID_STEP, description="Demand grid / proposal resolution."
     )
@@ -191,11 +205,11 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Backend options, e.g. base_url, structured."
     )
     temperature: NonNegativeFloat = ref.TEMPERATURE
-    max_tokens: int = Field(ref.MAX_TOKENS, ge=1)
+    max_tokens: int = Field(ref.MAX_TOKENS, ge=1, le=10**6)
     constrained: bool = True
     cache: bool | str = Field(True, description="Response cache: on, off or a file path.")
     attempts: int = Field(
-        3, ge=1, description="Calls per prompt at most when a backend failure may pass."
+        3, ge=1, le=100, description="Calls per prompt at most when a backend failure may pass."
     )
 
     @field_validator("backend")
@@ -221,10 +235,13 @@ class ExecutorConfig(_Strict):
     """Where cells run; does not change results (not part of a cell's hash)."""
 
     kind: Literal["local", "ray"] = "local"
-    workers: int | None = Field(None, ge=1, description="Local processes (default: CPUs).")
+    workers: int | None = Field(None, ge=1, le=4096, description="Local processes (default: CPUs).")
     address: str | None = Field(None, description="Ray cluster address (default: local).")
     cells_per_task: int = Field(
-        32, ge=1, description="Model-based cells advanced together in one task."
+        32, ge=1, le=10**6, description="Model-based cells advanced together in one task."
+    )
+    force: bool = Field(
+        False, description="Run a study larger than the limits on total work (not on memory)."
     )
     engine: Literal["lockstep", "loop"] = Field(
         "lockstep",
@@ -259,15 +276,15 @@ class ExperimentConfig(StudyConfig):
     game: GameConfig = Field(default_factory=GameConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     model: ModelConfig | None = None
-    lam: UnitFloat | list[UnitFloat] | Distribution = Field(
+    lam: UnitFloat | Annotated[list[UnitFloat], Field(min_length=1)] | Distribution = Field(
         0.0, description="Social weight: one for all agents, one per agent, or a distribution."
     )
     population: list[AgentSpec] | None = Field(
         None, description="Agent kinds in agent order (counts sum to n_agents); null: all SWI."
     )
     seeds: (
-        Annotated[int, Field(ge=1)]
-        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+        Annotated[int, Field(ge=1, le=MANY)]
+        | Annotated[list[Annotated[int, Field(ge=0, le=2**62)]], Field(min_length=1)]
     ) = Field(
         20, description="A count n (seeds 0..n-1) or an explicit list; episodes of each cell."
     )
@@ -373,8 +390,72 @@ def _expand_range(key: str, spec: Mapping[str, float]) -> list[float]:
     lo, hi, step = (float(spec[k]) for k in ("from", "to", "step"))
     if not (math.isfinite(lo) and math.isfinite(hi) and step > 0 and hi >= lo):
         raise ConfigError(f"grid.{key}={dict(spec)}: needs finite from <= to and step > 0")
-    count = math.floor((hi - lo) / step + 1e-9) + 1
+    count = range_count(lo, hi, step, f"grid.{key}")
     return [round(lo + i * step, 12) for i in range(count)]
+
+
+#: Values of one grid axis at most (a list of a million floats is 8 MB; a billion is not).
+MAX_AXIS = 1_000_000
+
+
+def range_count(start: float, stop: float, step: float, field: str) -> int:
+    """Values of ``{from: start, to: stop, step: step}``, refused above :data:`MAX_AXIS`.
+
+    Raises:
+        ConfigError: Too many values (the message names the field and the limit).
+    """
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if not math.isfinite(count) or count > MAX_AXIS:
+        raise ConfigError(
+            f"{field}: {{from: {start:g}, to: {stop:g}, step: {step:g}}} has {count:,.0f} "
+            f"values; at most {MAX_AXIS:,} per axis"
+        )
+    return int(count)
+
+
+class _DataLoader(yaml.SafeLoader):
+    """``safe_load`` that also refuses duplicate keys and aliases.
+
+    A duplicate key would silently keep the last value; an alias (``*name``) lets 1 KB of
+    YAML stand for gigabytes once expanded (the "billion laughs"). A config is plain data
+    and needs neither.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.YAMLError(
+                f"line {event.start_mark.line + 1}: alias *{event.anchor} refused (a config "
+                "is plain data: write the value out)"
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(
+                    f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (a mapping "
+                    "holds each key once)"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as data: tags, aliases and duplicate keys refused."""
+    return yaml.load(text, Loader=_DataLoader)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line of a YAML error (PyYAML's span several, with a caret drawing)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        return f"{exc.problem}{where}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -384,16 +465,22 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: write dotted.key=value")
     try:
-        return key, yaml.safe_load(raw)
+        return key, load_yaml(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from None
+        raise ConfigError(
+            f"--set {text!r}: value is not valid YAML: {_yaml_problem(exc)}"
+        ) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a config file into a mapping (``safe_load``: data only)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the config as UTF-8"
+        ) from None
     except OSError as exc:
         from swalab.experiments.presets import preset_names
 
@@ -402,9 +489,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             f"({', '.join(preset_names())})"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{p}: not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

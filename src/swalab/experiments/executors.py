@@ -42,9 +42,16 @@ def open_stack(config: ModelConfig) -> Any:
 
 
 def _init_worker(threads: int) -> None:
-    """Share the machine between worker processes instead of oversubscribing it."""
+    """Share the machine between worker processes instead of oversubscribing it.
+
+    Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and the driver alone
+    decides what happens (it terminates the workers), so no worker prints a traceback.
+    """
+    import signal
+
     import numba
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
@@ -58,6 +65,8 @@ def _attempt(task: Task) -> list[CellResult] | BaseException:
 
 def _reporter(task: Task, on_done: OnDone) -> Callable[[Future[list[CellResult]]], None]:
     def report(fut: Future[list[CellResult]]) -> None:
+        if fut.cancelled():  # an interrupted run cancelled it: it never ran
+            return
         on_done(task, fut.exception() or fut.result())
 
     return report
@@ -68,6 +77,21 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def stop(self) -> None:
+        """Cancel what has not started and end the workers now (an interrupted run)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list(getattr(pool, "_processes", {}).values())  # no public handle
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        # The workers are gone: this returns at once, joins the pool's manager thread and
+        # releases its queues (a thread left running would keep the process alive).
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def run(
         self, tasks: list[Task], on_done: OnDone, on_model: OnModel, on_step: OnStep | None = None
@@ -82,7 +106,7 @@ class LocalExecutor:
         futures: list[Future[list[CellResult]]] = []
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
-            pool = ProcessPoolExecutor(
+            pool = self._pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
@@ -113,9 +137,12 @@ class LocalExecutor:
                     on_done(task, _attempt(task))
             else:
                 wait(futures)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            self.stop()  # interrupted: do not wait for the workers' tasks
+            raise
+        if pool is not None:
+            pool.shutdown(wait=True)
+            self._pool = None
 
 
 class _ModelWorker:
@@ -141,6 +168,9 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
         self.address = address
         self.workers = workers
+
+    def stop(self) -> None:
+        """Nothing to end here: :meth:`run` shuts down the Ray instance it started."""
 
     def run(
         self, tasks: list[Task], on_done: OnDone, on_model: OnModel, on_step: OnStep | None = None

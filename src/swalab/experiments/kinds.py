@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from swalab.experiments import limits
 from swalab.experiments.cells import Cell, CellResult, Task
 from swalab.experiments.config import (
     ConfigError,
@@ -30,6 +31,7 @@ from swalab.experiments.config import (
     parse_override,
     read_yaml,
 )
+from swalab.experiments.limits import Work
 
 #: Kind name → ``module:attribute`` of its :class:`Kind`.
 KINDS: dict[str, str] = {
@@ -65,6 +67,10 @@ class Kind(Protocol):
         """Validated cells in a stable order (errors name the field and the source)."""
         ...
 
+    def work(self, config: Any) -> Work:
+        """How big ``config``'s study is, from the config alone (nothing is built)."""
+        ...
+
     def tasks(self, cells: list[Cell], executor: ExecutorConfig) -> list[Task]:
         """Cells grouped into tasks, each with its placement."""
         ...
@@ -91,6 +97,17 @@ def get_kind(name: str) -> Kind:
         raise ValueError(f"kind={name!r} is not known: choose one of {kind_names()}") from None
     found: Kind = getattr(importlib.import_module(module), attr)
     return found
+
+
+def plan(config: StudyConfig, source: str) -> list[Cell]:
+    """The cells of a study of any kind, once its size is within the limits.
+
+    Raises:
+        ConfigError: The study is too large (:mod:`~swalab.experiments.limits`) or invalid.
+    """
+    kind = get_kind(config.kind)
+    limits.check(kind.work(config), force=config.executor.force, source=source)
+    return kind.plan(config, source)
 
 
 def run_task(task: Task, model: Any = None, on_step: OnStep | None = None) -> list[CellResult]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from swalab._validate import rename_field
+from swalab._validate import http_url, rename_field
 from swalab.experiments import adapt
 from swalab.experiments.cells import Cell, Task, digest, payload
 from swalab.experiments.config import (
@@ -83,6 +83,11 @@ def _check_model(config: ExperimentConfig) -> None:
         )
     if model.backend in ("openai", "transformers", "vllm") and model.name is None:
         raise ConfigError(f"model.name: backend {model.backend!r} needs a model name")
+    if "base_url" in model.options:
+        try:
+            http_url("model.options.base_url", str(model.options["base_url"]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 _DILEMMA_GAME = ("capacity", "beta", "x_max", "weights", "values", "horizon")

@@ -5,6 +5,11 @@ each kind declares its tables (:mod:`~swalab.experiments.kinds`). Only committed
 (``cells/<key>/``) are read, so a query during a run, or after a crash, sees whole cells
 only. A store with no finished cell yet gives empty views with the full schema, so the
 same query works before and after.
+
+A query only reads, and only the store: the connection can reach no file outside the
+store's ``cells/`` (DuckDB's ``enable_external_access`` off, ``allowed_directories`` the
+cells), installs and loads no extension, and its settings are locked; statements other
+than ``SELECT`` (and ``EXPLAIN``) are refused before they run.
 """
 
 from __future__ import annotations
@@ -42,17 +47,46 @@ def connect(root: str | Path) -> Any:
             empty = pa.Table.from_pylist([], schema=schema)
             con.register(f"_{name}_empty", empty)
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
+    _sandbox(con, store.cells_dir)
     return con
+
+
+def _sandbox(con: Any, cells: Path) -> None:
+    """Let the connection read the store's cells and nothing else, for good."""
+    quoted = "'" + str(cells.resolve()).replace("'", "''") + "/'"
+    con.execute(f"SET allowed_directories=[{quoted}]")
+    for setting in (
+        "enable_external_access=false",
+        "autoinstall_known_extensions=false",
+        "autoload_known_extensions=false",
+        "lock_configuration=true",
+    ):
+        con.execute(f"SET {setting}")
+
+
+#: Statements a query may hold: it reads.
+READ_ONLY = ("SELECT", "EXPLAIN")
 
 
 def query(root: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``sql`` over the store; return column names and rows.
 
     Raises:
-        ValueError: The SQL is invalid or refers to something that does not exist.
+        ValueError: The SQL is invalid, refers to something that does not exist, writes,
+            or reaches outside the store.
     """
     import duckdb
 
+    try:
+        kinds = [s.type.name for s in duckdb.extract_statements(sql)]
+    except duckdb.Error as exc:
+        raise ValueError(f"query failed: {str(exc).splitlines()[0]}") from None
+    refused = [k for k in kinds if k not in READ_ONLY]
+    if refused:
+        raise ValueError(
+            f"query refused: {refused[0]} statements change things; a query only reads the "
+            "store (SELECT …)"
+        )
     con = connect(root)
     try:
         cur = con.execute(sql)

@@ -5,18 +5,25 @@ Layout of an output directory, the same for every kind of study::
     manifest.json          kind, swalab version, git commit, machine, planned cells, models
     experiment.yaml        the study as run (file + overrides), for the record
     run.log                what each run did
+    failures.json          cells that failed in the last runs, and why (until they finish)
     cells/<key>/           one finished cell: cell.json and one <table>.parquet per table
                            (a sweep: steps, episodes; a phase diagram: phase; …)
     .staging/              cells being written (never read; cleared on the next run)
+    .damaged/              cells that did not read back, moved aside (nothing is deleted)
+    .lock                  held (flock) by the one run writing here; readers need none
 
 A cell is written into ``.staging`` and renamed into ``cells/`` in one ``rename``: a reader
 (or a rerun after SIGKILL) sees either the whole cell or nothing. The rename is the commit
 point, so a finished cell is never computed twice and a half-written one is never seen.
+One run writes at a time: :meth:`ResultStore.writing` takes an exclusive ``flock`` that the
+operating system releases when its process dies, so a lock left by a killed run is never
+stale.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -24,7 +31,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +212,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+class StoreError(ValueError):
+    """A store that is damaged, or cannot be written, described in one line."""
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of the store, or a :class:`StoreError` naming it and what is wrong."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StoreError(
+            f"{path}: damaged ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: cannot be read ({exc})") from None
+
+
 class ResultStore:
     """An output directory of finished cells; only :meth:`write_cell` adds to it."""
 
@@ -212,14 +235,70 @@ class ResultStore:
         self.root = Path(root)
         self.cells_dir = self.root / "cells"
         self.staging = self.root / ".staging"
+        self.damaged = self.root / ".damaged"
         self.manifest_path = self.root / "manifest.json"
+        self.failures_path = self.root / "failures.json"
 
     def manifest(self) -> dict[str, Any] | None:
-        """The manifest, or ``None`` for a directory that holds no experiment yet."""
+        """The manifest, or ``None`` for a directory that holds no experiment yet.
+
+        Raises:
+            StoreError: The manifest is not valid JSON (the message names the file).
+        """
         if not self.manifest_path.exists():
             return None
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        data = _read_json(self.manifest_path)
+        if not isinstance(data, dict):
+            raise StoreError(f"{self.manifest_path}: damaged (not a JSON object)")
         return data
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock for the block; refuse if another run holds it.
+
+        Raises:
+            StoreError: ``root`` cannot be written, or another live run writes here (the
+                message says which process).
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"--out {self.root}: is a file, not a directory")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "a+")  # noqa: SIM115 (held for the block)
+        except OSError as exc:
+            raise StoreError(f"--out {self.root}: cannot be written ({exc.strerror})") from None
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise StoreError(
+                    f"--out {self.root}: another swalab run is writing here ({holder}); wait "
+                    "for it to end or choose another directory"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # releases the lock
+
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Cells that failed and have not finished since: key → ``{error, assignment, at}``."""
+        if not self.failures_path.exists():
+            return {}
+        data = _read_json(self.failures_path)
+        return data if isinstance(data, dict) else {}
+
+    def record_failures(self, failed: dict[str, dict[str, Any]], finished: set[str]) -> None:
+        """Add this run's failed cells and drop the ones that finished (atomically)."""
+        known = {k: v for k, v in self.failures().items() if k not in finished}
+        known |= failed
+        if known or self.failures_path.exists():
+            _write_json(self.failures_path, known)
 
     def kind(self) -> str:
         """The kind of study stored here (stores written before kinds existed: ``sweep``)."""
@@ -234,12 +313,19 @@ class ResultStore:
             ConfigError: The directory holds results of a different experiment.
         """
         old = self.manifest()
+        try:  # a store that cannot be written fails here, before any work
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe.{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(f"--out {self.root}: cannot be written ({exc.strerror})") from None
         if old is not None and old.get("plan") != plan_hash:
             raise ConfigError(
                 f"--out {self.root}: holds another experiment (plan {old.get('plan')}, this "
                 f"one is {plan_hash}); choose a new output directory"
             )
-        if old is None and self.root.exists() and any(self.root.iterdir()):
+        if old is None and any(p.name != ".lock" for p in self.root.iterdir()):
             raise ConfigError(f"--out {self.root}: exists, is not empty and has no manifest")
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)  # leftovers of a killed run
@@ -271,8 +357,37 @@ class ResultStore:
         return {p.name for p in self.cells_dir.iterdir() if (p / "cell.json").exists()}
 
     def table_files(self, name: str) -> list[Path]:
-        """Every committed cell's ``<name>.parquet``, sorted by cell key."""
-        return sorted(self.cells_dir.glob(f"*/{name}.parquet"))
+        """Every committed cell's ``<name>.parquet``, sorted by cell key, each checked.
+
+        Raises:
+            StoreError: A file does not read back as Parquet (the message names it).
+        """
+        files = sorted(self.cells_dir.glob(f"*/{name}.parquet"))
+        for f in files:
+            problem = _parquet_problem(f)
+            if problem:
+                raise StoreError(
+                    f"{f}: damaged ({problem}); rerun the study to recompute its cell (the run "
+                    "moves damaged cells aside, to .damaged/)"
+                )
+        return files
+
+    def set_aside_damaged(self, keys: set[str]) -> dict[str, str]:
+        """Move every committed cell among ``keys`` that does not read back to ``.damaged/``.
+
+        Returns:
+            Cell key → what was wrong, for the cells moved (they will be recomputed).
+        """
+        moved = {}
+        for key in sorted(keys):
+            cell = self.cells_dir / key
+            problem = _cell_problem(cell)
+            if problem is None:
+                continue
+            self.damaged.mkdir(parents=True, exist_ok=True)
+            os.rename(cell, self.damaged / f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")
+            moved[key] = problem
+        return moved
 
     def write_cell(self, key: str, cell: dict[str, Any], tables: dict[str, pa.Table]) -> None:
         """Write a cell's files in staging, then commit them with one rename."""
@@ -294,3 +409,25 @@ class ResultStore:
             if not target.exists():
                 raise
             shutil.rmtree(work)  # another run of this plan committed it first
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """Why ``path`` does not read back as Parquet, or ``None``."""
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _cell_problem(cell: Path) -> str | None:
+    """Why a committed cell does not read back (its record or a table), or ``None``."""
+    try:
+        json.loads((cell / "cell.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"cell.json: {str(exc).splitlines()[0]}"
+    for table in sorted(cell.glob("*.parquet")):
+        problem = _parquet_problem(table)
+        if problem:
+            return f"{table.name}: {problem}"
+    return None

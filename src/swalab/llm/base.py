@@ -70,11 +70,14 @@ class ModelIdentity:
         backend: Registry name of the backend.
         model: Model name, path or repository id.
         revision: File hash, revision or version string that pins the weights.
+        settings: How the backend asks, where that changes answers (a server's URL, its
+            structured-output mode), as stable JSON; empty when nothing does.
     """
 
     backend: str
     model: str
     revision: str = ""
+    settings: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

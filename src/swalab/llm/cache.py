@@ -1,10 +1,11 @@
 """On-disk response cache: a rerun of the same configuration is served without the model.
 
-The key holds everything that can change an answer: backend, model identity (name and
-weights revision, e.g. the GGUF file's hash), the prompt, the output format, temperature,
-per-prompt seed, token limit and stop strings. Only real answers are stored: backend
-failures are not, so a rerun retries them. SQLite in WAL mode lets several worker
-processes share one cache file.
+The key holds everything that can change an answer: backend, model identity (name, weights
+revision such as the GGUF file's hash, and how the client asks: a server's URL and its
+structured-output mode), the prompt, the output format, and every generation setting
+(temperature, token limit, stop strings) with the per-prompt seed. Only real answers are
+stored: backend failures are not, so a rerun retries them. SQLite in WAL mode lets several
+worker processes share one cache file.
 """
 
 from __future__ import annotations
@@ -59,20 +60,19 @@ def cache_key(
         fmt = [constraint.name, hashlib.sha256(constraint.gbnf().encode()).hexdigest()]
     settings = params.as_dict()
     settings["temperature"] = float(params.temperature)
-    payload = json.dumps(
-        {
-            "backend": identity.backend,
-            "model": identity.model,
-            "revision": identity.revision,
-            "prompt": prompt,
-            "format": fmt,
-            # Greedy decoding ignores the seed, so greedy answers are shared across seeds.
-            "seed": seed if params.temperature > 0 else None,
-            **settings,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+    fields = {
+        "backend": identity.backend,
+        "model": identity.model,
+        "revision": identity.revision,
+        "prompt": prompt,
+        "format": fmt,
+        # Greedy decoding ignores the seed, so greedy answers are shared across seeds.
+        "seed": seed if params.temperature > 0 else None,
+        **settings,
+    }
+    if identity.settings:  # absent when empty, so keys written before it existed still hit
+        fields["client"] = identity.settings
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -105,3 +105,63 @@ def llama_server(
             yield server
         finally:
             server.kill()
+
+
+def completion(text: object, *, prompt_tokens: int = 9, completion_tokens: int = 2) -> bytes:
+    """The body of an OpenAI ``/v1/completions`` answer for :func:`fixed_reply`.
+
+    ``text`` may be any JSON value: ``None`` or a number stand for a malformed answer.
+    """
+    import json
+
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "text_completion",
+            "created": 0,
+            "model": "x",
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    ).encode()
+
+
+@contextlib.contextmanager
+def fixed_reply(
+    body: bytes, content_type: str = "application/json", status: int = 200, delay_s: float = 0.0
+) -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every POST with ``body``; yields its ``/v1`` URL.
+
+    It stands in for a server that misbehaves (garbage, an HTML error page, prose where a
+    completion belongs, an answer that arrives only at the client's timeout), so the openai
+    backend's handling of each is tested for real.
+    """
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(delay_s)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

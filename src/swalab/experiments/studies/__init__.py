@@ -22,15 +22,19 @@ from pydantic import BeforeValidator, Field
 
 from swalab.experiments.cells import Cell, CellResult, Placement, Task, digest, payload
 from swalab.experiments.config import (
+    BIG,
+    MANY,
     NOT_HASHED,
     ConfigError,
     ExecutorConfig,
     GameConfig,
     PolicyConfig,
     StudyConfig,
+    range_count,
     validate_cell,
 )
 from swalab.experiments.kinds import OnStep
+from swalab.experiments.limits import Work, candidates
 
 Table = dict[str, np.ndarray]
 
@@ -44,13 +48,13 @@ def _expand(value: Any) -> Any:
     lo, hi, step = (float(value[k]) for k in ("from", "to", "step"))
     if not (math.isfinite(lo) and math.isfinite(hi) and step > 0 and hi >= lo):
         raise ValueError("a range needs finite from <= to and step > 0")
-    count = math.floor((hi - lo) / step + 1e-9) + 1
+    count = range_count(lo, hi, step, "range")
     return [round(lo + i * step, 12) for i in range(count)]
 
 
 #: A list of numbers, or ``{from, to, step}`` (ends included); at least one value.
 Axis = Annotated[
-    list[Annotated[float, Field(allow_inf_nan=False)]],
+    list[Annotated[float, Field(ge=-BIG, le=BIG, allow_inf_nan=False)]],
     BeforeValidator(_expand),
     Field(min_length=1),
 ]
@@ -67,7 +71,20 @@ class MapConfig(StudyConfig):
 
     game: GameConfig = Field(default_factory=GameConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    seeds: int = Field(5, ge=1, description="Episodes per point of the map (seeds 0, 1, …).")
+    seeds: int = Field(
+        5, ge=1, le=MANY, description="Episodes per point of the map (seeds 0, 1, …)."
+    )
+
+
+def map_work(config: MapConfig, cells: int, per_cell: int, agents: int) -> Work:
+    """A map's size: ``cells`` cells of ``per_cell`` points, each played by every seed."""
+    return Work(
+        cells=cells,
+        episodes=cells * per_cell * config.seeds,
+        steps=config.game.steps,
+        agents=agents,
+        candidates=candidates(config.game, config.policy),
+    )
 
 
 def check_model_based(config: MapConfig) -> None:
@@ -143,6 +160,10 @@ class SplitKind:
 
     def check(self, config: Any) -> None:
         """Refuse what this kind cannot compute (raise ConfigError or ValueError)."""
+
+    def work(self, config: Any) -> Work:
+        """How big the study is (each kind knows its points per cell)."""
+        raise NotImplementedError
 
     def values(self, config: Any, field: str) -> list[Any]:
         """The values of ``field`` that make cells (default: the list the config holds)."""

@@ -26,6 +26,7 @@ from pydantic import Field
 from swalab.experiments.cells import Cell, CellResult, Task, digest, payload
 from swalab.experiments.config import NOT_HASHED, ConfigError, ExecutorConfig, StudyConfig
 from swalab.experiments.kinds import OnStep
+from swalab.experiments.limits import Work
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
 from swalab.swi.simulation import run_episode
@@ -251,8 +252,8 @@ class BenchConfig(StudyConfig):
         "engine", description="engine (vs the per-agent loop), phase, or llm (vs reference)."
     )
     quick: bool = Field(False, description="Small sizes: a smoke run.")
-    seeds: int = Field(100, ge=1, description="phase: seeds per cell.")
-    steps: int | None = Field(None, ge=1, description="Horizon (default per benchmark).")
+    seeds: int = Field(100, ge=1, le=10**4, description="phase: seeds per cell.")
+    steps: int | None = Field(None, ge=1, le=10**4, description="Horizon (default per benchmark).")
     backend: str = Field("llamacpp", description="llm: the backend.")
     model: str | None = Field(None, description="llm: the model (default: embedded).")
 
@@ -285,6 +286,10 @@ class Bench:
                 raise ConfigError(f"{source}: backend={config.backend!r}: {exc}") from None
         data = {"kind": self.name, **payload(config, NOT_HASHED)}
         return [Cell(key=digest(data), config=config, assignment={"benchmark": config.benchmark})]
+
+    def work(self, config: BenchConfig) -> Work:
+        """One cell; its sizes are the benchmark's own."""
+        return Work(cells=1, episodes=1, steps=1, agents=1, candidates=1)
 
     def tasks(self, cells: list[Cell], executor: ExecutorConfig) -> list[Task]:
         """Each benchmark alone in the driver."""

@@ -18,7 +18,11 @@ import pyarrow as pa
 from pydantic import Field
 
 from swalab.experiments.config import ConfigError, StudyConfig
+from swalab.experiments.limits import Work
 from swalab.experiments.studies import SplitKind, Table, schema
+
+#: Hours of live traffic one study may send (wall-clock time the server windows take).
+MAX_LIVE_HOURS = 6
 
 UnitFloat = Annotated[float, Field(ge=0, le=1)]
 
@@ -31,13 +35,19 @@ class LiveConfig(StudyConfig):
     env_params: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="rate_limit_v0's own parameters (rate, burst, …)."
     )
-    steps: int = Field(20, ge=1, description="Steps (server windows) per episode.")
+    steps: int = Field(20, ge=1, le=10**6, description="Steps (server windows) per episode.")
     lam: list[UnitFloat] = Field(
         default_factory=lambda: [0.0, 1.0], min_length=1, description="One episode per λ."
     )
-    retry: int = Field(0, ge=0, description="Naive-retry clients (they replace SWA agents).")
-    retry_calls: float = Field(8.0, ge=0, description="New calls per step of a retry client.")
-    step_seconds: float = Field(0.5, gt=0, description="Seconds per step (server window).")
+    retry: int = Field(
+        0, ge=0, le=10**6, description="Naive-retry clients (they replace SWA agents)."
+    )
+    retry_calls: float = Field(
+        8.0, ge=0, le=1e6, description="New calls per step of a retry client."
+    )
+    step_seconds: float = Field(
+        0.5, ge=0.01, le=3600, description="Seconds per step (server window)."
+    )
     refill: Literal["interval", "continuous"] = Field(
         "interval", description="interval (the model's windows) or continuous refill."
     )
@@ -84,6 +94,22 @@ class Live(SplitKind):
     }
     split = ("lam",)
     placement = "driver"
+
+    def work(self, config: LiveConfig) -> Work:
+        """A cell per λ: one episode of ``steps`` windows of wall-clock time."""
+        hours = len(config.lam) * config.steps * config.step_seconds / 3600
+        if hours > MAX_LIVE_HOURS and not config.executor.force:
+            raise ConfigError(
+                f"lam × steps × step_seconds: {hours:.3g} hours of live traffic; at most "
+                f"{MAX_LIVE_HOURS} (executor.force: true runs it anyway)"
+            )
+        return Work(
+            cells=len(config.lam),
+            episodes=len(config.lam),
+            steps=config.steps,
+            agents=1,
+            candidates=1,
+        )
 
     def check(self, config: LiveConfig) -> None:
         """The limit's parameters (named ``env_params.X``) and the retry count."""

@@ -16,6 +16,7 @@ from pydantic import Field
 from swalab import _validate as v
 from swalab.experiments import adapt
 from swalab.experiments.config import GameConfig
+from swalab.experiments.limits import Work
 from swalab.experiments.studies import (
     Axis,
     MapConfig,
@@ -23,6 +24,7 @@ from swalab.experiments.studies import (
     Table,
     axis,
     check_model_based,
+    map_work,
     schema,
 )
 from swalab.swi.stability import lockin_map
@@ -60,6 +62,11 @@ class Lockin(SplitKind):
         )
     }
     split = ("initial_belief",)
+
+    def work(self, config: LockinConfig) -> Work:
+        """A cell per μ̂₀; every λ × seed of it."""
+        cells = len(config.initial_belief)
+        return map_work(config, cells, len(config.lam), config.game.n_agents)
 
     def check(self, config: LockinConfig) -> None:
         """Model-based; beliefs ≥ 0 and λ in [0, 1] (named by the library)."""

@@ -9,7 +9,7 @@ each column's switching λ next to both predictions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import Field
@@ -17,6 +17,7 @@ from pydantic import Field
 from swalab import _validate as v
 from swalab.experiments import adapt
 from swalab.experiments.config import GameConfig, PolicyConfig
+from swalab.experiments.limits import Work
 from swalab.experiments.studies import (
     Axis,
     MapConfig,
@@ -24,6 +25,7 @@ from swalab.experiments.studies import (
     Table,
     axis,
     check_model_based,
+    map_work,
     rows,
     schema,
 )
@@ -42,10 +44,10 @@ class PhaseConfig(MapConfig):
     policy: PolicyConfig = Field(default_factory=lambda: PolicyConfig(candidates="random"))
     lam: Axis = Field(default_factory=lambda: axis(0.0, 1.0, 0.01), description="λ columns.")
     beta: Axis = Field(default_factory=lambda: axis(1.0, 5.0, 0.1), description="β rows.")
-    agents: list[int] | None = Field(
+    agents: list[Annotated[int, Field(ge=2, le=10**6)]] | None = Field(
         None, description="Population sizes N (default: game.n_agents)."
     )
-    seeds: int = Field(100, ge=1, description="Episodes per (N, β, λ) point.")
+    seeds: int = Field(100, ge=1, le=10**9, description="Episodes per (N, β, λ) point.")
 
 
 class Phase(SplitKind):
@@ -73,6 +75,11 @@ class Phase(SplitKind):
     }
     split = ("agents", "beta")
     together = ("agents",)
+
+    def work(self, config: PhaseConfig) -> Work:
+        """A cell per (N, β); every λ × seed of it."""
+        sizes = self.values(config, "agents")
+        return map_work(config, len(sizes) * len(config.beta), len(config.lam), max(sizes))
 
     def check(self, config: PhaseConfig) -> None:
         """Model-based, one x_max; the lam and β grids inside their ranges."""

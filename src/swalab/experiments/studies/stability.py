@@ -9,14 +9,15 @@ steps and the second half) beside the closed form.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import Field
 
 from swalab import _validate as v
 from swalab.experiments import adapt
-from swalab.experiments.config import GameConfig
+from swalab.experiments.config import BIG, TINY, GameConfig
+from swalab.experiments.limits import Work
 from swalab.experiments.studies import (
     Axis,
     MapConfig,
@@ -24,6 +25,7 @@ from swalab.experiments.studies import (
     Table,
     axis,
     check_model_based,
+    map_work,
     schema,
 )
 from swalab.swi.stability import belief_stability_map
@@ -38,13 +40,15 @@ class StabilityConfig(MapConfig):
     alpha: Axis = Field(
         default_factory=lambda: axis(0.025, 0.5, 0.025), description="EMA smoothing values."
     )
-    agents: list[int] = Field(
+    agents: list[Annotated[int, Field(ge=2, le=10**6)]] = Field(
         default_factory=lambda: [2, 3, 4, 5, 6, 8, 10, 12, 16, 20],
         min_length=1,
         description="Population sizes N.",
     )
     lam: float = Field(0.95, ge=0, le=1, description="λ of every agent.")
-    capacity_per_agent: float = Field(4.0, gt=0, description="C/N (C = this · N).")
+    capacity_per_agent: float = Field(
+        4.0, ge=TINY, le=BIG, allow_inf_nan=False, description="C/N (C = this · N)."
+    )
 
 
 class Stability(SplitKind):
@@ -61,6 +65,10 @@ class Stability(SplitKind):
         )
     }
     split = ("agents",)
+
+    def work(self, config: StabilityConfig) -> Work:
+        """A cell per N; every α × seed of it."""
+        return map_work(config, len(config.agents), len(config.alpha), max(config.agents))
 
     def check(self, config: StabilityConfig) -> None:
         """Model-based; every α in (0, 1] and N ≥ 2 (named by the library)."""

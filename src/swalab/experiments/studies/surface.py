@@ -10,7 +10,7 @@ engine batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import Field
@@ -19,6 +19,7 @@ from swalab import _validate as v
 from swalab import theory
 from swalab.experiments import adapt
 from swalab.experiments.config import BeliefConfig, GameConfig, PolicyConfig
+from swalab.experiments.limits import Work
 from swalab.experiments.studies import (
     Axis,
     MapConfig,
@@ -26,6 +27,7 @@ from swalab.experiments.studies import (
     Table,
     axis,
     check_model_based,
+    map_work,
     rows,
     schema,
 )
@@ -47,7 +49,9 @@ class SurfaceConfig(MapConfig):
         default_factory=lambda: axis(0.0, 1.0, 0.05), description="λ of the low group."
     )
     lam_high: float = Field(1.0, ge=0, le=1, description="λ of the others.")
-    k: list[int] | None = Field(None, description="Sizes of the low group (default 0..N).")
+    k: list[Annotated[int, Field(ge=0, le=10**6)]] | None = Field(
+        None, description="Sizes of the low group (default 0..N)."
+    )
 
 
 class Surface(SplitKind):
@@ -72,6 +76,11 @@ class Surface(SplitKind):
         )
     }
     split = ("k",)
+
+    def work(self, config: SurfaceConfig) -> Work:
+        """A cell per k; every λ_low × seed of it."""
+        cells = len(self.values(config, "k"))
+        return map_work(config, cells, len(config.lam_low), config.game.n_agents)
 
     def check(self, config: SurfaceConfig) -> None:
         """Model-based; λ_high at or above the scorer's switch (checked by the library)."""

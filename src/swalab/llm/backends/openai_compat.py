@@ -20,12 +20,14 @@ Structured output is sent the way the server understands it (``structured``):
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
 
+from swalab._validate import http_url
 from swalab.llm.base import (
     Completion,
     GenerationParams,
@@ -113,6 +115,8 @@ class OpenAIModel(Model):
             raise ValueError(f"concurrency={concurrency} is out of range: must be >= 1")
         if not timeout > 0:
             raise ValueError(f"timeout={timeout} is out of range: must be > 0 seconds")
+        if base_url is not None:
+            http_url("base_url", base_url)
         self.model = resolve("openai", model)
         self.endpoint = endpoint
         self.structured = structured
@@ -124,7 +128,13 @@ class OpenAIModel(Model):
             timeout=timeout,
             max_retries=0,  # retries are a wrapper's (RetryingModel), with our accounting
         )
-        self._identity = ModelIdentity(backend="openai", model=self.model, revision=revision)
+        # How this client asks changes the answers: the cache must not mix them.
+        settings = json.dumps(
+            {"base_url": base_url, "endpoint": endpoint, "structured": structured}, sort_keys=True
+        )
+        self._identity = ModelIdentity(
+            backend="openai", model=self.model, revision=revision, settings=settings
+        )
 
     @property
     def identity(self) -> ModelIdentity:
@@ -145,21 +155,18 @@ class OpenAIModel(Model):
         }
         if params.stop:
             common["stop"] = list(params.stop)
-        if self.endpoint == "chat":
-            if "response_format" in body:
-                common["response_format"] = body["response_format"]
-            chat = self._client.chat.completions.create(
-                messages=[{"role": "user", "content": prompt}], **common
-            )
-            text = chat.choices[0].message.content or ""
-            usage = chat.usage
-        else:
-            comp = self._client.completions.create(prompt=prompt, **common)
-            text = comp.choices[0].text or ""
-            usage = comp.usage
-        if usage is None:
-            return text, 0, 0
-        return text, int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+        try:
+            if self.endpoint == "chat":
+                if "response_format" in body:
+                    common["response_format"] = body["response_format"]
+                answer = self._client.chat.completions.create(
+                    messages=[{"role": "user", "content": prompt}], **common
+                )
+            else:
+                answer = self._client.completions.create(prompt=prompt, **common)
+        except json.JSONDecodeError as exc:  # a JSON content type over something else
+            raise NotAnAnswerError(f"the server's answer is not JSON ({exc})") from None
+        return _parse_answer(answer, chat=self.endpoint == "chat")
 
     def _one(
         self, prompt: str, fmt: OutputFormat | None, seed: int, params: GenerationParams
@@ -170,7 +177,7 @@ class OpenAIModel(Model):
         except TRANSIENT as exc:  # the server may come back or have room later
             message = f"{type(exc).__name__}: {exc}"
             return backend_failure(message, latency_s=watch.elapsed(), retryable=True)
-        except (openai.APIError, ValueError, TypeError, KeyError, IndexError) as exc:
+        except (openai.APIError, NotAnAnswerError) as exc:
             # Permanent: a 4xx answer or a payload that is not an OpenAI response.
             return backend_failure(f"{type(exc).__name__}: {exc}", latency_s=watch.elapsed())
         return finish(
@@ -186,9 +193,36 @@ class OpenAIModel(Model):
         """Send every prompt, ``concurrency`` at a time; answers come back in order."""
         if not request.prompts:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(request))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(request)))
+        try:
             futures = [
                 pool.submit(self._one, p, f, s, request.params)
                 for p, f, s in zip(request.prompts, request.formats, request.seeds, strict=True)
             ]
             return [f.result() for f in futures]
+        finally:  # interrupted: do not wait here for requests still in flight
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class NotAnAnswerError(ValueError):
+    """The server answered, but not with an OpenAI completion (an HTML page, no choices)."""
+
+
+def _parse_answer(answer: Any, *, chat: bool) -> tuple[str, int, int]:
+    """Text and token counts of a completion, or :class:`NotAnAnswerError` saying why not."""
+    choices = getattr(answer, "choices", None)
+    if not choices:
+        shown = repr(answer)[:80]
+        raise NotAnAnswerError(f"the server's answer is not an OpenAI completion: {shown}")
+    first = choices[0]
+    text = (
+        getattr(getattr(first, "message", None), "content", None)
+        if chat
+        else getattr(first, "text", None)
+    )
+    if text is not None and not isinstance(text, str):
+        raise NotAnAnswerError(f"the server's completion text is {type(text).__name__}")
+    usage = getattr(answer, "usage", None)
+    if usage is None:
+        return text or "", 0, 0
+    return text or "", int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
