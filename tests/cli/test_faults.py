@@ -40,14 +40,15 @@ def store(tmp_path_factory):
 @pytest.mark.parametrize(
     ("sql", "needle"),
     [
-        ("COPY (SELECT 1) TO '{tmp}/anywhere.csv'", "COPY statements change things"),
-        ("ATTACH '{tmp}/other.duckdb' AS d; CREATE TABLE d.t AS SELECT 1", "ATTACH statements"),
-        ("CREATE TABLE t AS SELECT 1", "CREATE statements"),
-        ("INSTALL httpfs", "LOAD statements"),
+        ("COPY (SELECT 1) TO '{tmp}/anywhere.csv'", "COPY is not a read"),
+        ("ATTACH '{tmp}/other.duckdb' AS d; CREATE TABLE d.t AS SELECT 1", "ATTACH is not a read"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE is not a read"),
+        ("INSTALL httpfs", "INSTALL is not a read"),
+        ("load httpfs", "LOAD is not a read"),
         ("SELECT * FROM read_text('/etc/passwd')", "file system operations are disabled"),
         ("SELECT * FROM glob('/*')", "file system operations are disabled"),
         ("SELECT * FROM read_parquet('{tmp}/*.parquet')", "file system operations are disabled"),
-        ("SET enable_external_access=true", "SET statements"),
+        ("SET enable_external_access=true", "SET is not a read"),
     ],
 )
 def test_query_reads_the_store_and_nothing_else(store, tmp_path, capsys, sql, needle):
@@ -194,15 +195,24 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_run_stops_within_seconds_and_resumes(tmp_path, signum, code):
-    out = tmp_path / "phase"
+@pytest.mark.parametrize(
+    ("signum", "code", "preset", "cells"),
+    [
+        (signal.SIGINT, 130, "phase_paper", 41),
+        # Step tables of 1,000 rows a cell: results large enough that a worker is often
+        # killed halfway through sending one (which once left the pool waiting forever).
+        (signal.SIGTERM, 143, "severity_model_based", 252),
+        (signal.SIGINT, 130, "severity_model_based", 252),
+    ],
+)
+def test_an_interrupted_run_stops_within_seconds_and_resumes(tmp_path, signum, code, preset, cells):
+    out = tmp_path / "study"
     args = [
         sys.executable,
         "-m",
         "swalab.cli",
         "run",
-        "phase_paper",
+        preset,
         "--out",
         str(out),
         "--set",
@@ -231,7 +241,7 @@ def test_an_interrupted_run_stops_within_seconds_and_resumes(tmp_path, signum, c
     again = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
-    assert summary["finished_before"] == len(finished) and summary["ran"] == 41 - len(finished)
+    assert summary["finished_before"] == len(finished) and summary["ran"] == cells - len(finished)
 
 
 def test_documented_overrides_work_and_answers_that_do_not_parse_warn(
@@ -253,7 +263,7 @@ def test_documented_overrides_work_and_answers_that_do_not_parse_warn(
 
 
 @pytest.mark.slow
-def test_ctrl_c_while_a_request_hangs_stops_at_once(tmp_path):
+def test_ctrl_c_while_a_request_hangs_stops_at_once(tmp_path, quick_on_openai):
     """A server that accepts and never answers; the run's request timeout is 10 minutes."""
     pytest.importorskip("openai")
     import socket
@@ -262,29 +272,9 @@ def test_ctrl_c_while_a_request_hangs_stops_at_once(tmp_path):
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)  # accepts (the kernel does) and never answers
     port = listener.getsockname()[1]
-    args = [
-        sys.executable,
-        "-m",
-        "swalab.cli",
-        "run",
-        "quick",
-        "--out",
-        str(tmp_path / "o"),
-        "--set",
-        "seeds=1",
-        "--set",
-        "grid.lam=[0.5]",
-        "--set",
-        "model.backend=openai",
-        "--set",
-        "model.name=x",
-        "--set",
-        f"model.options.base_url=http://127.0.0.1:{port}/v1",
-        "--set",
-        "model.options.timeout=600",
-        "--set",
-        "model.cache=false",
-    ]
+    url = f"http://127.0.0.1:{port}/v1"
+    args = [sys.executable, "-m", "swalab.cli", *quick_on_openai(tmp_path / "o", url)]
+    args += ["--set", "model.options.timeout=600"]
     try:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(6)  # the first step's requests are in flight
@@ -297,3 +287,21 @@ def test_ctrl_c_while_a_request_hangs_stops_at_once(tmp_path):
         listener.close()
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted (SIGINT): 0 of 1 cells finished" in err
+
+
+@pytest.mark.slow
+def test_sigterm_outside_a_run_is_one_line_and_143(tmp_path):
+    """While a command analyses and draws (here: a report), SIGTERM ends it the same way."""
+    store = tmp_path / "s"
+    args = [sys.executable, "-m", "swalab.cli"]
+    sweep = ["run", "reference_model_based", "--set", "seeds=5", "--out", str(store)]
+    subprocess.run([*args, "--quiet", *sweep], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*args, "report", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 60
+    while not (store / "figures").exists() and time.time() < deadline:  # drawing has begun
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip() == "swalab: interrupted (SIGTERM)", err

@@ -10,6 +10,7 @@ never a traceback; a study whose cells failed exits 1.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -74,10 +75,25 @@ def _run(command: Callable[..., Any], args: Sequence[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside a run's own handling (starting up, analysing, printing)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `swalab` script; returns the exit code."""
     command = typer.main.get_command(app)
-    code = _run(command, sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the script: SIGINT and SIGTERM end it with one line, 130 and 143,
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even where inherited ignored
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = _run(command, sys.argv[1:] if argv is None else argv)
+    except _Terminated:
+        typer.echo("swalab: interrupted (SIGTERM)", err=True)
+        code = 143
     if argv is None:
         stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
         if code in (130, 143) and len(stuck) > 1:  # a thread waits on a hung network call:

@@ -63,40 +63,53 @@ def _attempt(task: Task) -> list[CellResult] | BaseException:
         return exc
 
 
-def _reporter(task: Task, on_done: OnDone) -> Callable[[Future[list[CellResult]]], None]:
-    def report(fut: Future[list[CellResult]]) -> None:
-        if fut.cancelled():  # an interrupted run cancelled it: it never ran
-            return
-        on_done(task, fut.exception() or fut.result())
-
-    return report
-
-
 class LocalExecutor:
     """Model-based tasks on a process pool; LLM tasks in the driver with one model each."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self._stopping = False
+
+    def _reporter(self, task: Task, on_done: OnDone) -> Callable[[Future[list[CellResult]]], None]:
+        def report(fut: Future[list[CellResult]]) -> None:
+            # Cancelled (never ran) or cut short by stop(): neither finished nor failed.
+            if fut.cancelled() or self._stopping:
+                return
+            on_done(task, fut.exception() or fut.result())
+
+        return report
 
     def stop(self) -> None:
         """Cancel what has not started and end the workers now (an interrupted run)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        self._stopping = True
         processes = list(getattr(pool, "_processes", {}).values())  # no public handle
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(timeout=5)
-        # The workers are gone: this returns at once, joins the pool's manager thread and
-        # releases its queues (a thread left running would keep the process alive).
+            if process.is_alive():
+                process.kill()
+                process.join()
+        # A worker killed while sending its result leaves half a message in the result pipe,
+        # and the pool's manager thread would wait for the rest forever. The workers' ends of
+        # the pipe died with them; closing the driver's own (it never writes there) turns that
+        # wait into end-of-file, which the pool handles as a broken pool and ends the thread.
+        queue = getattr(pool, "_result_queue", None)
+        if queue is not None:
+            queue._writer.close()
+        # Returns at once: joins the manager thread and releases the queues (a thread left
+        # running would keep the process alive).
         pool.shutdown(wait=True, cancel_futures=True)
 
     def run(
         self, tasks: list[Task], on_done: OnDone, on_model: OnModel, on_step: OnStep | None = None
     ) -> None:
         """Run ``tasks``; each result (or exception) goes to ``on_done`` as it finishes."""
+        self._stopping = False
         for task in (t for t in tasks if t.kind == "driver"):  # alone, before anything else
             on_done(task, _attempt(task))
         engine = [t for t in tasks if t.kind == "engine"]
@@ -114,7 +127,7 @@ class LocalExecutor:
             )
             for task in engine:
                 fut = pool.submit(run_task, task)
-                fut.add_done_callback(_reporter(task, on_done))
+                fut.add_done_callback(self._reporter(task, on_done))
                 futures.append(fut)
         try:
             stacks: dict[str, Any] = {}

@@ -78,15 +78,15 @@ def query(root: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]
     import duckdb
 
     try:
-        kinds = [s.type.name for s in duckdb.extract_statements(sql)]
+        statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
         raise ValueError(f"query failed: {str(exc).splitlines()[0]}") from None
-    refused = [k for k in kinds if k not in READ_ONLY]
-    if refused:
-        raise ValueError(
-            f"query refused: {refused[0]} statements change things; a query only reads the "
-            "store (SELECT …)"
-        )
+    for statement in statements:
+        if statement.type.name not in READ_ONLY:
+            verb = (statement.query.split() or [statement.type.name])[0].upper()
+            raise ValueError(
+                f"query refused: {verb} is not a read; a query only reads the store (SELECT …)"
+            )
     con = connect(root)
     try:
         cur = con.execute(sql)
