@@ -305,3 +305,15 @@ def test_sigterm_outside_a_run_is_one_line_and_143(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and err.strip() == "swalab: interrupted (SIGTERM)", err
+
+
+def test_a_failed_llm_simulation_says_why_and_exits_1(capsys):
+    """Every episode fails against a dead endpoint: the cause is printed, not a table crash."""
+    pytest.importorskip("openai")
+    code, _, err = run(
+        capsys,
+        *("simulate", "--backend", "openai", "--model", "x", "--lam", "0.5", "--seeds", "1"),
+        *("--steps", "1", "--base-url", "http://127.0.0.1:9/v1"),
+    )
+    assert code == 1 and "Traceback" not in err and "TypeError" not in err, err
+    assert "APIConnectionError" in err and "rerun the same command to retry them" in err
