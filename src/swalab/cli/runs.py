@@ -148,6 +148,44 @@ replicate_app = typer.Typer(help="Replicate a paper's results with the presets."
 app.add_typer(replicate_app, name="replicate")
 
 
+@app.command()
+def reveal(
+    directory: Annotated[
+        str, typer.Argument(help="A result directory, or a folder of them (replicate --out).")
+    ],
+    utility: Annotated[
+        str, Opt("--utility", help="scorer (the configured SWI scorer), game (SWA's), or both.")
+    ] = "both",
+    resamples: Annotated[
+        int, Opt("--resamples", help="Bootstrap resamples of the logit estimate.", min=10)
+    ] = 200,
+    as_json: AsJson = False,
+) -> None:
+    """The social weight each group of agents behaves with, beside the one it was told.
+
+    Per cell and agent kind: the interval of λ at which every choice is an argmax, or,
+    when no λ explains them all, a logit maximum-likelihood λ with a bootstrap CI
+    (docs/theory.md, "Revealed λ"). Then the calibration slope of revealed on told λ.
+    """
+    from swalab.analysis.reveal import COLUMNS, calibration, reveal_rows
+
+    choices = {"scorer": ("scorer",), "game": ("game",), "both": ("scorer", "game")}
+    if utility not in choices:
+        raise UserError(f"--utility={utility!r} is not known: choose scorer, game or both")
+    try:
+        rows = reveal_rows(directory, utilities=choices[utility], resamples=resamples)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if not rows:
+        raise UserError(f"{directory}: no congestion-game decisions to reveal λ from")
+    if as_json:
+        emit(rows, True, "")
+        return
+    shown = [c for c in COLUMNS if c not in ("experiment", "mode", "scorer")]
+    emit([{c: r[c] for c in shown} for r in rows], False, "Revealed λ (told: lam)")
+    emit(calibration(rows), False, "Calibration: slope of revealed on told λ (1: calibrated)")
+
+
 @replicate_app.command("paper")
 def replicate_paper(
     quick: Annotated[

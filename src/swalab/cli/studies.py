@@ -76,6 +76,10 @@ def simulate(
     structured: Annotated[
         str | None, Opt("--structured", help="openai: none, llamacpp, vllm, vllm-legacy, openai.")
     ] = None,
+    mode: Annotated[
+        str | None,
+        Opt("--mode", help="swi (the rule scores the model's proposals) or prompted (told λ)."),
+    ] = None,
     selector: Annotated[
         str | None, Opt("--selector", help="code (argmax) or llm (the model picks a row).")
     ] = None,
@@ -112,6 +116,7 @@ def simulate(
         gamma=gamma,
         alpha=alpha,
         initial_belief=initial_belief,
+        mode=mode,
         selector=selector,
         fallback=fallback,
         seeds=seeds,

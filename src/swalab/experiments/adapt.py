@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from swalab.experiments.config import ExperimentConfig, GameConfig, PolicyConfig
-from swalab.llm.protocol import ProtocolConfig
+from swalab.llm.presets import uses_chat
+from swalab.llm.protocol import ProtocolConfig, default_template
 from swalab.swi.config import SimulationConfig
 
 
@@ -92,7 +93,12 @@ def protocol(config: ExperimentConfig) -> ProtocolConfig:
     p, m = config.policy, config.model
     if m is None:
         raise ValueError("this cell has no model")
+    chat = uses_chat(m.backend, m.name, m.options)
     return ProtocolConfig(
+        mode=p.mode,
+        proposal_template=default_template("proposal", chat=chat),
+        choose_template=default_template("choose", chat=chat),
+        prompted_template=default_template("prompted", chat=chat),
         k=p.k,
         resolution=p.grid_step,
         temperature=m.temperature,

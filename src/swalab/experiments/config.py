@@ -190,6 +190,11 @@ class PolicyConfig(_Strict):
     margin: NonNegativeFloat = ref.MARGIN
     gamma: NonNegativeFloat = ref.GAMMA
     belief: BeliefConfig = Field(default_factory=BeliefConfig)
+    mode: Literal["swi", "prompted"] = Field(
+        "swi",
+        description="swi (the SWI rule scores candidates) or prompted (the model is told λ "
+        "in words and answers its demand; no scorer; needs candidates: llm).",
+    )
     selector: Literal["code", "llm"] = Field("code", description="Who picks the row (LLM).")
     fallback: Literal["anchors", "grid", "fail"] = Field(
         "anchors", description="What replaces unusable LLM proposals."
@@ -458,8 +463,24 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def parse_override(text: str) -> tuple[str, Any]:
+#: An override: ``dotted.key=value`` text (the value read as YAML), or a (key, value) pair
+#: a program already holds as data (a 100,000-point axis is not worth printing and parsing).
+Override = str | tuple[str, Any]
+
+
+def override_text(override: Override) -> str:
+    """How an override reads in a message (a long value cut short)."""
+    if isinstance(override, str):
+        return override
+    key, value = override
+    shown = repr(value)
+    return f"{key}={shown if len(shown) <= 60 else shown[:57] + '...'}"
+
+
+def parse_override(text: Override) -> tuple[str, Any]:
     """``dotted.key=value`` with the value read as YAML (``0.5``, ``[1, 2]``, ``paper``)."""
+    if not isinstance(text, str):
+        return text
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -524,7 +545,7 @@ def load_into(
     model: type[StudyConfigT],
     data: dict[str, Any],
     name: str,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[Override] = (),
 ) -> StudyConfigT:
     """Override and validate ``data`` as a ``model`` (the grid is checked when planned).
 
@@ -532,15 +553,16 @@ def load_into(
         model: The kind's config class.
         data: The mapping a YAML file holds.
         name: Where ``data`` came from, for error messages.
-        overrides: ``dotted.key=value`` strings applied over it.
+        overrides: ``dotted.key=value`` strings (or key, value pairs) applied over it.
 
     Raises:
         ConfigError: One line naming the source, the field, the value and what is allowed.
     """
     data = _over_defaults(model, data)
     where: dict[str, str] = {}
-    for text in overrides:
-        key, value = parse_override(text)
+    for override in overrides:
+        key, value = parse_override(override)
+        text = override_text(override)
         if key.startswith("grid.") and "grid" in model.model_fields:
             grid = data.get("grid")  # grid keys are dotted paths themselves
             data["grid"] = grid = dict(grid) if isinstance(grid, dict) else {}

@@ -47,6 +47,7 @@ FIELDS: tuple[Name, ...] = (
     Name("gamma", "policy.gamma", "--gamma", "gamma"),
     Name("scorer", "policy.scorer", "--scorer", "scorer"),
     Name("candidates", "policy.candidates", "--candidates", "candidates"),
+    Name("mode", "policy.mode", "--mode", "mode"),
     Name("selector", "policy.selector", "--selector", "selector"),
     Name("fallback", "policy.fallback", "--fallback", "fallback"),
     Name("alpha", "policy.belief.alpha", "--alpha", "alpha"),

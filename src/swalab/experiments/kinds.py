@@ -26,6 +26,7 @@ from swalab.experiments.cells import Cell, CellResult, Task
 from swalab.experiments.config import (
     ConfigError,
     ExecutorConfig,
+    Override,
     StudyConfig,
     load_into,
     parse_override,
@@ -116,7 +117,7 @@ def run_task(task: Task, model: Any = None, on_step: OnStep | None = None) -> li
 
 
 def load_config(
-    source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+    source: str | Path | Mapping[str, Any], overrides: Sequence[Override] = ()
 ) -> StudyConfig:
     """Load a study of any kind from YAML (or its mapping), apply overrides, validate it.
 
@@ -131,14 +132,14 @@ def load_config(
     else:
         name, data = str(source), read_yaml(source)
     kind_name = data.get("kind", "sweep")
-    for text in overrides:
-        key, value = parse_override(text)
+    parsed = [parse_override(o) for o in overrides]
+    for key, value in parsed:
         if key == "kind":
             kind_name = data["kind"] = value
     try:
         kind = get_kind(str(kind_name))
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    rest = [o for o in overrides if parse_override(o)[0] != "kind"]
+    rest = [o for o, (key, _) in zip(overrides, parsed, strict=True) if key != "kind"]
     config: StudyConfig = load_into(kind.config, data, name, rest)
     return config

@@ -39,6 +39,7 @@ LATER_FIELDS: dict[str, Any] = {
     "policy.belief.private": False,
     "policy.belief.delay": 0,
     "policy.belief.noise": 0.0,
+    "policy.mode": "swi",
 }
 
 
@@ -76,11 +77,17 @@ def _check_model(config: ExperimentConfig) -> None:
         target = presets.resolve(model.backend, model.name)
     except (ImportError, ValueError) as exc:
         raise ConfigError(f"model.backend={model.backend!r}: {exc}") from None
-    if model.backend == "llamacpp" and target != presets.EMBEDDED and not Path(target).is_file():
-        raise ConfigError(
-            f"model.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF file; "
-            f"use {presets.EMBEDDED!r} or the path of a .gguf file"
-        )
+    if model.backend == "llamacpp":
+        if target in presets.EMBEDDED_MODELS:
+            try:
+                presets.embedded_path(target)
+            except ImportError as exc:
+                raise ConfigError(f"model.name={model.name!r}: {exc}") from None
+        elif not Path(target).is_file():
+            raise ConfigError(
+                f"model.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF "
+                f"file; use one of {list(presets.EMBEDDED_MODELS)} or the path of a .gguf file"
+            )
     if model.backend in ("openai", "transformers", "vllm") and model.name is None:
         raise ConfigError(f"model.name: backend {model.backend!r} needs a model name")
     if "base_url" in model.options:
@@ -101,6 +108,11 @@ def _check_dilemma(config: ExperimentConfig) -> None:
 
     env = config.env
     defaults = ExperimentConfig()
+    if config.policy.mode != "swi":
+        raise ConfigError(
+            f"policy.mode={config.policy.mode!r}: {env} plays SWI agents only "
+            f"(the prompted mode is a congestion_v0 agent)"
+        )
     for name in _DILEMMA_GAME:
         if getattr(config.game, name) != getattr(defaults.game, name):
             raise ConfigError(
@@ -177,6 +189,16 @@ def _check_cell(config: ExperimentConfig) -> None:
         )
     if not llm and (policy.selector != "code" or policy.fallback != "anchors"):
         raise ConfigError("policy.selector/fallback: only LLM-backed cells use them")
+    if policy.mode == "prompted" and not llm:
+        raise ConfigError(
+            "policy.mode='prompted': the model answers each demand; set policy.candidates: "
+            "llm and a model section"
+        )
+    if policy.mode == "prompted" and policy.selector != "code":
+        raise ConfigError(
+            "policy.selector='llm' picks a row of the SWI score table: policy.mode='prompted' "
+            "has none (use selector: code)"
+        )
     from swalab.experiments.population import check_ranges, realize
 
     config.agent_kinds()

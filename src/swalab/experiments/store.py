@@ -111,6 +111,7 @@ PARAM_FIELDS: list[tuple[str, pa.DataType]] = [
     ("belief_delay", pa.int64()),
     ("belief_noise", pa.float64()),
     ("initial_belief", pa.float64()),
+    ("mode", pa.string()),
     ("selector", pa.string()),
     ("fallback", pa.string()),
     ("backend", pa.string()),

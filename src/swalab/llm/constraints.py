@@ -152,6 +152,59 @@ class NumberList:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Demand:
+    """One number from ``0, resolution, …, x_max``: a demand answered directly.
+
+    Attributes:
+        x_max: Largest allowed number.
+        resolution: Spacing of the allowed numbers.
+    """
+
+    x_max: float
+    resolution: float = 0.25
+
+    def __post_init__(self) -> None:
+        NumberList(k=1, x_max=self.x_max, resolution=self.resolution)  # same limits
+
+    @property
+    def name(self) -> str:
+        """E.g. ``demand(max=10,res=0.25)``."""
+        return f"demand(max={self.x_max:g},res={self.resolution:g})"
+
+    @cached_property
+    def allowed(self) -> list[str]:
+        """The allowed numbers as spelled, longest first."""
+        return NumberList(k=1, x_max=self.x_max, resolution=self.resolution).allowed
+
+    def gbnf(self) -> str:
+        """``root ::= " "? num``."""
+        nums = " | ".join(_gbnf_literal(s) for s in self.allowed)
+        return f'root ::= " "? num\nnum ::= {nums}\n'
+
+    def json_schema(self) -> dict[str, Any]:
+        """A number from an ``enum`` of the allowed numbers."""
+        return {"type": "number", "enum": sorted({float(s) for s in self.allowed})}
+
+    def regex(self) -> str:
+        """Whole-completion regular expression of the format."""
+        return " ?(?:" + "|".join(re.escape(s) for s in self.allowed) + ")"
+
+    def parse(self, text: str) -> float:
+        """Read the first number in ``text``; it must lie in ``[0, x_max]``.
+
+        Off-grid numbers inside the range are accepted (an unconstrained server may answer
+        3.3), as :meth:`NumberList.parse` accepts them.
+        """
+        match = re.search(r"-?\d+(?:\.\d+)?", text)
+        if match is None:
+            raise ParseError(f"no number in the answer: {text[:80]!r}")
+        x = float(match.group())
+        if not 0.0 <= x <= self.x_max:
+            raise ParseError(f"number {match.group()} is out of range [0, {self.x_max:g}]")
+        return x
+
+
+@dataclass(frozen=True, kw_only=True)
 class Choice:
     """One whole number from ``1`` to ``options`` (a row of a table).
 

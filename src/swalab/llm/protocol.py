@@ -8,8 +8,13 @@ shows each agent its score table and asks for the highest-U row, as the referenc
 does; the model's pick is used when it parses (else argmax), and whether it equals the
 true argmax is recorded.
 
+The ``prompted`` mode is the baseline SWA has to beat (as in GovSim and GAMA-Bench): one
+call per agent and step states the game, the board and λ in words (:func:`stance`), and the
+model answers its demand directly, constrained to one number on the grid; no scorer.
+
 Prompt templates are plain text with ``{field}`` slots (:data:`PROPOSAL_FIELDS`,
-:data:`CHOOSE_FIELDS`), shipped in ``swalab/llm/templates`` and replaceable by the user.
+:data:`CHOOSE_FIELDS`, :data:`PROMPTED_FIELDS`), shipped in ``swalab/llm/templates`` and
+replaceable by the user.
 """
 
 from __future__ import annotations
@@ -44,14 +49,26 @@ PROPOSAL_FIELDS = frozenset(
 )
 #: Slots a choose template may use.
 CHOOSE_FIELDS = frozenset({"table", "lam", "agent", "rows"})
+#: Slots a prompted template may use: the board, and the social weight in words.
+PROMPTED_FIELDS = PROPOSAL_FIELDS | {"stance"}
 
 SELECTORS = ("code", "llm")
 FALLBACKS = ("anchors", "grid", "fail")
+#: ``swi``: the model proposes, the SWI rule scores (paper §4.1); ``prompted``: the model is
+#: told λ in words and answers its demand, with no scorer (the baseline SWA has to beat).
+MODES = ("swi", "prompted")
 
 
-def default_template(name: str) -> str:
-    """Return a shipped template (``"proposal"`` or ``"choose"``)."""
-    text = resources.files("swalab.llm").joinpath("templates", f"{name}.txt").read_text("utf-8")
+def default_template(name: str, *, chat: bool = False) -> str:
+    """Return a shipped template (``"proposal"``, ``"choose"`` or ``"prompted"``).
+
+    ``chat``: the version for instruction-tuned models, which read one user turn and answer
+    it. The base-model version is few-shot text to continue; in a user turn an instruct model
+    copies its examples instead (SmolLM2-135M-Instruct answered the first example's list at
+    every λ), so the chat version states the task and asks for the answer.
+    """
+    file = f"{name}_chat.txt" if chat else f"{name}.txt"
+    text = resources.files("swalab.llm").joinpath("templates", file).read_text("utf-8")
     return text.rstrip()
 
 
@@ -72,22 +89,27 @@ class ProtocolConfig:
         resolution: Spacing of the numbers the proposal grammar allows.
         temperature: Proposal sampling temperature.
         max_tokens: Proposal token limit.
+        mode: ``"swi"`` (proposals scored in code) or ``"prompted"`` (the model answers its
+            demand, told λ in words; ``k``, ``selector`` and the scorer are not used).
         selector: ``"code"`` (argmax, paper §4.1) or ``"llm"`` (the model picks a row).
         choose_temperature: Temperature of the choose call (greedy).
         choose_max_tokens: Token limit of the choose call.
         fallback: What replaces proposals that fail to parse or are out of range:
             ``"anchors"`` (anchors only), ``"grid"`` (the whole demand grid) or ``"fail"``
-            (the episode fails). Always recorded.
+            (the episode fails). A prompted answer that fails draws its demand from that
+            pool (seeded). Always recorded.
         constrained: Enforce the output formats (grammar / schema). Off reproduces an
             unconstrained model; parse failures then take the fallback.
         proposal_template: Template of the proposal prompt.
         choose_template: Template of the choose prompt.
+        prompted_template: Template of the prompted mode's one prompt.
     """
 
     k: int = ref.K
     resolution: float = ref.GRID_STEP
     temperature: float = ref.TEMPERATURE
     max_tokens: int = ref.MAX_TOKENS
+    mode: str = "swi"
     selector: str = "code"
     choose_temperature: float = 0.0
     choose_max_tokens: int = ref.CHOOSE_MAX_TOKENS
@@ -95,6 +117,7 @@ class ProtocolConfig:
     constrained: bool = True
     proposal_template: str = field(default_factory=lambda: default_template("proposal"))
     choose_template: str = field(default_factory=lambda: default_template("choose"))
+    prompted_template: str = field(default_factory=lambda: default_template("prompted"))
 
     def __post_init__(self) -> None:
         v.integer_at_least("k", self.k, 1)
@@ -104,6 +127,7 @@ class ProtocolConfig:
         v.non_negative("choose_temperature", self.choose_temperature)
         v.integer_at_least("choose_max_tokens", self.choose_max_tokens, 1)
         for name, value, known in (
+            ("mode", self.mode, MODES),
             ("selector", self.selector, SELECTORS),
             ("fallback", self.fallback, FALLBACKS),
         ):
@@ -111,6 +135,11 @@ class ProtocolConfig:
                 raise ValueError(f"{name}={value!r} is not known: choose one of {list(known)}")
         _check_template("proposal_template", self.proposal_template, PROPOSAL_FIELDS)
         _check_template("choose_template", self.choose_template, CHOOSE_FIELDS)
+        _check_template("prompted_template", self.prompted_template, PROMPTED_FIELDS)
+        if self.mode == "prompted" and self.selector != "code":
+            raise ValueError(
+                "selector='llm' picks a row of the SWI score table: mode='prompted' has none"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,11 +176,51 @@ def _num(x: float) -> str:
     return format_number(round(float(x), 2))
 
 
+def stance(lam: float) -> str:
+    """The social weight λ in words: the SWA utility, then which side counts more.
+
+    No pronoun, so the same words fit a chat turn ("Your goal: …") and third-person text.
+    """
+    own, group = _num(1 - lam), _num(lam)
+    if lam == 0:
+        tilt = "only own points count"
+    elif lam == 1:
+        tilt = "only the group's score counts"
+    elif lam == 0.5:
+        tilt = "own points and the group's score count equally"
+    elif lam < 0.5:
+        tilt = "own points count more than the group's score"
+    else:
+        tilt = "the group's score counts more than own points"
+    return (
+        f"make {own} × own points + {group} × the group's score as high as possible "
+        f"(social weight {_num(lam)}: {tilt})."
+    )
+
+
+def prompted_prompt(
+    template: str, board: Board, *, agent: int, belief: float, x_max: float, lam: float
+) -> str:
+    """Fill the prompted template for one agent: the board and λ in words."""
+    return proposal_prompt(
+        template, board, agent=agent, belief=belief, x_max=x_max, k=1, lam=lam, stance=stance(lam)
+    )
+
+
 def proposal_prompt(
-    template: str, board: Board, *, agent: int, belief: float, x_max: float, k: int, lam: float
+    template: str,
+    board: Board,
+    *,
+    agent: int,
+    belief: float,
+    x_max: float,
+    k: int,
+    lam: float,
+    **extra: str,
 ) -> str:
     """Fill the proposal template for one agent (agents are numbered from 1 in prompts)."""
     return template.format(
+        **extra,
         n_agents=board.n_agents,
         capacity=_num(board.capacity),
         beta=_num(board.beta),

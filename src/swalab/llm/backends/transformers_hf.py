@@ -30,7 +30,7 @@ from swalab.llm.base import (
     finish,
 )
 from swalab.llm.constraints import OutputFormat
-from swalab.llm.presets import EMBEDDED, PRESETS, resolve
+from swalab.llm.presets import EMBEDDED, PRESETS, embedded_path, resolve
 
 #: Tokens checked against the format before looking at the whole vocabulary.
 TOP_CANDIDATES = 64
@@ -74,6 +74,8 @@ class TransformersModel(Model):
         dtype: Torch dtype name (default float32 on CPU, bfloat16 on GPU).
         batch_size: Prompts per padded batch.
         revision: Repository revision (part of the cache key).
+        chat: Prompt through the tokenizer's chat template, each prompt one user turn
+            (default: the preset's, i.e. on for the embedded instruct model).
     """
 
     def __init__(
@@ -85,12 +87,12 @@ class TransformersModel(Model):
         dtype: str | None = None,
         batch_size: int = 16,
         revision: str | None = None,
+        chat: bool | None = None,
     ) -> None:
         name = resolve("transformers", model)
-        if gguf_file is None and (model is None or PRESETS.get(model, None) is PRESETS[EMBEDDED]):
-            from swalab.llm.backends.llamacpp import embedded_model_path
-
-            path = embedded_model_path()
+        preset = PRESETS.get(EMBEDDED if model is None else model)
+        if gguf_file is None and preset is not None and preset.embedded:
+            path = embedded_path(preset.name)
             name, gguf_file = str(path.parent), path.name
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -120,8 +122,16 @@ class TransformersModel(Model):
             from swalab.llm.backends.llamacpp import file_sha256
 
             revision_id = file_sha256(Path(name) / gguf_file) if Path(name).is_dir() else gguf_file
-        label = EMBEDDED if model in (None, EMBEDDED) else (model or name)
-        self._identity = ModelIdentity(backend="transformers", model=label, revision=revision_id)
+        label = preset.name if preset is not None and preset.embedded else (model or name)
+        self.chat = bool(preset.chat if chat is None and preset is not None else chat)
+        if self.chat and not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"model={label!r} has no chat template: set chat=False")
+        self._identity = ModelIdentity(
+            backend="transformers",
+            model=label,
+            revision=revision_id,
+            settings='{"chat": true}' if self.chat else "",
+        )
 
     @property
     def identity(self) -> ModelIdentity:
@@ -141,7 +151,16 @@ class TransformersModel(Model):
         prompts, formats, seeds = list(request.prompts), request.formats, request.seeds
         params = request.params
         watch = Stopwatch()
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        if self.chat:  # the template writes its own BOS and turn markup
+            prompts = [
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
+                for p in prompts
+            ]
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.chat
+        ).to(self.device)
         mask = enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         gens = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
