@@ -109,3 +109,32 @@ def test_report_renders_every_figure_and_the_threshold_table(tmp_path, browser):
     assert len(body) == 12  # 6 β × 2 scorers
     lam_c = [float(r[header.index("λ_c")]) for r in body]
     assert all(0.0 < x < 1.0 for x in lam_c)
+
+
+def test_the_leaderboard_renders_and_sorts(tmp_path, browser):
+    from swalab.analysis.leaderboard import write_leaderboard
+
+    out = tmp_path / "suite"
+    assert main(["run", "suite_baselines", "--out", str(out)]) == 0
+    page = write_leaderboard([out], tmp_path / "board.html")
+    images = _image_sizes(browser, page)
+    assert images and all(complete and w > 0 and h > 0 for _, complete, w, h in images), images
+
+    def column(name):
+        return browser.execute_script(
+            "const t = document.getElementById('scorecards');"
+            "const i = Array.from(t.tHead.rows[0].cells).findIndex(c => c.innerText.trim() == "
+            "arguments[0]);"
+            "return Array.from(t.tBodies[0].rows).map(r => r.cells[i].innerText);",
+            name,
+        )
+
+    assert len(column("mode")) == 12
+    header = browser.find_element("xpath", "//table[@id='scorecards']//th[text()='λ_c']")
+    header.click()
+    values = [v for v in column("λ_c") if v != "–"]
+    assert values == sorted(values, key=float) and len(values) >= 4
+    assert column("λ_c")[-1] == "–"  # rows without a switch sort last
+    header.click()
+    values = [v for v in column("λ_c") if v != "–"]
+    assert values == sorted(values, key=float, reverse=True)

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from swalab import theory
-from swalab.analysis.reveal import calibration, reveal_rows
+from swalab.analysis.reveal import reveal_rows
 from swalab.experiments import load_config, run_experiment
+from swalab.experiments.revealed import calibration
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ reading result directories, figures (matplotlib) and reports load on first use.
 
 from typing import Any
 
-from swalab.analysis.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
-from swalab.analysis.transition import Transition, estimate_transition, isotonic_decreasing
 from swalab.metrics import (
     episode_metrics,
     jain_fairness,
@@ -15,6 +13,8 @@ from swalab.metrics import (
     overload_rate,
     steps_to_stable,
 )
+from swalab.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
+from swalab.transition import Transition, estimate_transition, isotonic_decreasing
 
 _LAZY = {
     "load_results": "swalab.analysis.results",

@@ -25,8 +25,8 @@ import numpy as np
 from swalab import theory
 from swalab._plotting import save_png_svg
 from swalab.analysis.results import METRICS, Curve, Results
-from swalab.analysis.stats import N_BOOT
-from swalab.analysis.transition import Transition
+from swalab.stats import N_BOOT
+from swalab.transition import Transition
 
 #: Parameters that define a game (the thresholds depend on these only).
 GAME_FIELDS = ("env", "env_params", "n_agents", "capacity", "beta", "x_max", "margin")

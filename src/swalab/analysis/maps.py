@@ -369,6 +369,30 @@ def _bench(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     )
 
 
+def _suite(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
+    from swalab.analysis.leaderboard import plot_curves, read, scorecards
+
+    cards = scorecards([root])
+    shown = (
+        *("model", "mode", "game", "lambda_c", "ci_low", "ci_high", "status"),
+        *("overload_at_1", "calibration_slope", "outsiders_absorbed", "parse_failure_rate"),
+    )
+    rows = [{k: c.get(k) for k in shown} for c in cards]
+    figures: list[tuple[str, str, list[Path]]] = []
+    if fig_dir is not None:
+        for title, png in plot_curves(read([root], "curve"), fig_dir):
+            caption = "Each panel one agent mode, one line per model (or baseline)."
+            figures.append((title, caption, [png, png.with_suffix(".svg")]))
+    return Analysis(
+        kind="suite",
+        summary={"scorecards": cards},
+        rows=rows,
+        text="swa-bench scorecards: λ_c per model, agent mode and game, refined by bisection "
+        "(the interval includes the grid gap), beside the scripted baselines.",
+        figures=figures,
+    )
+
+
 ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "phase": _phase,
     "surface": _surface,
@@ -376,6 +400,7 @@ ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "lockin": _lockin,
     "live": _live,
     "bench": _bench,
+    "suite": _suite,
 }
 
 

@@ -33,8 +33,8 @@ from swalab.analysis.results import (
     parse_warnings,
     summarize,
 )
-from swalab.analysis.transition import LOCATED, Transition, estimate_transition
 from swalab.experiments.store import ResultStore
+from swalab.transition import LOCATED, Transition, estimate_transition
 
 #: Systems drawn in the load time-series figure when no model is chosen.
 MAX_SERIES_PANELS = 4
@@ -473,6 +473,7 @@ KIND_TITLES = {
     "lockin": "Lock-in",
     "live": "Live rate limit",
     "bench": "Benchmark",
+    "suite": "swa-bench suite",
 }
 
 

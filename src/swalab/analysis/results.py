@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from swalab import theory
-from swalab.analysis.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
 from swalab.experiments.store import EPISODE_SCHEMA, PARAM_FIELDS, ResultStore
+from swalab.stats import Estimate, bootstrap_mean, bootstrap_mean_diff
 
 #: Metrics summarised per (curve, λ), with their display names. ``welfare_gain`` is
 #: ΔW(λ) = W̄(λ) − W̄(0) of the paper, paired by seed.

@@ -167,7 +167,8 @@ def reveal(
     when no λ explains them all, a logit maximum-likelihood λ with a bootstrap CI
     (docs/theory.md, "Revealed λ"). Then the calibration slope of revealed on told λ.
     """
-    from swalab.analysis.reveal import COLUMNS, calibration, reveal_rows
+    from swalab.analysis.reveal import reveal_rows
+    from swalab.experiments.revealed import COLUMNS, calibration
 
     choices = {"scorer": ("scorer",), "game": ("game",), "both": ("scorer", "game")}
     if utility not in choices:
@@ -305,6 +306,88 @@ def bench_phase(
     }
     result = _bench(settings, out, as_json)
     emit({k: v for k, v in result.items() if k != "rows"}, as_json, "Phase diagram timing")
+
+
+#: ``swalab bench suite --quick``: one game, a coarse grid, one refinement round, one seed.
+QUICK_SUITE: dict[str, Any] = {
+    "betas": [1.6],
+    "lam": [0.0, 0.5, 0.75, 1.0],
+    "rounds": 1,
+    "seeds": 1,
+    "game.steps": 5,
+    "outsiders": [0.0, 0.4],
+}
+
+
+def suite_model(text: str) -> dict[str, Any]:
+    """A ``--model`` of the suite as a model section.
+
+    ``NAME`` or a GGUF path runs on llama.cpp; ``BACKEND:NAME`` picks another backend; an
+    ``http(s)://…/v1`` URL (``#NAME`` to name the served model) is an OpenAI-compatible
+    server, asked on its chat endpoint.
+    """
+    from swalab.llm.registry import BACKENDS
+
+    if text.startswith(("http://", "https://")):
+        url, _, name = text.partition("#")
+        return {
+            "backend": "openai",
+            "name": name or None,
+            "options": {"base_url": url, "endpoint": "chat", "structured": "auto"},
+        }
+    backend, sep, name = text.partition(":")
+    if sep and backend in BACKENDS:
+        return {"backend": backend, "name": name}
+    return {"backend": "llamacpp", "name": text}
+
+
+@bench_app.command("suite")
+def bench_suite(
+    model: Annotated[
+        list[str] | None,
+        Opt(
+            "--model",
+            help="A model to score (repeat): a preset or GGUF path, BACKEND:NAME, or an "
+            "OpenAI-compatible URL (…/v1#served-name). Default: both embedded models.",
+        ),
+    ] = None,
+    quick: Annotated[bool, Opt("--quick", help="One game, coarse grid, one seed.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        Opt("--set", help="Override a suite field: dotted.key=value (repeatable)."),
+    ] = None,
+    out: Annotated[str | None, Opt("--out", help="Output directory (resumes).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """swa-bench: score each model in every agent mode beside scripted baselines.
+
+    Writes the scorecards (Parquet, resumable) and leaderboard.html to the output
+    directory; `--json` prints {"scorecards": [...], "leaderboard": path}.
+    """
+    from swalab.analysis.leaderboard import write_leaderboard
+    from swalab.analysis.maps import analyse
+    from swalab.experiments.config import ConfigError, parse_override
+
+    settings: dict[str, tuple[str, Any]] = {}
+    if model:
+        settings["models"] = ("--model", [suite_model(m) for m in model])
+    if quick:
+        settings |= {k: ("--quick", v) for k, v in QUICK_SUITE.items()}
+    for text in set_ or ():
+        try:
+            key, value = parse_override(text)
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        settings[key] = (f"--set {text}", value)
+    name = "suite_quick" if quick else "suite"
+    where = run_study("suite", settings, out=out or f"results/{name}", as_json=as_json, name=name)
+    page = write_leaderboard([where], where / "leaderboard.html")
+    result = analyse(where, draw=False)
+    if as_json:
+        emit({"scorecards": result.summary["scorecards"], "leaderboard": str(page)}, True, "")
+        return
+    emit(result.rows, False, f"swa-bench scorecards ({where})")
+    typer.echo(f"leaderboard: {page}")
 
 
 @bench_app.command("llm")

@@ -43,6 +43,7 @@ KINDS: dict[str, str] = {
     "lockin": "swalab.experiments.studies.lockin:LOCKIN",
     "live": "swalab.experiments.studies.live:LIVE",
     "bench": "swalab.experiments.studies.bench:BENCH",
+    "suite": "swalab.experiments.studies.suite:SUITE",
 }
 
 OnStep = Callable[[int], None]

@@ -8,6 +8,7 @@ preset without a file the user must supply, the preset says so instead of guessi
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,3 +152,19 @@ def uses_chat(backend: str, model: str | None, options: Mapping[str, object]) ->
         return bool(options["chat"])
     preset = PRESETS.get(EMBEDDED if model is None else model)
     return preset is not None and preset.chat
+
+
+_HASHES: dict[tuple[str, int, float], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]

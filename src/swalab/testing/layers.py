@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "swalab._plotting",
             "swalab.reference",
             "swalab.metrics",
+            "swalab.stats",
+            "swalab.transition",
         ),
     ),
     ("theory", ("swalab.theory",)),

@@ -21,7 +21,6 @@ its GGUF), each prompt becoming one user turn that the model answers.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from swalab.llm.base import (
     finish,
 )
 from swalab.llm.constraints import OutputFormat
-from swalab.llm.presets import EMBEDDED, PRESETS, embedded_path, resolve
+from swalab.llm.presets import EMBEDDED, PRESETS, embedded_path, file_sha256, resolve
 
 #: Prompts sharing at least this many tokens beyond the common prefix share KV cells.
 MIN_GROUP_PREFIX = 8
@@ -53,22 +52,6 @@ MIN_GROUP_PREFIX = 8
 def embedded_model_path(name: str = EMBEDDED) -> Path:
     """Path of an embedded model's GGUF (default: Gemma 3 270M), from its PyPI package."""
     return embedded_path(name)
-
-
-_HASHES: dict[tuple[str, int, float], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoised per (path, size, mtime)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
 
 
 def _lcp(a: Sequence[int], b: Sequence[int]) -> int:

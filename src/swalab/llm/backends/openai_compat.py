@@ -15,7 +15,10 @@ Structured output is sent the way the server understands it (``structured``):
 - ``"vllm"``: a regular expression in ``structured_outputs`` (vLLM >= 0.12);
 - ``"vllm-legacy"``: ``guided_regex`` (older vLLM);
 - ``"openai"``: a JSON schema in ``response_format`` (chat endpoint of hosted APIs);
-- ``"none"``: nothing; every answer is still parsed and failures are recorded.
+- ``"none"``: nothing; every answer is still parsed and failures are recorded;
+- ``"auto"``: ask the server once, at start, in each of the ways above (a format no model
+  writes unprompted) and keep the first it enforces; a server that enforces none is refused
+  with a message saying to set ``none`` to run unconstrained.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import openai
 
 from swalab._validate import http_url
 from swalab.llm.base import (
+    BACKEND_ERROR,
     Completion,
     GenerationParams,
     Model,
@@ -38,10 +42,12 @@ from swalab.llm.base import (
     backend_failure,
     finish,
 )
-from swalab.llm.constraints import OutputFormat
+from swalab.llm.constraints import NumberList, OutputFormat
 from swalab.llm.presets import resolve
 
-STRUCTURED = ("none", "llamacpp", "vllm", "vllm-legacy", "openai")
+STRUCTURED = ("none", "llamacpp", "vllm", "vllm-legacy", "openai", "auto")
+#: The order ``structured="auto"`` tries the ways of asking in.
+DETECT_ORDER = ("llamacpp", "vllm", "openai", "vllm-legacy")
 ENDPOINTS = ("completions", "chat")
 
 #: Errors worth retrying: the server may come back or have room later.
@@ -128,6 +134,8 @@ class OpenAIModel(Model):
             timeout=timeout,
             max_retries=0,  # retries are a wrapper's (RetryingModel), with our accounting
         )
+        if structured == "auto":
+            self.structured = structured = self.detect_structured()
         # How this client asks changes the answers: the cache must not mix them.
         settings = json.dumps(
             {"base_url": base_url, "endpoint": endpoint, "structured": structured}, sort_keys=True
@@ -140,6 +148,37 @@ class OpenAIModel(Model):
     def identity(self) -> ModelIdentity:
         """``openai`` / served model name / user-given revision."""
         return self._identity
+
+    def detect_structured(self) -> str:
+        """The first way of asking for structured output that this server enforces.
+
+        The probe asks for a word and constrains the answer to a list of three numbers, so
+        only a server that enforces the format answers in it.
+
+        Raises:
+            ValueError: The server is unreachable, or enforces none of the ways (the message
+                names the setting that runs unconstrained).
+        """
+        probe = NumberList(k=3, x_max=1, resolution=0.5)
+        params = GenerationParams(temperature=0.0, max_tokens=24)
+        tried = []
+        for mode in DETECT_ORDER:
+            if mode == "openai" and self.endpoint != "chat":
+                continue
+            self.structured = mode
+            answer = self._one("Reply with the single word hello.", probe, 0, params)
+            if answer.error_kind == BACKEND_ERROR and answer.retryable:
+                raise ValueError(
+                    f"base_url={self.base_url!r}: the server did not answer ({answer.error})"
+                )
+            if answer.ok:
+                return mode
+            tried.append(mode)
+        raise ValueError(
+            f"base_url={self.base_url!r}: the server enforced none of the output formats "
+            f"({', '.join(tried)}); set model.options.structured=none (--structured none) to "
+            f"run unconstrained, where answers that do not parse are recorded as failures"
+        )
 
     def _request(
         self, prompt: str, fmt: OutputFormat | None, seed: int, params: GenerationParams

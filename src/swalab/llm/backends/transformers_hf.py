@@ -119,7 +119,7 @@ class TransformersModel(Model):
         self.eos = {int(e) for e in [*eos_ids, self.tokenizer.eos_token_id] if e is not None}
         revision_id = revision or ""
         if gguf_file:
-            from swalab.llm.backends.llamacpp import file_sha256
+            from swalab.llm.presets import file_sha256
 
             revision_id = file_sha256(Path(name) / gguf_file) if Path(name).is_dir() else gguf_file
         label = preset.name if preset is not None and preset.embedded else (model or name)

@@ -9,8 +9,14 @@ puts a clean step from 1 to 0 at the midpoint of its grid gap, so on any grid th
 is within half a step of the last overloaded and the first stable λ.
 
 Seeds are resampled within each λ (a stratified bootstrap) and the fit is redone per
-replicate. A replicate whose curve never crosses is censored at ±∞, so an interval end that
-the data cannot bound comes back as ``None`` instead of a made-up number.
+replicate. The interpolation inside a grid gap is an assumption, not a measurement: the
+curve could drop anywhere between the two λ run either side. So each replicate contributes
+its whole gap, and the interval runs from the lower quantile of the gaps' lower ends to the
+upper quantile of their upper ends — it is never narrower than the grid's resolution where
+the switch is (a switch between grid λ 0.5 and 0.9 reads ``0.7 [0.5, 0.9]``, and two systems
+no grid can tell apart get the same interval). A replicate whose curve never crosses is
+censored at ±∞, so an interval end that the data cannot bound comes back as ``None`` instead
+of a made-up number.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from swalab.analysis.stats import LEVEL
+from swalab.stats import LEVEL
 
 LOCATED = "located"
 STABLE_EVERYWHERE = "stable on the whole grid"
@@ -38,7 +44,8 @@ class Transition:
         status: :data:`LOCATED`, :data:`STABLE_EVERYWHERE` (λ_c at or below the smallest λ
             run) or :data:`OVERLOADED_EVERYWHERE` (no switch up to the largest λ run).
         lambda_c: The estimate, ``None`` unless located.
-        ci_low: Lower end of the bootstrap interval, ``None`` where the data cannot bound it.
+        ci_low: Lower end of the bootstrap interval over grid gaps (the grid's resolution
+            included), ``None`` where the data cannot bound it.
         ci_high: Upper end, likewise.
         grid_low: The largest λ run whose fitted rate is at or above the level (``None``
             when there is none): λ_c lies in ``(grid_low, grid_high]``.
@@ -156,14 +163,18 @@ def estimate_transition(
         boot_means = np.column_stack(
             [g[rng.integers(0, g.size, size=(n_boot, g.size))].mean(axis=1) for g in groups]
         )
-        draws = np.empty(n_boot)
+        lows, highs = np.empty(n_boot), np.empty(n_boot)
         for b in range(n_boot):
-            st, lc, _, _ = crossing(lams, isotonic_decreasing(boot_means[b], counts), level)
-            draws[b] = lc if lc is not None else (-np.inf if st == STABLE_EVERYWHERE else np.inf)
-        located_share = float(np.isfinite(draws).mean())
+            st, lc, lo, hi = crossing(lams, isotonic_decreasing(boot_means[b], counts), level)
+            if lc is None:  # censored: the whole replicate lies beyond the grid's end
+                lows[b] = highs[b] = -np.inf if st == STABLE_EVERYWHERE else np.inf
+            else:
+                lows[b], highs[b] = lo, hi
+        located_share = float(np.isfinite(lows).mean())
         if status == LOCATED:
             tail = (1.0 - ci) / 2.0
-            low, high = np.quantile(draws, [tail, 1.0 - tail], method="inverted_cdf")
+            low = np.quantile(lows, tail, method="inverted_cdf")
+            high = np.quantile(highs, 1.0 - tail, method="inverted_cdf")
             ci_low = float(low) if np.isfinite(low) else None
             ci_high = float(high) if np.isfinite(high) else None
     return Transition(

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swalab.analysis import estimate_transition, isotonic_decreasing
-from swalab.analysis.transition import LOCATED, OVERLOADED_EVERYWHERE, STABLE_EVERYWHERE, crossing
+from swalab.transition import LOCATED, OVERLOADED_EVERYWHERE, STABLE_EVERYWHERE, crossing
 
 
 def _min_max(y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -54,7 +54,9 @@ def test_a_step_at_a_known_lambda_is_recovered_within_one_grid_step(lam0, step):
     assert t.status == LOCATED
     assert abs(t.lambda_c - lam0) <= step
     assert t.grid_low < lam0 <= t.grid_high  # the bracket holds the true switch
-    assert t.ci_low == t.ci_high == t.lambda_c  # seeds agree: nothing to be unsure about
+    # Seeds agree, so the only uncertainty is where in its grid gap the curve drops: the
+    # interval is exactly that gap, and it holds the true switch.
+    assert (t.ci_low, t.ci_high) == (t.grid_low, t.grid_high)
     assert t.located_share == 1.0
 
 
@@ -104,6 +106,16 @@ def test_an_end_the_data_cannot_bound_is_none():
     t = estimate_transition(lam, np.array([0.6, 0.6, 0.4, 0.0, 0.0, 0.0]))
     assert t.status == LOCATED and t.ci_low is None and t.ci_high is not None
     assert 0.0 < t.located_share < 1.0
+
+
+def test_systems_no_grid_can_tell_apart_get_the_same_interval():
+    # Two clean switches, at 0.55 and at 0.85, on the grid 0.5, 0.9: the grid sees the same
+    # thing twice, and so must the interval (the interpolated point says 0.7 for both).
+    lams = np.array([0.0, 0.5, 0.9, 1.0])
+    a = estimate_transition(*_step_sweep(lams, 0.55))
+    b = estimate_transition(*_step_sweep(lams, 0.85))
+    assert (a.lambda_c, a.ci_low, a.ci_high) == (b.lambda_c, b.ci_low, b.ci_high)
+    assert (a.ci_low, a.ci_high) == (0.5, 0.9)
 
 
 def test_crossing_interpolates_linearly():

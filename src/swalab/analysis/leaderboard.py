@@ -1,0 +1,178 @@
+"""The swa-bench leaderboard: every stored scorecard on one self-contained HTML page.
+
+Scorecards are results (Parquet, one per suite cell); the page is regenerated from them. Two
+machines' suites merge by giving both directories: a scorecard is one cell, named by the hash
+of what it depends on, so the same cell computed twice appears once. The page holds a
+sortable table (plain JavaScript, no network) and, per game, the models' overload curves
+overlaid for each agent mode, the scripted baselines beside them.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from swalab import __version__
+
+#: Scorecard columns the page's table shows, in order, with their headers.
+SHOWN = (
+    ("model", "model"),
+    ("mode", "mode"),
+    ("game", "game"),
+    ("lambda_c", "λ_c"),
+    ("ci_low", "low"),
+    ("ci_high", "high"),
+    ("status", "status"),
+    ("lambda_tilde", "λ̃"),
+    ("lambda_star", "λ*"),
+    ("overload_at_1", "OR at λ=1"),
+    ("welfare_gap_above_switch", "ΔW* above switch"),
+    ("price_of_anarchy_at_0", "PoA at λ=0"),
+    ("calibration_slope", "calibration"),
+    ("proposal_shift", "proposal shift"),
+    ("outsiders_absorbed", "outsiders absorbed"),
+    ("parse_failure_rate", "parse fail"),
+    ("fallback_rate", "fallback"),
+    ("pick_agreement", "pick agrees"),
+    ("tokens_per_decision", "tokens/decision"),
+    ("latency_per_decision", "s/decision"),
+    ("welfare_per_1k_tokens", "W per 1k tokens"),
+)
+
+
+def suite_stores(roots: Sequence[str | Path]) -> list[Path]:
+    """The suite stores at or directly under each root.
+
+    Raises:
+        FileNotFoundError: A root holds no suite store.
+    """
+    from swalab.analysis.results import find_experiments
+    from swalab.experiments.store import ResultStore
+
+    found: list[Path] = []
+    for root in roots:
+        stores = [p for p in find_experiments(root) if ResultStore(p).kind() == "suite"]
+        if not stores:
+            raise FileNotFoundError(f"{root}: holds no suite (run `swalab bench suite` first)")
+        found += stores
+    return found
+
+
+def read(roots: Sequence[str | Path], table: str) -> list[dict[str, Any]]:
+    """Rows of ``table`` (``scorecard`` or ``curve``) over every suite store, each cell once."""
+    import pyarrow.parquet as pq
+
+    from swalab.experiments.store import ResultStore
+
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    for store_dir in suite_stores(roots):
+        store = ResultStore(store_dir)
+        for key in sorted(store.finished()):
+            path = store_dir / "cells" / key / f"{table}.parquet"
+            if key in seen or not path.is_file():
+                continue
+            seen.add(key)
+            for row in pq.read_table(path).to_pylist():
+                rows.append({"cell": key, **row})
+    return rows
+
+
+def scorecards(roots: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Every stored scorecard, sorted by game, mode and model."""
+    cards = read(roots, "scorecard")
+    return sorted(cards, key=lambda c: (c["test"], c["beta"], c["mode"], c["model"]))
+
+
+def _fmt(value: Any) -> tuple[str, str]:
+    """(shown text, sort key) of a table cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–", ""
+    if isinstance(value, float):
+        return f"{value:.4g}", repr(value)
+    return str(value), str(value)
+
+
+def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, Path]]:
+    """Per game: overload rate against λ, one panel per agent mode, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from swalab._plotting import save_png_svg
+
+    switch = [c for c in curves if c["test"] == "switch"]
+    figures = []
+    for beta in sorted({c["beta"] for c in switch}):
+        rows = [c for c in switch if c["beta"] == beta]
+        modes = [m for m in ("swi", "swi-llm", "prompted") if any(r["mode"] == m for r in rows)]
+        panels = [*modes, "baselines"]
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), sharey=True)
+        axes = list(axes) if len(panels) > 1 else [axes]
+        for ax, panel in zip(axes, panels, strict=True):
+            chosen = [
+                r
+                for r in rows
+                if (r["mode"] == panel) or (panel == "baselines" and r["mode"] not in modes)
+            ]
+            for name in sorted({r["agent"] for r in chosen}):
+                pts = sorted((r["lam"], r["overload_rate"]) for r in chosen if r["agent"] == name)
+                pts = [(x, y) for x, y in pts if y is not None]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), marker=".", label=name)
+            ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+            ax.set_title(panel)
+            ax.set_xlabel("λ")
+            if chosen:
+                ax.legend(fontsize=7)
+        axes[0].set_ylabel("overload rate")
+        fig.suptitle(f"congestion game, β = {beta:g}")
+        png = save_png_svg(fig, out_dir, f"leaderboard_beta_{beta:g}")[0]
+        figures.append((f"Overload rate against λ, β = {beta:g}", png))
+    return figures
+
+
+def write_leaderboard(roots: Sequence[str | Path], out: str | Path) -> Path:
+    """Write the leaderboard page for the suites under ``roots`` to ``out`` (HTML).
+
+    Raises:
+        FileNotFoundError: No suite under a root.
+        ValueError: The suites hold no finished scorecard yet.
+    """
+    import jinja2
+
+    cards = scorecards(roots)
+    if not cards:
+        raise ValueError("no finished scorecard yet: run `swalab bench suite` (it resumes)")
+    curves = read(roots, "curve")
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = [
+            {"title": title, "png": base64.b64encode(png.read_bytes()).decode("ascii")}
+            for title, png in plot_curves(curves, Path(tmp))
+        ]
+    switch = [c for c in cards if c["test"] == "switch"]
+    outsiders = [c for c in cards if c["test"] == "outsiders"]
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("swalab.analysis", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    html = env.get_template("leaderboard.html.j2").render(
+        generated=time.strftime("%Y-%m-%d %H:%M"),
+        version=__version__,
+        suites=[str(p) for p in suite_stores(roots)],
+        columns=[header for _, header in SHOWN],
+        rows=[[_fmt(c.get(name)) for name, _ in SHOWN] for c in switch + outsiders],
+        versions=sorted({str(c["suite_version"]) for c in cards}),
+        figures=figures,
+    )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path

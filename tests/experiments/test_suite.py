@@ -1,0 +1,182 @@
+"""The swa-bench suite: refinement against dense sweeps and theory, keys, resume, scorecards."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from swalab import theory
+from swalab.experiments import ConfigError, load_config, run_experiment
+from swalab.experiments.kinds import plan
+from swalab.experiments.plan import plan as plan_sweep
+from swalab.experiments.studies.suite import SUITE_VERSION, refine
+from swalab.transition import estimate_transition
+
+BASELINES_ONLY = {"kind": "suite", "name": "t", "models": [], "seeds": 3}
+
+
+def cards(out):
+    from swalab.experiments.query import query
+
+    cols, rows = query(out, "SELECT * FROM scorecard")
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    summary = run_experiment(load_config(BASELINES_ONLY), out=out)
+    assert not summary.failed and summary.ran == 12
+    return out
+
+
+def test_refine_splits_the_bracketing_gap_in_four():
+    lams = [0.0, 0.5, 1.0]
+    rates = [1.0, 1.0, 0.0]
+    assert refine(lams, rates, 0.0125) == [0.625, 0.75, 0.875]
+    assert refine([0.0, 0.5, 0.525], [1.0, 1.0, 0.0], 0.0125) == []  # bracketed to ± 0.0125
+    assert refine([0.0, 1.0], [0.0, 0.0], 0.0125) == []  # no switch on the grid
+    assert refine([0.0, 1.0], [1.0, 1.0], 0.0125) == []
+
+
+def test_the_best_response_switches_at_theorem_1s_threshold(baselines):
+    for card in (c for c in cards(baselines) if c["mode"] == "best-response"):
+        star = theory.lambda_star(5, card["beta"])
+        assert card["status"] == "located"
+        assert card["ci_low"] <= star <= card["ci_high"], card
+        assert card["ci_high"] - card["ci_low"] <= 2 * 0.0125 + 1e-9
+
+
+def test_a_refined_switch_agrees_with_a_dense_sweep(baselines):
+    """The SWI rule on the grid, refined from 8 λ, against 201 λ of the same game and seeds."""
+    for beta in (1.6, 2.5):
+        (card,) = [
+            c
+            for c in cards(baselines)
+            if c["mode"] == "swi-grid" and c["test"] == "switch" and c["beta"] == beta
+        ]
+        dense = load_config(
+            {
+                "name": "dense",
+                "game": {"steps": 8, "beta": beta},
+                "policy": {"k": 7, "margin": 2, "gamma": 0.02},
+                "seeds": 3,
+                "grid": {"lam": {"from": 0, "to": 1, "step": 0.005}},
+                "record_decisions": False,
+            }
+        )
+        from swalab.experiments.cells import Task
+        from swalab.experiments.execute import run_engine_task
+
+        results = run_engine_task(Task("engine", tuple(plan_sweep(dense))))
+        lam, rate = [], []
+        for r in results:
+            ep = r.tables["episodes"].to_pydict()
+            lam += ep["lam"]
+            rate += ep["overload_rate"]
+        truth = estimate_transition(lam, rate, n_boot=0)
+        assert card["ci_low"] <= truth.lambda_c <= card["ci_high"], (card, truth.lambda_c)
+        assert card["points"] <= 11  # 8 coarse + 3 refined, against 201 dense
+
+
+def test_scripted_baselines_bound_the_table(baselines):
+    by = {(c["mode"], c["test"], c["beta"]): c for c in cards(baselines)}
+    assert by[("selfish", "switch", 1.6)]["status"] == "overloaded on the whole grid"
+    assert by[("selfish", "switch", 1.6)]["overload_at_1"] == 1.0
+    assert by[("fair-share", "switch", 2.5)]["status"] == "stable on the whole grid"
+    # Each selfish agent takes x_max = 10: one of five is absorbed at λ = 1, two are not.
+    assert by[("swi-grid", "outsiders", 1.6)]["outsiders_absorbed"] == 0.2
+    for c in cards(baselines):
+        assert c["suite_version"] == SUITE_VERSION and c["identity"] == "" and c["templates"] == ""
+
+
+def test_a_rerun_resumes_and_a_change_makes_new_cells(baselines):
+    again = run_experiment(load_config(BASELINES_ONLY), out=baselines)
+    assert again.ran == 0 and again.skipped == 12
+    base = {c.key for c in plan(load_config(BASELINES_ONLY), "t")}
+    other = {c.key for c in plan(load_config({**BASELINES_ONLY, "resolution": 0.025}), "t")}
+    assert base.isdisjoint(other)
+
+
+def test_model_cells_are_keyed_by_weights_and_templates(monkeypatch):
+    from swalab.experiments.studies import suite
+
+    config = {
+        "kind": "suite",
+        "name": "t",
+        "baselines": [],
+        "modes": ["prompted"],
+        "betas": [1.6],
+        "outsiders": [],
+        "models": [{"backend": "openai", "name": "m", "options": {"base_url": "http://x/v1"}}],
+    }
+    first = plan(load_config(config), "t")
+    assert [c.config.identity for c in first] == ["m@http://x/v1"]
+    monkeypatch.setattr(suite, "templates_hash", lambda model: "changed")
+    assert plan(load_config(config), "t")[0].key != first[0].key
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lam": [0.5, 1.5]}, "lam: every value must lie in [0, 1]"),
+        ({"outsiders": [1.0]}, "outsiders: shares must lie in [0, 1)"),
+        ({"baselines": ["selfless"]}, "baselines"),
+        ({"models": [{"backend": "llamacpp", "name": "no-such.gguf"}]}, "no-such.gguf"),
+    ],
+)
+def test_bad_suites_are_refused_naming_the_field(change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan(load_config({**BASELINES_ONLY, **change}), "t")
+
+
+def test_the_leaderboard_merges_two_stores_once_each(baselines, tmp_path):
+    from swalab.analysis.leaderboard import scorecards, write_leaderboard
+
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(baselines, copy)
+    merged = scorecards([baselines, copy])
+    assert len(merged) == len(cards(baselines)) == 12
+    page = write_leaderboard([baselines, copy], tmp_path / "board.html")
+    html = page.read_text()
+    assert html.count("<tr>") == 1 + 12 and "data:image/png;base64," in html
+    assert "<script" in html and "http" not in html.split("<script")[1]  # no network
+
+
+def test_reveal_reads_a_suite_store(baselines, capsys):
+    from swalab.cli import main
+
+    assert main(["reveal", str(baselines), "--json", "--utility", "scorer"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    swi = [r for r in rows if r["agent"] == "swi" and r["lam"] is not None]
+    assert swi and all(r["ci_low"] - 1e-9 <= r["lam"] <= r["ci_high"] + 1e-9 for r in swi)
+    assert np.isfinite([r["revealed"] for r in swi]).all()
+
+
+@pytest.mark.slow
+def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, capsys):
+    """Bring your own model: the instruct model served by llama.cpp on 127.0.0.1, as a URL."""
+    from swalab.cli import main
+    from swalab.llm.presets import EMBEDDED_INSTRUCT, embedded_path
+    from swalab.testing.servers import llama_server
+
+    out = tmp_path / "suite"
+    with llama_server(embedded_path(EMBEDDED_INSTRUCT), alias="smol") as server:
+        # The quick suite, shortened for CI (the whole of it takes ~15 min through a server
+        # that answers one prompt at a time): T = 2 at λ = 0 and 1, no refinement round.
+        args = ["bench", "suite", "--quick", "--model", f"{server.base_url}#smol"]
+        short = ["--set", "game.steps=2", "--set", "lam=[0, 1]", "--set", "rounds=0"]
+        assert main([*args, *short, "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["leaderboard"] == str(out / "leaderboard.html")
+    served = [c for c in result["scorecards"] if c["model"] == "smol"]
+    assert {(c["mode"], c["test"]) for c in served} == {
+        (m, t) for m in ("swi", "swi-llm", "prompted") for t in ("switch", "outsiders")
+    }
+    # The server's grammar was found and enforced: no answer failed to parse.
+    assert all(c["parse_failure_rate"] == 0 for c in served)
+    (identity,) = json.loads((out / "manifest.json").read_text())["models"].values()
+    assert json.loads(identity["settings"])["structured"] == "llamacpp"  # detected
