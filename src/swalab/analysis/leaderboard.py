@@ -23,6 +23,7 @@ from swalab import __version__
 SHOWN = (
     ("model", "model"),
     ("mode", "mode"),
+    ("test", "test"),
     ("game", "game"),
     ("lambda_c", "λ_c"),
     ("ci_low", "low"),
@@ -132,7 +133,7 @@ def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, 
             if chosen:
                 ax.legend(fontsize=7)
         axes[0].set_ylabel("overload rate")
-        fig.suptitle(f"congestion game, β = {beta:g}")
+        fig.suptitle(f"congestion game, β = {beta:g}", y=1.04)
         png = save_png_svg(fig, out_dir, f"leaderboard_beta_{beta:g}")[0]
         figures.append((f"Overload rate against λ, β = {beta:g}", png))
     return figures
