@@ -129,7 +129,7 @@ def test_the_leaderboard_renders_and_sorts(tmp_path, browser):
             name,
         )
 
-    assert len(column("mode")) == 12
+    assert len(column("mode")) == 16
     header = browser.find_element("xpath", "//table[@id='scorecards']//th[text()='λ_c']")
     header.click()
     values = [v for v in column("λ_c") if v != "–"]

@@ -27,7 +27,7 @@ def cards(out):
 def baselines(tmp_path_factory):
     out = tmp_path_factory.mktemp("suite")
     summary = run_experiment(load_config(BASELINES_ONLY), out=out)
-    assert not summary.failed and summary.ran == 12
+    assert not summary.failed and summary.ran == 16
     return out
 
 
@@ -80,6 +80,22 @@ def test_a_refined_switch_agrees_with_a_dense_sweep(baselines):
         assert card["points"] <= 11  # 8 coarse + 3 refined, against 201 dense
 
 
+def test_dilemma_switches_agree_with_their_closed_forms(baselines):
+    dilemmas = [c for c in cards(baselines) if c["test"] == "dilemma"]
+    assert {(c["mode"], c["game"]) for c in dilemmas} == {
+        (m, g) for m in ("selfish", "swi-grid") for g in ("rate_limit_v0", "context_budget_v0")
+    }
+    for c in dilemmas:
+        if c["mode"] == "selfish":
+            assert c["status"] == "overloaded on the whole grid"
+            continue
+        # The SWI rule on the dilemma's own model switches in the bracket just below its
+        # closed form: (N − 1 − c)/(N − 1) = 0.875 for the rate limit, λ* = 0.625 for the
+        # context budget (docs/dilemmas.md measures 0.853 and 0.613 on a 0.025 grid).
+        assert c["status"] == "located" and c["ci_high"] - c["ci_low"] <= 0.025 + 1e-9
+        assert c["ci_low"] < c["lambda_star"] <= c["ci_high"] + 1e-9, c
+
+
 def test_scripted_baselines_bound_the_table(baselines):
     by = {(c["mode"], c["test"], c["beta"]): c for c in cards(baselines)}
     assert by[("selfish", "switch", 1.6)]["status"] == "overloaded on the whole grid"
@@ -93,7 +109,7 @@ def test_scripted_baselines_bound_the_table(baselines):
 
 def test_a_rerun_resumes_and_a_change_makes_new_cells(baselines):
     again = run_experiment(load_config(BASELINES_ONLY), out=baselines)
-    assert again.ran == 0 and again.skipped == 12
+    assert again.ran == 0 and again.skipped == 16
     base = {c.key for c in plan(load_config(BASELINES_ONLY), "t")}
     other = {c.key for c in plan(load_config({**BASELINES_ONLY, "resolution": 0.025}), "t")}
     assert base.isdisjoint(other)
@@ -139,10 +155,10 @@ def test_the_leaderboard_merges_two_stores_once_each(baselines, tmp_path):
 
     shutil.copytree(baselines, copy)
     merged = scorecards([baselines, copy])
-    assert len(merged) == len(cards(baselines)) == 12
+    assert len(merged) == len(cards(baselines)) == 16
     page = write_leaderboard([baselines, copy], tmp_path / "board.html")
     html = page.read_text()
-    assert html.count("<tr>") == 1 + 12 and "data:image/png;base64," in html
+    assert html.count("<tr>") == 1 + 16 and "data:image/png;base64," in html
     assert "<script" in html and "http" not in html.split("<script")[1]  # no network
 
 
@@ -175,7 +191,7 @@ def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, caps
     served = [c for c in result["scorecards"] if c["model"] == "smol"]
     assert {(c["mode"], c["test"]) for c in served} == {
         (m, t) for m in ("swi", "swi-llm", "prompted") for t in ("switch", "outsiders")
-    }
+    } | {("swi", "dilemma")}
     # The server's grammar was found and enforced: no answer failed to parse.
     assert all(c["parse_failure_rate"] == 0 for c in served)
     (identity,) = json.loads((out / "manifest.json").read_text())["models"].values()

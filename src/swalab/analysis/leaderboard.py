@@ -87,7 +87,8 @@ def read(roots: Sequence[str | Path], table: str) -> list[dict[str, Any]]:
 def scorecards(roots: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Every stored scorecard, sorted by game, mode and model."""
     cards = read(roots, "scorecard")
-    return sorted(cards, key=lambda c: (c["test"], c["beta"], c["mode"], c["model"]))
+    order = {"switch": 0, "dilemma": 1, "outsiders": 2}
+    return sorted(cards, key=lambda c: (order.get(c["test"], 3), c["game"], c["mode"], c["model"]))
 
 
 def _fmt(value: Any) -> tuple[str, str]:
@@ -100,7 +101,10 @@ def _fmt(value: Any) -> tuple[str, str]:
 
 
 def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, Path]]:
-    """Per game: overload rate against λ, one panel per agent mode, one line per model."""
+    """Per game: overload rate against λ, one panel per agent mode, one line per model.
+
+    Games are the congestion game at each β and each dilemma.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,10 +112,10 @@ def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, 
 
     from swalab._plotting import save_png_svg
 
-    switch = [c for c in curves if c["test"] == "switch"]
+    switch = [c for c in curves if c["test"] in ("switch", "dilemma")]
     figures = []
-    for beta in sorted({c["beta"] for c in switch}):
-        rows = [c for c in switch if c["beta"] == beta]
+    for i, game in enumerate(sorted({c["game"] for c in switch})):
+        rows = [c for c in switch if c["game"] == game]
         modes = [m for m in ("swi", "swi-llm", "prompted") if any(r["mode"] == m for r in rows)]
         panels = [*modes, "baselines"]
         fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), sharey=True)
@@ -133,9 +137,9 @@ def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, 
             if chosen:
                 ax.legend(fontsize=7)
         axes[0].set_ylabel("overload rate")
-        fig.suptitle(f"congestion game, β = {beta:g}", y=1.04)
-        png = save_png_svg(fig, out_dir, f"leaderboard_beta_{beta:g}")[0]
-        figures.append((f"Overload rate against λ, β = {beta:g}", png))
+        fig.suptitle(game, y=1.04)
+        png = save_png_svg(fig, out_dir, f"leaderboard_{i}")[0]
+        figures.append((f"Overload rate against λ, {game}", png))
     return figures
 
 
@@ -157,8 +161,7 @@ def write_leaderboard(roots: Sequence[str | Path], out: str | Path) -> Path:
             {"title": title, "png": base64.b64encode(png.read_bytes()).decode("ascii")}
             for title, png in plot_curves(curves, Path(tmp))
         ]
-    switch = [c for c in cards if c["test"] == "switch"]
-    outsiders = [c for c in cards if c["test"] == "outsiders"]
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("swalab.analysis", "templates"),
         autoescape=True,
@@ -169,7 +172,7 @@ def write_leaderboard(roots: Sequence[str | Path], out: str | Path) -> Path:
         version=__version__,
         suites=[str(p) for p in suite_stores(roots)],
         columns=[header for _, header in SHOWN],
-        rows=[[_fmt(c.get(name)) for name, _ in SHOWN] for c in switch + outsiders],
+        rows=[[_fmt(c.get(name)) for name, _ in SHOWN] for c in cards],
         versions=sorted({str(c["suite_version"]) for c in cards}),
         figures=figures,
     )

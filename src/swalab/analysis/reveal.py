@@ -39,12 +39,17 @@ def reveal_rows(
             if not (cell / "steps.parquet").is_file():
                 continue
             meta = json.loads((cell / "cell.json").read_text("utf-8"))
+            config = meta["config"]
+            if config.get("kind") == "suite":  # its steps are the sweeps it played
+                from swalab.experiments.studies.suite import SuiteCell, sweep_config
+
+                config = sweep_config(SuiteCell.model_validate(config))
             steps = pq.read_table(cell / "steps.parquet", columns=list(STEP_COLUMNS))
             episodes = cell / "episodes.parquet"
             out.extend(
                 cell_rows(
                     key,
-                    meta["config"],
+                    config,
                     steps.to_pydict(),
                     pq.read_table(episodes).to_pydict() if episodes.is_file() else {},
                     experiment=name,

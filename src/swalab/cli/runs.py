@@ -308,7 +308,8 @@ def bench_phase(
     emit({k: v for k, v in result.items() if k != "rows"}, as_json, "Phase diagram timing")
 
 
-#: ``swalab bench suite --quick``: one game, a coarse grid, one refinement round, one seed.
+#: ``swalab bench suite --quick``: one congestion game and the rate limit (T = 6), a coarse
+#: grid, one refinement round, one seed.
 QUICK_SUITE: dict[str, Any] = {
     "betas": [1.6],
     "lam": [0.0, 0.5, 0.75, 1.0],
@@ -316,6 +317,8 @@ QUICK_SUITE: dict[str, Any] = {
     "seeds": 1,
     "game.steps": 5,
     "outsiders": [0.0, 0.4],
+    "dilemmas": ["rate_limit_v0"],
+    "dilemma_steps": 6,
 }
 
 

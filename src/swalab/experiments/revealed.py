@@ -64,9 +64,17 @@ STEP_COLUMNS = (
 )
 
 
-def _agent_label(kind: str, mode: str) -> str:
-    """An agent's kind as a reader names it: an LLM told λ in words is ``prompted``."""
-    return "prompted" if kind == "swi" and mode == "prompted" else kind
+def _agent_label(kind: str, policy: dict[str, Any]) -> str:
+    """An agent's kind as a reader names it.
+
+    An LLM told λ in words is ``prompted``; one that picks its row of the score table is
+    ``swi-llm``.
+    """
+    if kind != "swi":
+        return kind
+    if policy.get("mode", "swi") == "prompted":
+        return "prompted"
+    return "swi-llm" if policy.get("selector") == "llm" else "swi"
 
 
 def _grid(x_max: float, step: float) -> FloatArray:
@@ -112,7 +120,7 @@ def cell_rows(
     mode = policy.get("mode", "swi")
     groups: dict[tuple[str, float | None], list[int]] = defaultdict(list)
     for r, kind in enumerate(steps["kind"]):
-        label = _agent_label(kind, mode)
+        label = _agent_label(kind, policy)
         groups[(label, steps["lam"][r] if kind == "swi" else None)].append(r)
     n = int(game["n_agents"])
     out = []

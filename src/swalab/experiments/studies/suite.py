@@ -13,9 +13,12 @@ same games and seeds:
 * **tests**: ``switch`` — the congestion game at each β over a coarse λ grid around λ* and
   λ̃, then refined where the overload rate crosses 0.5 (each round splits the bracketing gap
   in four) until λ_c is bracketed to ``± resolution``; ``outsiders`` — the share of selfish
-  agents (0–60 %) a population at λ = 1 absorbs before it overloads.
+  agents (0–60 %) a population at λ = 1 absorbs before it overloads; ``dilemma`` — the same
+  refined switch in each resource dilemma (rate limit, context budget; commons on request),
+  where SWI agents score with the dilemma's own model (the prompted and table-picking modes
+  are congestion-game agents and do not play them).
 
-Each (agent, test, β) is one cell, keyed by the suite's version, the swalab version, the
+Each (agent, test, game) is one cell, keyed by the suite's version, the swalab version, the
 model's identity (the weights' SHA-256 for local files, name and endpoint for servers) and
 the hash of the prompt templates it is asked with: a rerun resumes, and a changed prompt,
 model or release never mixes with old rows. A cell stores the sweep's own ``steps`` and
@@ -58,7 +61,18 @@ Mode = Literal["swi", "swi-llm", "prompted"]
 Baseline = Literal["selfish", "fair-share", "swi-grid", "random-candidates", "best-response"]
 MODEL_MODES: tuple[Mode, ...] = get_args(Mode)
 BASELINES: tuple[Baseline, ...] = get_args(Baseline)
-TESTS = ("switch", "outsiders")
+Dilemma = Literal["rate_limit_v0", "context_budget_v0", "commons_v0"]
+TESTS = ("switch", "outsiders", "dilemma")
+#: Each dilemma's horizon and action grid (its preset's); commons needs hundreds of steps to
+#: collapse, so it is off by default (a model plays ~30,000 decisions there).
+DILEMMA_SETTINGS: dict[str, dict[str, float]] = {
+    "rate_limit_v0": {"steps": 30, "grid_step": 0.25},
+    "context_budget_v0": {"steps": 20, "grid_step": 1.0},
+    "commons_v0": {"steps": 300, "grid_step": 0.25},
+}
+#: Who plays a dilemma: SWI (the model proposes; only the code-chosen mode applies to the
+#: dilemmas' own scorers) and the baselines that need no congestion-game rule.
+DILEMMA_AGENTS = ("swi", "selfish", "swi-grid")
 
 
 def _embedded_models() -> list[ModelConfig]:
@@ -68,6 +82,10 @@ def _embedded_models() -> list[ModelConfig]:
         ModelConfig(backend="llamacpp", name=name, temperature=0.7, max_tokens=120)
         for name in EMBEDDED_MODELS
     ]
+
+
+def _default_dilemmas() -> list[Dilemma]:
+    return ["rate_limit_v0", "context_budget_v0"]
 
 
 def _suite_policy() -> PolicyConfig:
@@ -103,6 +121,13 @@ class SuiteConfig(StudyConfig):
         default_factory=lambda: [0.0, 0.2, 0.4, 0.6],
         description="Shares of selfish agents played at λ = 1 (empty: no outsider test).",
     )
+    dilemmas: list[Dilemma] = Field(
+        default_factory=_default_dilemmas,
+        description="Resource dilemmas whose switch each SWI agent is scored on.",
+    )
+    dilemma_steps: int | None = Field(
+        None, ge=1, le=10**4, description="Horizon of every dilemma (default: each one's own)."
+    )
     seeds: int = Field(2, ge=1, le=1000, description="Episodes per point (seeds 0, 1, …).")
 
     @model_validator(mode="after")
@@ -127,7 +152,8 @@ class SuiteCell(StudyConfig):
     swalab: str = __version__
     agent: str = Field(description="The model's name, or the baseline's.")
     mode: str = Field(description="A model mode or a baseline.")
-    test: Literal["switch", "outsiders"]
+    test: Literal["switch", "outsiders", "dilemma"]
+    env: str = "congestion_v0"
     game: GameConfig
     policy: PolicyConfig
     model: ModelConfig | None = None
@@ -200,6 +226,7 @@ def _sweep(cell: SuiteCell, lams: list[float], greedy: int = 0) -> ExperimentCon
     return ExperimentConfig.model_validate(
         {
             "name": f"{cell.agent}-{mode}",
+            "env": cell.env,
             "game": g.model_dump(),
             "policy": p.model_dump(),
             "model": None if model is None else model.model_dump(),
@@ -245,38 +272,39 @@ class Suite:
                 identity, templates = identities[key]
             else:
                 identity, templates = "", ""
-            for test in TESTS:
-                if test == "outsiders" and (
-                    not config.outsiders or mode in ("selfish", "fair-share", "best-response")
-                ):
+            for test, env, game, policy in _tests(config):
+                if test == "outsiders" and mode in ("selfish", "fair-share", "best-response"):
                     continue
-                for beta in config.betas if test == "switch" else [config.game.beta]:
-                    cell = SuiteCell(
-                        name=config.name,
-                        executor=config.executor,
-                        agent=agent,
-                        mode=mode,
-                        test=test,
-                        game=config.game.model_copy(update={"beta": beta}),
-                        policy=config.policy,
-                        model=model,
-                        identity=identity,
-                        templates=templates,
-                        lam=list(config.lam),
-                        resolution=config.resolution,
-                        rounds=config.rounds,
-                        outsiders=list(config.outsiders),
-                        seeds=config.seeds,
-                    )
-                    try:
-                        plan_sweep(_sweep(cell, [cell.lam[0]]), f"{source}: {agent}/{mode}")
-                    except ConfigError:
-                        raise
-                    except ValueError as exc:
-                        raise ConfigError(f"{source}: {agent}/{mode}: {exc}") from None
-                    data = {"kind": self.name, **payload(cell, NOT_HASHED)}
-                    assignment = {"agent": agent, "mode": mode, "test": test, "beta": beta}
-                    cells.append(Cell(key=digest(data), config=cell, assignment=assignment))
+                if test == "dilemma" and mode not in DILEMMA_AGENTS:
+                    continue
+                cell = SuiteCell(
+                    name=config.name,
+                    executor=config.executor,
+                    agent=agent,
+                    mode=mode,
+                    test=test,
+                    env=env,
+                    game=game,
+                    policy=policy,
+                    model=model,
+                    identity=identity,
+                    templates=templates,
+                    lam=list(config.lam),
+                    resolution=config.resolution,
+                    rounds=config.rounds,
+                    outsiders=list(config.outsiders),
+                    seeds=config.seeds,
+                )
+                label = f"{source}: {agent}/{mode} on {game_label(cell)}"
+                try:
+                    plan_sweep(_sweep(cell, [cell.lam[0]]), label)
+                except ConfigError:
+                    raise
+                except ValueError as exc:
+                    raise ConfigError(f"{label}: {exc}") from None
+                data = {"kind": self.name, **payload(cell, NOT_HASHED)}
+                assignment = {"agent": agent, "mode": mode, "test": test, "game": game_label(cell)}
+                cells.append(Cell(key=digest(data), config=cell, assignment=assignment))
         return cells
 
     def work(self, config: SuiteConfig | SuiteCell) -> Work:
@@ -323,6 +351,30 @@ class Suite:
         return out
 
 
+def _tests(config: SuiteConfig) -> list[tuple[str, str, GameConfig, PolicyConfig]]:
+    """(test, env, game, policy) of every game the suite plays."""
+    out = [
+        ("switch", "congestion_v0", config.game.model_copy(update={"beta": b}), config.policy)
+        for b in config.betas
+    ]
+    if config.outsiders:
+        out.append(("outsiders", "congestion_v0", config.game, config.policy))
+    for env in config.dilemmas:
+        settings = DILEMMA_SETTINGS[env]
+        steps = config.dilemma_steps or int(settings["steps"])
+        game = GameConfig(n_agents=config.game.n_agents, steps=steps)
+        policy = PolicyConfig(
+            scorer="consistent", k=config.policy.k, grid_step=settings["grid_step"], anchors=[]
+        )
+        out.append(("dilemma", env, game, policy))
+    return out
+
+
+def game_label(cell: SuiteCell) -> str:
+    """How a scorecard names its game: ``congestion β=1.6`` or the dilemma's name."""
+    return f"congestion β={cell.game.beta:g}" if cell.env == "congestion_v0" else cell.env
+
+
 def _x_max(game: GameConfig) -> float:
     """The suite's games give every agent one cap."""
     if not isinstance(game.x_max, int | float):
@@ -363,7 +415,7 @@ def play(cell: Cell, model: Any, on_step: OnStep | None = None) -> dict[str, pa.
     """Every sweep a suite cell needs, then its curve and scorecard tables."""
     c: SuiteCell = cell.config
     results: list[tuple[int, float | None, CellResult]] = []  # (round, share, sweep cell)
-    if c.test == "switch":
+    if c.test in ("switch", "dilemma"):
         todo, round_ = list(c.lam), 0
         while todo:
             results += [(round_, None, r) for r in _run_sweep(_sweep(c, todo), model, on_step)]
@@ -429,7 +481,7 @@ def _curve(
                 "agent": c.agent,
                 "mode": c.mode,
                 "test": c.test,
-                "beta": c.game.beta,
+                "game": game_label(c),
                 "round": round_,
                 "share": share,
                 "lam": float(ep["lam"][0]) if ep["lam"] else None,
@@ -472,9 +524,16 @@ def scorecard(
     from swalab.transition import estimate_transition
 
     g = c.game
-    star = float(theory.lambda_star(g.n_agents, g.beta))
-    tilde = float(theory.lambda_tilde(g.capacity, g.beta, _x_max(g), c.policy.margin))
-    optimum = float(g.capacity)  # unit values: welfare peaks at load C
+    congestion = c.env == "congestion_v0"
+    if congestion:
+        star = float(theory.lambda_star(g.n_agents, g.beta))
+        tilde: float | None = float(
+            theory.lambda_tilde(g.capacity, g.beta, _x_max(g), c.policy.margin)
+        )
+    else:  # the dilemma's closed-form switch, as its episodes record it
+        points = [x for x in episodes.get("switch_point", []) if x is not None]
+        star, tilde = (float(points[0]) if points else float("nan")), None
+    optimum = float(g.capacity)  # congestion, unit values: welfare peaks at load C
     card: dict[str, Any] = {
         "suite_version": c.version,
         "swalab_version": c.swalab,
@@ -485,18 +544,18 @@ def scorecard(
         "templates": c.templates,
         "mode": c.mode,
         "test": c.test,
-        "game": f"congestion β={g.beta:g}",
-        "beta": g.beta,
+        "game": game_label(c),
+        "beta": g.beta if congestion else None,
         "lambda_star": star,
         "lambda_tilde": tilde,
         "points": len(curve),
         "rounds": max((r for r, _, _ in results), default=0),
     }
     by_lam = {row["lam"]: row for row in curve if row["share"] is None}
-    if c.test == "switch":
+    if c.test in ("switch", "dilemma"):
         lams, rates = _episode_points(results)
         t = estimate_transition(lams, rates, n_boot=500) if lams else None
-        predicted = tilde if c.mode != "best-response" else star
+        predicted = tilde if tilde is not None and c.mode != "best-response" else star
         above = min((x for x in by_lam if x >= predicted + c.resolution), default=None)
         card |= {
             "status": None if t is None else t.status,
@@ -504,14 +563,19 @@ def scorecard(
             "ci_low": None if t is None else t.ci_low,
             "ci_high": None if t is None else t.ci_high,
             "overload_at_1": by_lam.get(1.0, {}).get("overload_rate"),
-            "welfare_gap_at_1": _gap(optimum, by_lam.get(1.0)),
             "lam_above_switch": above,
             "overload_above_switch": None if above is None else by_lam[above]["overload_rate"],
-            "welfare_gap_above_switch": None if above is None else _gap(optimum, by_lam[above]),
-            "price_of_anarchy_at_0": _poa(optimum, by_lam.get(0.0)),
         }
-        revealed = cell_rows(key, _as_sweep_config(c), steps, episodes, resamples=200)
-        slopes = [s for s in calibration(revealed) if s["agent"] in ("swi", "prompted")]
+        if congestion:  # the optimum is known in closed form there
+            card |= {
+                "welfare_gap_at_1": _gap(optimum, by_lam.get(1.0)),
+                "welfare_gap_above_switch": (
+                    None if above is None else _gap(optimum, by_lam[above])
+                ),
+                "price_of_anarchy_at_0": _poa(optimum, by_lam.get(0.0)),
+            }
+        revealed = cell_rows(key, sweep_config(c), steps, episodes, resamples=200)
+        slopes = [s for s in calibration(revealed) if s["agent"] in MODEL_MODES]
         game_slope = next((s for s in slopes if s["utility"] == "game"), None)
         card["calibration_slope"] = None if game_slope is None else game_slope["slope"]
         card["revealed_unidentified"] = None if game_slope is None else game_slope["unidentified"]
@@ -559,8 +623,8 @@ def _proposal_shift(steps: dict[str, list[Any]]) -> float | None:
     return means[1.0] - means[0.0]
 
 
-def _as_sweep_config(c: SuiteCell) -> dict[str, Any]:
-    """The cell's sweep config as JSON data (what revealed-λ rows read)."""
+def sweep_config(c: SuiteCell) -> dict[str, Any]:
+    """The config of the sweeps a suite cell plays, as JSON data (what revealed λ reads)."""
     sweep = _sweep(c, [c.lam[0]])
     data: dict[str, Any] = sweep.model_dump(mode="json")
     return data
