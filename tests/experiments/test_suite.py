@@ -136,8 +136,10 @@ def test_model_cells_are_keyed_by_weights_and_templates(monkeypatch):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"lam": [0.5, 1.5]}, "lam: every value must lie in [0, 1]"),
-        ({"outsiders": [1.0]}, "outsiders: shares must lie in [0, 1)"),
+        ({"lam": [0.5, 1.5]}, "lam=[0.5, 1.5]: every value must lie in [0, 1]"),
+        ({"outsiders": [1.0]}, "outsiders=[1.0]: shares must lie in [0, 1)"),
+        ({"betas": [0.0]}, "betas=[0.0]: every β must be > 0"),
+        ({"baselines": []}, "models/baselines: the suite needs at least one agent"),
         ({"baselines": ["selfless"]}, "baselines"),
         ({"models": [{"backend": "llamacpp", "name": "no-such.gguf"}]}, "no-such.gguf"),
     ],

@@ -381,7 +381,7 @@ def bench_suite(
             key, value = parse_override(text)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
-        settings[key] = (f"--set {text}", value)
+        settings[key] = (f"--set {key}", value)
     name = "suite_quick" if quick else "suite"
     where = run_study("suite", settings, out=out or f"results/{name}", as_json=as_json, name=name)
     page = write_leaderboard([where], where / "leaderboard.html")

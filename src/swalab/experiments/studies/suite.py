@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from swalab import __version__, theory
 from swalab import reference as ref
@@ -130,17 +130,26 @@ class SuiteConfig(StudyConfig):
     )
     seeds: int = Field(2, ge=1, le=1000, description="Episodes per point (seeds 0, 1, …).")
 
-    @model_validator(mode="after")
-    def _ranges(self) -> SuiteConfig:
-        if any(not 0 <= x <= 1 for x in self.lam):
-            raise ValueError("lam: every value must lie in [0, 1]")
-        if any(not 0 <= s < 1 for s in self.outsiders):
-            raise ValueError("outsiders: shares must lie in [0, 1)")
-        if any(b <= 0 for b in self.betas):
-            raise ValueError("betas: every β must be > 0")
-        if not self.models and not self.baselines:
-            raise ValueError("models/baselines: the suite needs at least one agent")
-        return self
+    @field_validator("lam")
+    @classmethod
+    def _unit(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= x <= 1 for x in value):
+            raise ValueError("every value must lie in [0, 1]")
+        return value
+
+    @field_validator("outsiders")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= s < 1 for s in value):
+            raise ValueError("shares must lie in [0, 1)")
+        return value
+
+    @field_validator("betas")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(not b > 0 for b in value):
+            raise ValueError("every β must be > 0")
+        return value
 
 
 class SuiteCell(StudyConfig):
@@ -255,6 +264,8 @@ class Suite:
         """One cell per (agent, test, β); each checked by planning its sweep."""
         from swalab.experiments.plan import plan as plan_sweep
 
+        if not config.models and not config.baselines:
+            raise ConfigError(f"{source}: models/baselines: the suite needs at least one agent")
         agents: list[tuple[str, str, ModelConfig | None]] = [
             (m.name or "default", mode, m) for m in config.models for mode in config.modes
         ]
