@@ -83,14 +83,15 @@ def _grid(x_max: float, step: float) -> FloatArray:
     return grid
 
 
-def _per_agent(episodes: dict[str, list[Any]], name: str, seed: int, agent: int) -> float | None:
-    column = episodes.get(f"{name}_per_agent")
-    if column is None:
-        return None
-    for s, values in zip(episodes["seed"], column, strict=True):
-        if s == seed and values is not None:
-            return float(values[agent])
-    return None
+def _per_agent(episodes: dict[str, list[Any]]) -> dict[tuple[str, int], list[float]]:
+    """Each episode's realised per-agent caps, impacts and values, by (name, seed)."""
+    out = {}
+    for name in ("x_max", "weights", "values"):
+        column = episodes.get(f"{name}_per_agent")
+        for seed, values in zip(episodes.get("seed", []), column or [], strict=False):
+            if values is not None:
+                out[(name, int(seed))] = [float(x) for x in values]
+    return out
 
 
 def cell_rows(
@@ -123,10 +124,11 @@ def cell_rows(
         label = _agent_label(kind, policy)
         groups[(label, steps["lam"][r] if kind == "swi" else None)].append(r)
     n = int(game["n_agents"])
+    per_agent = _per_agent(episodes)
     out = []
     for (label, lam), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         for utility in utilities:
-            dec = _decisions(steps, rows, utility, game, policy, episodes, n)
+            dec = _decisions(steps, rows, utility, game, policy, per_agent, n)
             if dec is None:
                 continue
             est = reveal(dec, resamples=resamples)
@@ -159,7 +161,7 @@ def _decisions(
     utility: str,
     game: dict[str, Any],
     policy: dict[str, Any],
-    episodes: dict[str, list[Any]],
+    per_agent: dict[tuple[str, int], list[float]],
     n: int,
 ) -> Decisions | None:
     """One group's decisions under ``utility``; ``None`` where the rows do not have it."""
@@ -176,8 +178,13 @@ def _decisions(
             chosen.append(demand)
             continue
         seed, agent = int(steps["seed"][r]), int(steps["agent"][r])
-        x_max = _per_agent(episodes, "x_max", seed, agent)
-        x_max = float(game["x_max"]) if x_max is None else x_max
+
+        def own(name: str, seed: int = seed, agent: int = agent) -> float | None:
+            values = per_agent.get((name, seed))
+            return None if values is None else values[agent]
+
+        cap = own("x_max")
+        x_max = float(game["x_max"]) if cap is None else cap
         if stored is not None:
             actions = np.asarray(stored, dtype=np.float64)
         else:  # the whole action grid, and the answer itself if an unconstrained model left it
@@ -188,8 +195,8 @@ def _decisions(
             n_agents=n,
             capacity=float(game["capacity"]),
             beta=float(game["beta"]),
-            weight=_per_agent(episodes, "weights", seed, agent) or 1.0,
-            value=_per_agent(episodes, "values", seed, agent) or 1.0,
+            weight=own("weights") or 1.0,
+            value=own("values") or 1.0,
         )
         cands.append(actions.tolist())
         priv.append(p.tolist())

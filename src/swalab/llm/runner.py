@@ -308,20 +308,24 @@ def run_llm_pairs(
                 _charge(ep, comp, share, sh)
                 if ep.status != "ok":
                     continue
+                check, belief, cap = checks[caps[e][i]], float(beliefs[e][i]), caps[e][i]
                 try:
-                    d = (_answer if prompted else _decide)(
-                        config,
-                        proto,
-                        policy,
-                        comp,
-                        checks[caps[e][i]],
-                        ep.lam[i],
-                        float(beliefs[e][i]),
-                        i,
-                        caps[e][i],
-                        envs[e].game,
-                        _seed32(ep.seed, t, _FALLBACK_STREAM + i),
-                    )
+                    if prompted:
+                        seed = _seed32(ep.seed, t, _FALLBACK_STREAM + i)
+                        d = _answer(config, proto, comp, check, belief, cap, seed)
+                    else:
+                        d = _decide(
+                            config,
+                            proto,
+                            policy,
+                            comp,
+                            check,
+                            ep.lam[i],
+                            belief,
+                            i,
+                            cap,
+                            envs[e].game,
+                        )
                 except EpisodeFailedError as exc:
                     ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
                     continue
@@ -396,14 +400,10 @@ def _read(comp: Completion, check: NumberList | Demand, fallback: str) -> tuple[
 def _answer(
     config: SimulationConfig,
     proto: ProtocolConfig,
-    policy: Any,
     comp: Completion,
     check: NumberList | Demand,
-    lam: float,
     belief: float,
-    agent: int,
     cap: float,
-    game: Any,
     fallback_seed: int,
 ) -> dict[str, Any]:
     """A prompted agent's demand: the model's answer, or a seeded draw from the fallback pool.
@@ -450,7 +450,6 @@ def _decide(
     agent: int,
     cap: float,
     game: Any,
-    fallback_seed: int,
 ) -> dict[str, Any]:
     """Candidates from one proposal completion, scored and chosen in code."""
     proposals, error = _read(comp, check, proto.fallback)

@@ -209,7 +209,7 @@ def templates_hash(model: ModelConfig) -> str:
 
 def _sweep(cell: SuiteCell, lams: list[float], greedy: int = 0) -> ExperimentConfig:
     """The sweep that plays ``cell``'s agent at ``lams`` (``greedy`` selfish agents first)."""
-    g, p = cell.game, cell.policy.model_copy()
+    g, p = cell.game, cell.policy
     n = g.n_agents
     population: list[dict[str, Any]] | None = None
     model = cell.model
