@@ -106,3 +106,23 @@ def test_server_answering_nonsense_text_is_a_recorded_parse_failure():
         r["fallback"] == "anchors" and "no JSON list" in r["proposal_error"] for r in ep.rows
     )
     assert ep.accounting["tokens_in"] == 9 * 10 and ep.accounting["tokens_out"] == 2 * 10
+
+
+def test_auto_refuses_a_server_that_enforces_no_format():
+    # It answers "hello" whatever the request asks for: no way of asking is enforced.
+    refused = pytest.raises(ValueError, match=r"enforced none of the output formats")
+    with fixed_reply(completion("hello")) as url, refused as err:
+        OpenAIModel("m", base_url=url, structured="auto")
+    assert "llamacpp, vllm, vllm-legacy" in str(err.value)  # no JSON schema off the chat API
+    assert "structured=none" in str(err.value)
+
+
+def test_auto_keeps_the_first_way_that_comes_back_in_the_format():
+    with fixed_reply(completion("[0.5, 1, 0]")) as url:
+        model = OpenAIModel("m", base_url=url, structured="auto")
+    assert model.structured == "llamacpp" and '"structured": "llamacpp"' in model.identity.settings
+
+
+def test_auto_says_when_the_server_is_not_there():
+    with pytest.raises(ValueError, match=r"base_url='http://127.0.0.1:9/v1': the server did not"):
+        OpenAIModel("m", base_url="http://127.0.0.1:9/v1", structured="auto", timeout=5)
