@@ -198,3 +198,27 @@ def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, caps
     assert all(c["parse_failure_rate"] == 0 for c in served)
     (identity,) = json.loads((out / "manifest.json").read_text())["models"].values()
     assert json.loads(identity["settings"])["structured"] == "llamacpp"  # detected
+
+
+def test_a_leaderboard_needs_a_suite_with_scorecards(tmp_path, baselines):
+    from swalab.analysis.leaderboard import write_leaderboard
+
+    sweep = tmp_path / "sweep"
+    assert run_experiment(load_config({"name": "s", "seeds": 1}), out=sweep).ran
+    with pytest.raises(FileNotFoundError, match="holds no suite"):
+        write_leaderboard([sweep], tmp_path / "board.html")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="not a swalab result directory"):
+        write_leaderboard([empty], tmp_path / "board.html")
+
+
+def test_reveal_says_when_a_store_has_no_congestion_decisions(tmp_path, capsys):
+    from swalab.cli import main
+
+    store = tmp_path / "commons"
+    config = {"name": "c", "env": "commons_v0", "game": {"steps": 3}, "seeds": 1}
+    config |= {"policy": {"scorer": "consistent", "anchors": []}}
+    assert run_experiment(load_config(config), out=store).ran
+    assert main(["reveal", str(store)]) == 2
+    assert "no congestion-game decisions" in capsys.readouterr().err
