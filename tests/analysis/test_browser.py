@@ -129,7 +129,7 @@ def test_the_leaderboard_renders_and_sorts(tmp_path, browser):
             name,
         )
 
-    assert len(column("mode")) == 16
+    assert len(column("mode")) == 19  # 6 baselines × 2 β, 3 outsider tests, 2 × 2 dilemmas
     header = browser.find_element("xpath", "//table[@id='scorecards']//th[text()='λ_c']")
     header.click()
     values = [v for v in column("λ_c") if v != "–"]

@@ -8,7 +8,7 @@ import pytest
 
 from swalab import theory
 from swalab.experiments import ConfigError, load_config, run_experiment
-from swalab.experiments.kinds import plan
+from swalab.experiments.kinds import get_kind, plan
 from swalab.experiments.plan import plan as plan_sweep
 from swalab.experiments.studies.suite import SUITE_VERSION, refine
 from swalab.transition import estimate_transition
@@ -27,7 +27,7 @@ def cards(out):
 def baselines(tmp_path_factory):
     out = tmp_path_factory.mktemp("suite")
     summary = run_experiment(load_config(BASELINES_ONLY), out=out)
-    assert not summary.failed and summary.ran == 16
+    assert not summary.failed and summary.ran == 19
     return out
 
 
@@ -109,7 +109,7 @@ def test_scripted_baselines_bound_the_table(baselines):
 
 def test_a_rerun_resumes_and_a_change_makes_new_cells(baselines):
     again = run_experiment(load_config(BASELINES_ONLY), out=baselines)
-    assert again.ran == 0 and again.skipped == 16
+    assert again.ran == 0 and again.skipped == 19
     base = {c.key for c in plan(load_config(BASELINES_ONLY), "t")}
     other = {c.key for c in plan(load_config({**BASELINES_ONLY, "resolution": 0.025}), "t")}
     assert base.isdisjoint(other)
@@ -125,12 +125,47 @@ def test_model_cells_are_keyed_by_weights_and_templates(monkeypatch):
         "modes": ["prompted"],
         "betas": [1.6],
         "outsiders": [],
+        "dilemmas": [],
         "models": [{"backend": "openai", "name": "m", "options": {"base_url": "http://x/v1"}}],
     }
     first = plan(load_config(config), "t")
     assert [c.config.identity for c in first] == ["m@http://x/v1"]
     monkeypatch.setattr(suite, "templates_hash", lambda model: "changed")
     assert plan(load_config(config), "t")[0].key != first[0].key
+
+
+def test_two_models_also_play_mixed_populations_split_between_them():
+    from swalab.experiments.studies.suite import _sweep
+
+    server = {"backend": "openai", "options": {"base_url": "http://x/v1"}}
+    config = {
+        "kind": "suite",
+        "name": "t",
+        "baselines": [],
+        "modes": ["swi", "prompted"],
+        "betas": [1.6, 2.5],
+        "outsiders": [],
+        "dilemmas": [],
+        "models": [{**server, "name": "a"}, {**server, "name": "b"}],
+    }
+    cells = plan(load_config(config), "t")
+    mixed = [c for c in cells if c.config.test == "mixed"]
+    assert len(cells) == 2 * 2 * 2 + 2 and len(mixed) == 2  # one mixed cell per mode
+    for cell in mixed:
+        c = cell.config
+        assert c.agent == "a+b" and c.game.beta == 1.6
+        assert c.identity == "a@http://x/v1+b@http://x/v1"
+        sweep = _sweep(c, [0.5])
+        assert [m.name for m in sweep.model_roster()] == ["a", "b"]
+        assert sweep.model_seats() == [0, 0, 0, 1, 1]  # 5 agents split 3 + 2
+        assert plan_sweep(sweep)  # a valid sweep
+    assert get_kind("suite").work(load_config(config)).cells == len(cells)  # the estimate
+    tasks = get_kind("suite").tasks(cells, load_config(config).executor)
+    assert len({t.model_key for t in tasks}) == 3  # a, b, and the pair (each loaded once)
+    alone = plan(load_config({**config, "mixed": []}), "t")
+    assert not [c for c in alone if c.config.test == "mixed"]
+    one = plan(load_config({**config, "mixed": ["prompted"]}), "t")
+    assert [c.config.mode for c in one if c.config.test == "mixed"] == ["prompted"]
 
 
 @pytest.mark.parametrize(
@@ -157,10 +192,10 @@ def test_the_leaderboard_merges_two_stores_once_each(baselines, tmp_path):
 
     shutil.copytree(baselines, copy)
     merged = scorecards([baselines, copy])
-    assert len(merged) == len(cards(baselines)) == 16
+    assert len(merged) == len(cards(baselines)) == 19
     page = write_leaderboard([baselines, copy], tmp_path / "board.html")
     html = page.read_text()
-    assert html.count("<tr>") == 1 + 16 and "data:image/png;base64," in html
+    assert html.count("<tr>") == 1 + 19 and "data:image/png;base64," in html
     assert "<script" in html and "http" not in html.split("<script")[1]  # no network
 
 
@@ -193,7 +228,7 @@ def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, caps
     served = [c for c in result["scorecards"] if c["model"] == "smol"]
     assert {(c["mode"], c["test"]) for c in served} == {
         (m, t) for m in ("swi", "swi-llm", "prompted") for t in ("switch", "outsiders")
-    } | {("swi", "dilemma")}
+    } | {("swi", "dilemma"), ("prompted", "dilemma")}  # --quick: no table picking in dilemmas
     # The server's grammar was found and enforced: no answer failed to parse.
     assert all(c["parse_failure_rate"] == 0 for c in served)
     (identity,) = json.loads((out / "manifest.json").read_text())["models"].values()

@@ -53,3 +53,54 @@ def test_text_env_refuses_non_messages_and_overlong_messages_without_stepping():
         env.step({**good, "agent_0": "one two three four five six seven"})
     _, _, _, _, infos = env.step(good)
     assert infos["agent_0"]["step"] == 1 and infos["agent_0"]["load"] == 2.0 * len(good)
+
+
+def test_prompted_agents_play_their_answer_and_a_failed_answer_draws_from_the_grid():
+    answers = {"agent 1 ": "3", "agent 2 ": "no idea"}
+
+    def answer(prompt: str, seed: int) -> str | None:
+        assert "Answer with one number from 0 to 4" in prompt
+        assert "Your goal: make 0.5 × own points + 0.5 × the group's score" in prompt
+        return next(a for key, a in answers.items() if key in prompt)
+
+    dyn = envs.dynamics("rate_limit_v0", n_agents=2, steps=3, x_max=4)
+    model = ScriptedModel(answer=answer)
+    run = run_llm_dilemma(dyn, model, [0.5], [0], mode="prompted")
+    first, second = run.rows[0][:2]
+    assert first["demand"] == 3.0 and first["proposals"] == [3.0] and first["fallback"] == "none"
+    assert "candidates" not in first and "utility" not in first  # no scorer
+    assert second["proposals"] is None and second["fallback"] == "grid"
+    assert second["proposal_error"] and second["demand"] in (0.0, 1.0, 2.0, 3.0, 4.0)
+    draws = [r["demand"] for r in run.rows[0][1::2]]
+    again = run_llm_dilemma(dyn, model, [0.5], [0], mode="prompted")
+    assert [r["demand"] for r in again.rows[0][1::2]] == draws  # the draw is seeded
+    assert run.accounting["latency_s"] > 0 and first["latency_s"] > 0
+
+
+def test_llm_selector_plays_the_picked_row_and_records_bad_picks():
+    def answer(prompt: str, seed: int) -> str | None:
+        if "Best row:" in prompt:  # the shipped choose template's question
+            return "1" if "(w = 1.00)" in prompt else "row ninety"
+        return "[4, 2]"
+
+    dyn = envs.dynamics("rate_limit_v0", n_agents=2, steps=2, x_max=4)
+    run = run_llm_dilemma(dyn, ScriptedModel(answer=answer), [[1.0, 0.0]], [0], k=2, selector="llm")
+    first, second = run.rows[0][:2]
+    assert first["candidates"] == [2.0, 4.0] and first["llm_pick"] == 1
+    assert first["demand"] == 2.0
+    assert first["pick_agrees"] == (first["utility"][0] == max(first["utility"]))
+    assert second["llm_pick"] is None and "row ninety" in second["pick_error"]
+    assert second["demand"] == second["argmax_demand"]  # an unusable pick keeps the argmax
+    assert run.accounting["prompts"] == 8  # a proposal and a pick per agent and step
+
+
+def test_dilemma_modes_refuse_what_they_cannot_play():
+    dyn = envs.dynamics("context_budget_v0", n_agents=2, steps=1, mode="text")
+    model = ScriptedModel(answers=["1"])
+    with pytest.raises(ValueError, match=r"answer numbers: not in text mode"):
+        run_llm_dilemma(dyn, model, [0.5], [0], text=True, mode="prompted")
+    numeric = envs.dynamics("rate_limit_v0", n_agents=2, steps=1)
+    with pytest.raises(ValueError, match=r"prompted agents have none"):
+        run_llm_dilemma(numeric, model, [0.5], [0], mode="prompted", selector="llm")
+    with pytest.raises(ValueError, match=r"mode='chatty', selector='code': choose mode swi"):
+        run_llm_dilemma(numeric, model, [0.5], [0], mode="chatty")

@@ -42,6 +42,42 @@ def test_llm_proposals_in_each_numeric_dilemma(preset: str, tmp_path: Path) -> N
         assert prompts == 15 and tokens_out > 0 and 0 <= low <= high <= x_max
 
 
+@pytest.mark.parametrize(
+    ("mode", "model"),
+    [("policy.selector=llm", "gemma-3-270m"), ("policy.mode=prompted", "smollm2-135m-instruct")],
+)
+def test_the_other_agent_modes_in_a_dilemma(tmp_path: Path, mode: str, model: str) -> None:
+    """The model picks a row of the rate limit's score table, or answers the amount itself."""
+    overrides = [
+        *SMALL,
+        "grid.population=[null]",
+        mode,
+        f"model={{backend: llamacpp, name: {model}}}",
+    ]
+    summary = run_experiment(load_config(preset_path("rate_limit"), overrides), out=tmp_path)
+    assert summary.failed == [] and summary.ran == 2
+    assert check_result_store(tmp_path) == 2
+    _, rows = query(
+        tmp_path,
+        "SELECT demand, proposals, fallback, candidates, llm_pick, pick_error, argmax_demand, "
+        "latency_s FROM steps",
+    )
+    assert len(rows) == 2 * 3 * 5
+    for demand, proposals, fallback, candidates, pick, pick_error, argmax, latency in rows:
+        assert latency > 0
+        if mode.endswith("prompted"):  # the answer is the amount: no scorer, no table
+            assert candidates is None and argmax is None
+            assert demand == proposals[0] if fallback == "none" else proposals is None
+        elif pick is not None:  # the picked row was played
+            assert demand == candidates[pick - 1] and pick_error is None
+        else:  # an unusable pick keeps the argmax, and says why
+            assert demand == argmax and pick_error
+    _, eps = query(tmp_path, "SELECT pick_agreement, latency_s, tokens_out FROM episodes")
+    for agreement, latency, tokens_out in eps:
+        assert latency > 0 and tokens_out > 0
+        assert agreement is None or not mode.endswith("prompted")  # prompted: nothing to pick
+
+
 def test_text_mode_with_the_llm_judge(tmp_path: Path) -> None:
     from swalab.llm.backends.llamacpp import LlamaCppModel
 

@@ -30,3 +30,61 @@ def test_llm_agents_with_a_greedy_outsider_and_drawn_caps(tmp_path: Path) -> Non
         assert all(8 <= c <= 12 for c in caps) and demands[0] == caps[0]  # greedy: its own cap
         assert all(d <= c for d, c in zip(demands, caps, strict=True))
         assert prompts == 4 * played and population == "greedy×1 + swi×4"
+
+
+def _first_step_proposals(out: Path) -> dict[tuple[float, int], list[float] | None]:
+    _, rows = query(out, "SELECT lam, agent, proposals FROM steps WHERE step = 0")
+    return {(lam, agent): None if p is None else list(p) for lam, agent, p in rows}
+
+
+@pytest.mark.parametrize("mode", ["swi", "prompted"])
+def test_agents_of_one_episode_are_answered_by_their_own_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Gemma answers agents 1–2 and SmolLM2 agents 3–4 of the same episodes.
+
+    At the first step a prompt depends only on the agent, λ and seed, so each agent's
+    answers must equal those it gets in a population of its own model alone.
+    """
+    monkeypatch.setenv("SWALAB_CACHE_DIR", str(tmp_path / "cache"))
+    gemma = {"backend": "llamacpp", "name": "gemma-3-270m", "max_tokens": 60}
+    smol = {"backend": "llamacpp", "name": "smollm2-135m-instruct", "max_tokens": 60}
+    base = {
+        "name": "m",
+        "game": {"n_agents": 4, "capacity": 16, "steps": 2},
+        "policy": {"candidates": "llm", "k": 3, "mode": mode},
+        "seeds": 1,
+        "grid": {"lam": [0.0, 1.0]},
+    }
+    mixed = {
+        **base,
+        "model": gemma,
+        "population": [{"kind": "swi", "count": 2}, {"kind": "swi", "count": 2, "model": smol}],
+    }
+    runs = {}
+    for name, config in (
+        ("mixed", mixed),
+        ("gemma", {**base, "model": gemma}),
+        ("smol", {**base, "model": smol}),
+    ):
+        out = tmp_path / name
+        summary = run_experiment(load_config(config), out=out)
+        assert summary.failed == [] and summary.ran == 2
+        runs[name] = _first_step_proposals(out)
+    for (lam, agent), proposals in runs["mixed"].items():
+        alone = runs["gemma" if agent < 2 else "smol"][(lam, agent)]
+        assert proposals == alone, (lam, agent)
+    assert check_result_store(tmp_path / "mixed") == 2
+    manifest = (tmp_path / "mixed" / "manifest.json").read_text()
+    assert "gemma-3-270m" in manifest and "smollm2-135m-instruct" in manifest  # both recorded
+    _, eps = query(tmp_path / "mixed", "SELECT population, prompts, tokens_out FROM episodes")
+    for population, prompts, tokens_out in eps:
+        assert population == "swi×2 + swi[smollm2-135m-instruct]×2"
+        assert prompts == 4 * 2 and tokens_out > 0
+    from swalab.analysis.reveal import reveal_rows
+
+    revealed = reveal_rows(tmp_path / "mixed")
+    assert {(r["model"], r["decisions"]) for r in revealed if r["lam"] == 1.0} == {
+        ("gemma-3-270m", 2 * 2),  # revealed λ per model: 2 agents × 2 steps each
+        ("smollm2-135m-instruct", 2 * 2),
+    }

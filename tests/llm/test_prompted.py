@@ -129,7 +129,21 @@ def test_prompted_has_no_table_to_pick_from():
             ],
             "policy.selector='llm' picks a row",
         ),
-        (["policy.mode=prompted", "env=commons_v0"], "commons_v0 plays SWI agents only"),
+        (
+            ["policy.mode=prompted", "env=commons_v0", "policy.scorer=consistent"],
+            "policy.mode/selector: the prompted mode and the LLM selector ask a model",
+        ),
+        (
+            [
+                "policy.mode=prompted",
+                "env=context_budget_v0",
+                "env_params={mode: text}",
+                "policy.scorer=consistent",
+                "policy.candidates=llm",
+                "model.backend=llamacpp",
+            ],
+            "env_params.mode='text' plays messages scored in code",
+        ),
         (["policy.mode=told"], "policy.mode"),
     ],
 )

@@ -88,3 +88,18 @@ def test_per_agent_caps_give_each_agent_its_own_grid():
         GridCandidates(x_max=(1.0, 2.0, 3.0)).propose(seed=0, step=0, n_agents=2)
     with pytest.raises(ValueError, match=r"k=10 is out of range: the grid has only 9 points"):
         RandomGridCandidates(x_max=(10.0, 2.0), k=10)
+
+
+def test_anchors_only_chooses_among_the_anchors_and_needs_some():
+    from swalab.swi import SimulationConfig, run_episode
+    from swalab.swi.engine import LockstepBatch
+
+    config = SimulationConfig(candidates="anchors", anchors=(0.0, 3.0, 4.5))
+    episode = run_episode(config, 0.0, seed=0)
+    assert set(np.unique(episode.demands).tolist()) <= {0.0, 3.0, 4.5}
+    assert episode.demands.max() == 4.5  # λ = 0 takes the largest it is offered, not x_max
+    with pytest.raises(ValueError, match=r"candidates='anchors' needs at least one anchor"):
+        SimulationConfig(candidates="anchors", anchors=())
+    batch = LockstepBatch.from_config(SimulationConfig(), [0.5], [0])
+    with pytest.raises(ValueError, match=r"candidates='anchors' needs at least one anchor"):
+        LockstepBatch(**{**batch.__dict__, "candidates": "anchors", "anchors": ()}).validated()

@@ -67,7 +67,7 @@ def test_engine_matches_per_agent_path_on_given_candidates(run):
     assert_same_trajectory(episode, result, 0)
 
 
-@pytest.mark.parametrize("candidates", ["grid", "random"])
+@pytest.mark.parametrize("candidates", ["grid", "random", "anchors"])
 @pytest.mark.parametrize("scorer", ["paper", "consistent"])
 def test_engine_generates_the_same_candidates_as_the_per_agent_path(candidates, scorer):
     config = SimulationConfig(
@@ -198,7 +198,7 @@ def belief_and_population_runs(draw):
         weights=tuple(draw(st.floats(0.5, 2)) for _ in range(n)),
         steps=draw(st.integers(1, 25)),
         scorer=draw(st.sampled_from(["paper", "consistent"])),
-        candidates=draw(st.sampled_from(["grid", "random"])),
+        candidates=draw(st.sampled_from(["grid", "random", "anchors"])),
         k=3,
         grid_step=0.5,
         margin=1.0,

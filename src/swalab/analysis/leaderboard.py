@@ -87,8 +87,8 @@ def read(roots: Sequence[str | Path], table: str) -> list[dict[str, Any]]:
 def scorecards(roots: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Every stored scorecard, sorted by game, mode and model."""
     cards = read(roots, "scorecard")
-    order = {"switch": 0, "dilemma": 1, "outsiders": 2}
-    return sorted(cards, key=lambda c: (order.get(c["test"], 3), c["game"], c["mode"], c["model"]))
+    order = {"switch": 0, "mixed": 1, "dilemma": 2, "outsiders": 3}
+    return sorted(cards, key=lambda c: (order.get(c["test"], 4), c["game"], c["mode"], c["model"]))
 
 
 def _fmt(value: Any) -> tuple[str, str]:
@@ -103,7 +103,8 @@ def _fmt(value: Any) -> tuple[str, str]:
 def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, Path]]:
     """Per game: overload rate against λ, one panel per agent mode, one line per model.
 
-    Games are the congestion game at each β and each dilemma.
+    Games are the congestion game at each β and each dilemma; a mixed-model population is
+    one more line (``a+b``) in its mode's panel.
     """
     import matplotlib
 
@@ -112,7 +113,7 @@ def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, 
 
     from swalab._plotting import save_png_svg
 
-    switch = [c for c in curves if c["test"] in ("switch", "dilemma")]
+    switch = [c for c in curves if c["test"] in ("switch", "mixed", "dilemma")]
     figures = []
     for i, game in enumerate(sorted({c["game"] for c in switch})):
         rows = [c for c in switch if c["game"] == game]

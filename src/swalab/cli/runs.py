@@ -308,17 +308,20 @@ def bench_phase(
     emit({k: v for k, v in result.items() if k != "rows"}, as_json, "Phase diagram timing")
 
 
-#: ``swalab bench suite --quick``: one congestion game and the rate limit (T = 6), a coarse
-#: grid, one refinement round, one seed.
+#: ``swalab bench suite --quick``: one congestion game (T = 3) and the rate limit (T = 4, no
+#: table-picking mode), a coarse grid, one refinement round, one seed, one outsider share,
+#: one mixed population.
 QUICK_SUITE: dict[str, Any] = {
     "betas": [1.6],
-    "lam": [0.0, 0.5, 0.75, 1.0],
+    "lam": [0.0, 0.5, 1.0],
     "rounds": 1,
     "seeds": 1,
-    "game.steps": 5,
-    "outsiders": [0.0, 0.4],
+    "game.steps": 3,
+    "outsiders": [0.4],
     "dilemmas": ["rate_limit_v0"],
-    "dilemma_steps": 6,
+    "dilemma_steps": 4,
+    "dilemma_modes": ["swi", "prompted"],
+    "mixed": ["swi"],
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swalab.experiments.config import ExperimentConfig, GameConfig, PolicyConfig
+from swalab.experiments.config import ExperimentConfig, GameConfig, ModelConfig, PolicyConfig
 from swalab.llm.presets import uses_chat
 from swalab.llm.protocol import ProtocolConfig, default_template
 from swalab.swi.config import SimulationConfig
@@ -88,9 +88,9 @@ def simulation(config: ExperimentConfig, seed: int = 0) -> SimulationConfig:
     )
 
 
-def protocol(config: ExperimentConfig) -> ProtocolConfig:
-    """How an LLM cell asks its model."""
-    p, m = config.policy, config.model
+def protocol(config: ExperimentConfig, model: ModelConfig | None = None) -> ProtocolConfig:
+    """How an LLM cell asks ``model`` (default: its own model)."""
+    p, m = config.policy, config.model if model is None else model
     if m is None:
         raise ValueError("this cell has no model")
     chat = uses_chat(m.backend, m.name, m.options)

@@ -25,6 +25,17 @@ def digest(payload: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Roster:
+    """The loaded models of a mixed-model task, in its configs' ``model_roster()`` order.
+
+    What an executor hands an LLM task whose agents are answered by more than one model
+    (a one-model task gets the model itself).
+    """
+
+    models: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Cell:
     """One unit of a study.
 

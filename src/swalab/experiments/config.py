@@ -151,56 +151,6 @@ class BeliefConfig(_Strict):
     noise: NonNegativeFloat = Field(0.0, description="σ of Gaussian noise on each belief.")
 
 
-class AgentSpec(_Strict):
-    """``count`` agents of one kind (a population lists them in agent order)."""
-
-    kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary", "retry"] = "swi"
-    count: int = Field(1, ge=1, le=10**6)
-    demand: NonNegativeFloat | None = Field(
-        None,
-        description="fixed: its demand; tit_for_tat: its cooperative demand (C/N); "
-        "retry (rate_limit_v0): its new calls per step.",
-    )
-
-    @model_validator(mode="after")
-    def _demand_fits(self) -> AgentSpec:
-        if self.kind == "fixed" and self.demand is None:
-            raise ValueError("kind 'fixed' needs a demand")
-        if self.demand is not None and self.kind not in ("fixed", "tit_for_tat", "retry"):
-            raise ValueError(f"kind {self.kind!r} takes no demand")
-        return self
-
-
-class PolicyConfig(_Strict):
-    """The SWI decision rule: where candidates come from, how they are scored and chosen."""
-
-    scorer: Literal["paper", "consistent", "judge"] = Field(
-        "paper", description="paper, consistent, or judge (LLM judge; context_budget_v0 text)."
-    )
-    candidates: Literal["grid", "random", "llm"] = Field(
-        "grid", description="grid (whole grid), random (k seeded draws) or llm (the model)."
-    )
-    k: int = Field(
-        ref.K, ge=1, le=10**6, description="Random draws or LLM proposals per agent and step."
-    )
-    grid_step: PositiveFloat = Field(
-        ref.GRID_STEP, description="Demand grid / proposal resolution."
-    )
-    anchors: list[NonNegativeFloat] = Field(default_factory=lambda: list(ref.ANCHORS))
-    margin: NonNegativeFloat = ref.MARGIN
-    gamma: NonNegativeFloat = ref.GAMMA
-    belief: BeliefConfig = Field(default_factory=BeliefConfig)
-    mode: Literal["swi", "prompted"] = Field(
-        "swi",
-        description="swi (the SWI rule scores candidates) or prompted (the model is told λ "
-        "in words and answers its demand; no scorer; needs candidates: llm).",
-    )
-    selector: Literal["code", "llm"] = Field("code", description="Who picks the row (LLM).")
-    fallback: Literal["anchors", "grid", "fail"] = Field(
-        "anchors", description="What replaces unusable LLM proposals."
-    )
-
-
 class ModelConfig(_Strict):
     """The LLM that proposes candidates (``policy.candidates: llm``)."""
 
@@ -234,6 +184,65 @@ class ModelConfig(_Strict):
                     f"(OPENAI_API_KEY), never from a config that is stored with the results"
                 )
         return value
+
+
+class AgentSpec(_Strict):
+    """``count`` agents of one kind (a population lists them in agent order)."""
+
+    kind: Literal["swi", "greedy", "fixed", "tit_for_tat", "random", "adversary", "retry"] = "swi"
+    count: int = Field(1, ge=1, le=10**6)
+    demand: NonNegativeFloat | None = Field(
+        None,
+        description="fixed: its demand; tit_for_tat: its cooperative demand (C/N); "
+        "retry (rate_limit_v0): its new calls per step.",
+    )
+    model: ModelConfig | None = Field(
+        None,
+        description="swi agents of an LLM cell: the model that answers them (default: the "
+        "experiment's model). Mixes models in one episode.",
+    )
+
+    @model_validator(mode="after")
+    def _demand_fits(self) -> AgentSpec:
+        if self.kind == "fixed" and self.demand is None:
+            raise ValueError("kind 'fixed' needs a demand")
+        if self.demand is not None and self.kind not in ("fixed", "tit_for_tat", "retry"):
+            raise ValueError(f"kind {self.kind!r} takes no demand")
+        if self.model is not None and self.kind != "swi":
+            raise ValueError(f"kind {self.kind!r} asks no model: only swi agents take a model")
+        return self
+
+
+class PolicyConfig(_Strict):
+    """The SWI decision rule: where candidates come from, how they are scored and chosen."""
+
+    scorer: Literal["paper", "consistent", "judge"] = Field(
+        "paper", description="paper, consistent, or judge (LLM judge; context_budget_v0 text)."
+    )
+    candidates: Literal["grid", "random", "anchors", "llm"] = Field(
+        "grid",
+        description="grid (whole grid), random (k seeded draws), anchors (the anchors alone) "
+        "or llm (the model).",
+    )
+    k: int = Field(
+        ref.K, ge=1, le=10**6, description="Random draws or LLM proposals per agent and step."
+    )
+    grid_step: PositiveFloat = Field(
+        ref.GRID_STEP, description="Demand grid / proposal resolution."
+    )
+    anchors: list[NonNegativeFloat] = Field(default_factory=lambda: list(ref.ANCHORS))
+    margin: NonNegativeFloat = ref.MARGIN
+    gamma: NonNegativeFloat = ref.GAMMA
+    belief: BeliefConfig = Field(default_factory=BeliefConfig)
+    mode: Literal["swi", "prompted"] = Field(
+        "swi",
+        description="swi (the SWI rule scores candidates) or prompted (the model is told λ "
+        "in words and answers its demand; no scorer; needs candidates: llm).",
+    )
+    selector: Literal["code", "llm"] = Field("code", description="Who picks the row (LLM).")
+    fallback: Literal["anchors", "grid", "fail"] = Field(
+        "anchors", description="What replaces unusable LLM proposals."
+    )
 
 
 class ExecutorConfig(_Strict):
@@ -303,6 +312,24 @@ class ExperimentConfig(StudyConfig):
     def seed_list(self) -> list[int]:
         """The seeds every cell runs."""
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def model_roster(self) -> list[ModelConfig]:
+        """Every model the cell asks, the experiment's first, each once."""
+        roster = [] if self.model is None else [self.model]
+        for spec in self.population or []:
+            if spec.model is not None and spec.model not in roster:
+                roster.append(spec.model)
+        return roster
+
+    def model_seats(self) -> list[int]:
+        """Which model of :meth:`model_roster` answers each agent (0 for outsiders)."""
+        if self.population is None:
+            return [0] * self.game.n_agents
+        roster = self.model_roster()
+        seats: list[int] = []
+        for spec in self.population:
+            seats += [0 if spec.model is None else roster.index(spec.model)] * spec.count
+        return seats
 
     def agent_kinds(self) -> tuple[list[str], list[float]]:
         """Every agent's kind and demand parameter (NaN: none), in agent order."""

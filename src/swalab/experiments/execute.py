@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from swalab.experiments import adapt
-from swalab.experiments.cells import Cell, CellResult, Task
+from swalab.experiments.cells import Cell, CellResult, Roster, Task
 from swalab.experiments.store import EPISODE_SCHEMA, METRIC_FIELDS, STEP_SCHEMA, table
 
 
@@ -305,24 +305,35 @@ _STEP_KEYS = frozenset(STEP_SCHEMA.names)
 def run_llm_task(
     task: Task, model: Any, on_step: Callable[[int], None] | None = None
 ) -> list[CellResult]:
-    """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller)."""
+    """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller).
+
+    ``model`` is a :class:`~swalab.experiments.cells.Roster` when the cells' agents are
+    answered by several models (their ``model_roster()``, in order).
+    """
     if adapt.is_dilemma(task.cells[0].config):
-        return run_dilemma_task(task, model)
+        return run_dilemma_task(task, model, on_step)
     from swalab.llm.runner import run_llm_pairs
     from swalab.metrics import who_pays
 
     cells = task.cells
+    first = cells[0].config
     rows = _Rows(cells, [params(c) for c in cells])
-    sim = adapt.simulation(cells[0].config)
+    sim = adapt.simulation(first)
     pairs = [(ci, seed) for ci, c in enumerate(cells) for seed in c.config.seed_list()]
     games, per = _per_episode(cells, pairs)
+    models = model.models if isinstance(model, Roster) else (model,)
+    roster = first.model_roster()
+    if len(models) != len(roster):
+        raise ValueError(f"the task needs {len(roster)} loaded models, got {len(models)}")
     played = run_llm_pairs(
         sim,
-        model,
+        models[0],
         [(per[key]["lam_per_agent"], key[1]) for key in pairs],
-        adapt.protocol(cells[0].config),
+        adapt.protocol(first),
         on_step=on_step,
         games=[games[key] for key in pairs],
+        others=[(m, adapt.protocol(first, c)) for m, c in zip(models[1:], roster[1:], strict=True)],
+        seat_of=first.model_seats(),
     )
     for (ci, seed), ep in zip(pairs, played, strict=True):
         a = per[(ci, seed)]
@@ -379,21 +390,21 @@ def _dilemma_agents_cols(cell: Cell, dyn: Any, lam: list[float]) -> dict[str, An
 
 
 def _llm_rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """An LLM dilemma episode's failure and fallback shares over its SWI decisions.
-
-    No pick is asked for in dilemmas, so the pick failure share is 0 and agreement None.
-    """
+    """An LLM dilemma episode's failure, fallback and pick shares over its SWI decisions."""
     asked = [r for r in rows if r.get("fallback") is not None]
     n = max(len(asked), 1)
+    picks = [r["pick_agrees"] for r in asked if r.get("pick_agrees") is not None]
     return {
         "proposal_failure_rate": sum(r["proposal_error"] is not None for r in asked) / n,
         "fallback_rate": sum(r["fallback"] != "none" for r in asked) / n,
-        "pick_failure_rate": 0.0,
-        "pick_agreement": None,
+        "pick_failure_rate": sum(r.get("pick_error") is not None for r in asked) / n,
+        "pick_agreement": sum(picks) / len(picks) if picks else None,
     }
 
 
-def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
+def run_dilemma_task(
+    task: Task, model: Any = None, on_step: Callable[[int], None] | None = None
+) -> list[CellResult]:
     """Play every episode of a dilemma task in lockstep (model-based, or through ``model``).
 
     The task's cells share one dynamics and one way of deciding (they differ in λ and
@@ -437,12 +448,16 @@ def run_dilemma_task(task: Task, model: Any = None) -> list[CellResult]:
             constrained=c.model.constrained,
             text=getattr(dyn, "mode", "") == "text",
             judge=judge,
+            mode=c.policy.mode,
+            selector=c.policy.selector,
+            choose_template=adapt.protocol(c).choose_template,
+            on_step=on_step,
         )
         res, rows_by_ep, agreement = run.result, run.rows, run.judge_agreement
         accounting = {
             k: x / len(pairs)
             for k, x in run.accounting.items()
-            if k in ("prompts", "tokens_in", "tokens_out", "cached")
+            if k in ("prompts", "tokens_in", "tokens_out", "latency_s", "cached")
         }
     nominal = dyn.fair_share() * dyn.n_agents
     for e, (ci, seed) in enumerate(pairs):

@@ -11,13 +11,14 @@ another. Every task is computed by :func:`~swalab.experiments.kinds.run_task`.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from swalab.experiments.cells import CellResult, Task
+from swalab.experiments.cells import CellResult, Roster, Task
 from swalab.experiments.config import ModelConfig
 from swalab.experiments.kinds import run_task
 
@@ -39,6 +40,22 @@ def open_stack(config: ModelConfig) -> Any:
         attempts=config.attempts,
         **config.options,
     )
+
+
+def _load(task: Task, stacks: dict[str, Any], on_model: OnModel) -> Any:
+    """The model a task needs (a :class:`Roster` for a mixed-model one), loading what is new.
+
+    ``stacks`` holds every model loaded so far, by its config's JSON: a model shared by
+    several tasks (alone or in rosters) is loaded once.
+    """
+    models = []
+    for config in task.cells[0].config.model_roster():
+        key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+        if key not in stacks:
+            stacks[key] = open_stack(config)
+            on_model(key, vars(stacks[key].model.identity))
+        models.append(stacks[key].model)
+    return models[0] if len(models) == 1 else Roster(tuple(models))
 
 
 def _init_worker(threads: int) -> None:
@@ -133,15 +150,8 @@ class LocalExecutor:
             stacks: dict[str, Any] = {}
             for task in llm:
                 try:
-                    assert task.model_key is not None
-                    if task.model_key not in stacks:
-                        model_config = task.cells[0].config.model
-                        assert model_config is not None
-                        stacks[task.model_key] = open_stack(model_config)
-                        on_model(task.model_key, vars(stacks[task.model_key].model.identity))
-                    result: list[CellResult] | BaseException = run_task(
-                        task, stacks[task.model_key].model, on_step
-                    )
+                    model = _load(task, stacks, on_model)
+                    result: list[CellResult] | BaseException = run_task(task, model, on_step)
                 except Exception as exc:
                     result = exc
                 on_done(task, result)
@@ -159,16 +169,18 @@ class LocalExecutor:
 
 
 class _ModelWorker:
-    """A Ray actor holding one model; runs that model's LLM tasks one after another."""
+    """A Ray actor holding a task's models; runs the LLM tasks that need them in turn."""
 
-    def __init__(self, config: ModelConfig) -> None:
-        self.stack = open_stack(config)
+    def __init__(self, task: Task) -> None:
+        self.stacks: dict[str, Any] = {}
+        self.loaded: dict[str, dict[str, Any]] = {}
+        self.model = _load(task, self.stacks, self.loaded.__setitem__)
 
-    def identity(self) -> dict[str, Any]:
-        return dict(vars(self.stack.model.identity))
+    def identity(self) -> dict[str, dict[str, Any]]:
+        return self.loaded
 
     def run(self, task: Task) -> list[CellResult]:
-        return run_task(task, self.stack.model)
+        return run_task(task, self.model)
 
 
 class RayExecutor:
@@ -222,8 +234,9 @@ class RayExecutor:
                 assert key is not None
                 if key not in actors:
                     try:  # a model that cannot load fails its tasks, not the sweep
-                        actors[key] = actor_cls.remote(task.cells[0].config.model)
-                        on_model(key, ray.get(actors[key].identity.remote()))
+                        actors[key] = actor_cls.remote(task)
+                        for one, identity in ray.get(actors[key].identity.remote()).items():
+                            on_model(one, identity)
                     except Exception as exc:
                         actors[key] = exc
                 if isinstance(actors[key], Exception):

@@ -23,6 +23,7 @@ from swalab.experiments.config import (
     ConfigError,
     ExecutorConfig,
     ExperimentConfig,
+    ModelConfig,
     grid_values,
     validate_cell,
 )
@@ -50,6 +51,12 @@ def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
     if data.get("model") is not None:  # a cache and retries reproduce answers, never change them
         data["model"].pop("cache")
         data["model"].pop("attempts")
+    for spec in data.get("population") or []:  # added later, like LATER_FIELDS
+        if spec.get("model", 0) is None:
+            del spec["model"]
+        elif spec.get("model") is not None:
+            spec["model"].pop("cache")
+            spec["model"].pop("attempts")
     for dotted, default in LATER_FIELDS.items():
         *parents, leaf = dotted.split(".")
         node = data
@@ -60,39 +67,41 @@ def cell_payload(config: ExperimentConfig) -> dict[str, Any]:
     return data
 
 
-def model_key(config: ExperimentConfig) -> str:
-    """Identity of the loaded model an LLM cell needs (cells sharing it share one load)."""
-    assert config.model is not None
-    return json.dumps(config.model.model_dump(mode="json"), sort_keys=True)
+def model_key(config: Any) -> str:
+    """Identity of the loaded models an LLM cell needs (cells sharing them share one load).
+
+    One model's key is its config as JSON; a mixed-model cell's is the list of its models.
+    """
+    roster = [m.model_dump(mode="json") for m in config.model_roster()]
+    assert roster
+    return json.dumps(roster[0] if len(roster) == 1 else roster, sort_keys=True)
 
 
-def _check_model(config: ExperimentConfig) -> None:
+def _check_model(model: ModelConfig, where: str = "model") -> None:
     """Unknown backends, models and missing extras fail here, before any work."""
     from swalab.llm import presets, registry
 
-    model = config.model
-    assert model is not None
     try:
         registry.check_available(model.backend)
         target = presets.resolve(model.backend, model.name)
     except (ImportError, ValueError) as exc:
-        raise ConfigError(f"model.backend={model.backend!r}: {exc}") from None
+        raise ConfigError(f"{where}.backend={model.backend!r}: {exc}") from None
     if model.backend == "llamacpp":
         if target in presets.EMBEDDED_MODELS:
             try:
                 presets.embedded_path(target)
             except ImportError as exc:
-                raise ConfigError(f"model.name={model.name!r}: {exc}") from None
+                raise ConfigError(f"{where}.name={model.name!r}: {exc}") from None
         elif not Path(target).is_file():
             raise ConfigError(
-                f"model.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF "
+                f"{where}.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF "
                 f"file; use one of {list(presets.EMBEDDED_MODELS)} or the path of a .gguf file"
             )
     if model.backend in ("openai", "transformers", "vllm") and model.name is None:
-        raise ConfigError(f"model.name: backend {model.backend!r} needs a model name")
+        raise ConfigError(f"{where}.name: backend {model.backend!r} needs a model name")
     if "base_url" in model.options:
         try:
-            http_url("model.options.base_url", str(model.options["base_url"]))
+            http_url(f"{where}.options.base_url", str(model.options["base_url"]))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -108,11 +117,6 @@ def _check_dilemma(config: ExperimentConfig) -> None:
 
     env = config.env
     defaults = ExperimentConfig()
-    if config.policy.mode != "swi":
-        raise ConfigError(
-            f"policy.mode={config.policy.mode!r}: {env} plays SWI agents only "
-            f"(the prompted mode is a congestion_v0 agent)"
-        )
     for name in _DILEMMA_GAME:
         if getattr(config.game, name) != getattr(defaults.game, name):
             raise ConfigError(
@@ -128,10 +132,8 @@ def _check_dilemma(config: ExperimentConfig) -> None:
             f"policy.scorer='paper' is the congestion game's normalised scorer: "
             f"{env} takes consistent or judge"
         )
-    if policy.candidates == "random" or policy.selector != "code":
-        raise ConfigError(
-            f"policy.candidates/selector: {env} takes grid or llm candidates, chosen in code"
-        )
+    if policy.candidates in ("random", "anchors"):
+        raise ConfigError(f"policy.candidates={policy.candidates!r}: {env} takes grid or llm")
     try:
         dyn = adapt.dynamics(config)
     except ValueError as exc:
@@ -150,13 +152,33 @@ def _check_dilemma(config: ExperimentConfig) -> None:
         )
     if (policy.candidates == "llm") != (config.model is not None):
         raise ConfigError("model: give a model section exactly when policy.candidates is llm")
+    if policy.candidates != "llm" and (policy.mode != "swi" or policy.selector != "code"):
+        raise ConfigError(
+            "policy.mode/selector: the prompted mode and the LLM selector ask a model; set "
+            "policy.candidates: llm and a model section"
+        )
+    if text and (policy.mode != "swi" or policy.selector != "code"):
+        raise ConfigError(
+            "policy.mode/selector: env_params.mode='text' plays messages scored in code; "
+            "the prompted mode and the LLM selector answer numbers (use env_params.mode=numeric)"
+        )
+    if policy.mode == "prompted" and policy.selector != "code":
+        raise ConfigError(
+            "policy.selector='llm' picks a row of the SWI score table: policy.mode='prompted' "
+            "has none (use selector: code)"
+        )
     try:
         lam = np.array([realize(config, 0)["lam"]], dtype=np.float64)
         Lockstep(dyn, lam, config.seed_list()[:1], adapt.dilemma_agents(config))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if any(spec.model is not None for spec in config.population or []):
+        raise ConfigError(
+            f"population: an entry names a model: mixed-model populations play congestion_v0, "
+            f"not {env}"
+        )
     if config.model is not None:
-        _check_model(config)
+        _check_model(config.model)
 
 
 def _check_cell(config: ExperimentConfig) -> None:
@@ -206,9 +228,21 @@ def _check_cell(config: ExperimentConfig) -> None:
     sim = adapt.simulation(config)
     lam = realize(config, 0)["lam"]
     v.per_agent("lam", lam, sim.n_agents, 0.0, check="unit_interval")
+    if not llm and any(spec.model is not None for spec in config.population or []):
+        raise ConfigError(
+            "population: an entry names a model, but policy.candidates is not llm: only "
+            "LLM cells ask models"
+        )
     if llm:
-        adapt.protocol(config)
-        _check_model(config)
+        assert config.model is not None
+        models = [("model", config.model)] + [
+            (f"population[{j}].model", spec.model)
+            for j, spec in enumerate(config.population or [])
+            if spec.model is not None
+        ]
+        for where, model in models:
+            adapt.protocol(config, model)
+            _check_model(model, where)
     else:
         LockstepBatch.from_config(sim, [lam], config.seed_list()[:1])
 

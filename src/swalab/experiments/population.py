@@ -128,11 +128,17 @@ def heterogeneity(config: ExperimentConfig) -> str | None:
 
 
 def population_label(config: ExperimentConfig) -> str | None:
-    """``swi×4 + greedy×1`` style name of a mixed population; ``None`` for all-SWI."""
-    if config.population is None or all(s.kind == "swi" for s in config.population):
+    """``swi×4 + greedy×1`` style name of a mixed population; ``None`` for all-SWI.
+
+    Agents answered by a model of their own carry its name: ``swi×3 + swi[smollm2]×2``.
+    """
+    pop = config.population
+    if pop is None or all(s.kind == "swi" and s.model is None for s in pop):
         return None
     parts = []
-    for spec in config.population:
+    for spec in pop:
         extra = "" if spec.demand is None else f"({spec.demand:g})"
+        if spec.model is not None:
+            extra += f"[{spec.model.name or spec.model.backend}]"
         parts.append(f"{spec.kind}{extra}×{spec.count}")
     return " + ".join(parts)

@@ -77,6 +77,20 @@ def _agent_label(kind: str, policy: dict[str, Any]) -> str:
     return "swi-llm" if policy.get("selector") == "llm" else "swi"
 
 
+def _agent_models(config: dict[str, Any]) -> list[str]:
+    """The name of the model that answers each agent (a mixed population has several)."""
+    model = config.get("model")
+    default = (model.get("name") or "default") if model else "model-based"
+    n = int(config["game"]["n_agents"])
+    if not config.get("population"):
+        return [default] * n
+    names: list[str] = []
+    for spec in config["population"]:
+        own = spec.get("model")
+        names += [(own.get("name") or "default") if own else default] * int(spec.get("count", 1))
+    return names
+
+
 def _grid(x_max: float, step: float) -> FloatArray:
     n = int(np.floor(x_max / step + 1e-9)) + 1
     grid: FloatArray = np.minimum(np.arange(n) * step, x_max)
@@ -117,16 +131,19 @@ def cell_rows(
     """
     if config.get("env", "congestion_v0") != "congestion_v0" or not steps.get("kind"):
         return []
-    game, policy, model = config["game"], config["policy"], config.get("model")
+    game, policy = config["game"], config["policy"]
     mode = policy.get("mode", "swi")
-    groups: dict[tuple[str, float | None], list[int]] = defaultdict(list)
+    models = _agent_models(config)
+    groups: dict[tuple[str, float | None, str], list[int]] = defaultdict(list)
     for r, kind in enumerate(steps["kind"]):
         label = _agent_label(kind, policy)
-        groups[(label, steps["lam"][r] if kind == "swi" else None)].append(r)
+        lam = steps["lam"][r] if kind == "swi" else None
+        groups[(label, lam, models[steps["agent"][r]])].append(r)
     n = int(game["n_agents"])
     per_agent = _per_agent(episodes)
     out = []
-    for (label, lam), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2]))
+    for (label, lam, model), rows in ordered:
         for utility in utilities:
             dec = _decisions(steps, rows, utility, game, policy, per_agent, n)
             if dec is None:
@@ -138,7 +155,7 @@ def cell_rows(
                     "cell": key,
                     "agent": label,
                     "utility": f"scorer:{policy['scorer']}" if utility == "scorer" else "game",
-                    "model": (model.get("name") or "default") if model else "model-based",
+                    "model": model,
                     "mode": mode,
                     "scorer": policy["scorer"],
                     "beta": float(game["beta"]),

@@ -14,8 +14,14 @@ message replaces the group score (private then counts ``length/x_max`` so both l
 [0, 1], as in the paper's scorer), and its agreement with the closed-form group score is
 measured.
 
-Unusable answers are recorded with the fallback taken (grid for proposals, the
-closed-form score for judge grades); nothing is turned into a made-up number.
+The numeric mode also plays the other agent modes: ``selector="llm"`` asks each agent's
+model, in a second call, for the row of its score table with the highest utility (the
+reference's second call), and ``mode="prompted"`` states the situation and λ in words and
+takes the model's answer, one allowed number, as the amount (no scorer).
+
+Unusable answers are recorded with the fallback taken (grid for proposals, a seeded grid
+draw for a prompted answer, the argmax for a pick, the closed-form score for judge grades);
+nothing is turned into a made-up number.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from typing import Any
 
 import numpy as np
 
+from swalab import reference as ref
 from swalab._validate import FloatArray
 from swalab.envs.context_budget_v0 import count_words
 from swalab.envs.dynamics import Dynamics
 from swalab.llm.base import BACKEND_ERROR, LanguageModel
-from swalab.llm.constraints import NumberList, OutputFormat
+from swalab.llm.constraints import Choice, Demand, NumberList, OutputFormat
 from swalab.llm.judge import LLMJudge, rank_agreement
-from swalab.llm.runner import _seed32, _unique_generate
+from swalab.llm.protocol import choose_prompt, default_template, score_table, stance
+from swalab.llm.runner import _CHOOSE_STREAM, _FALLBACK_STREAM, _seed32, _unique_generate
 from swalab.swi.dilemma import DilemmaAgents, DilemmaResult, Lockstep, choose, score
 
 #: Team tasks text-mode agents write about (one per episode, by seed).
@@ -105,6 +113,18 @@ def _proposal_prompt(
     )
 
 
+def _prompted_prompt(
+    dyn: Dynamics, state: dict[str, Any], agent: int, lam: float, belief: float
+) -> str:
+    return (
+        f"{dyn.describe(state, agent)}\n"
+        f"You are agent {agent + 1} of {dyn.n_agents}. Your goal: {stance(lam)} "
+        f"The others used about {belief:.1f} {dyn.unit} each recently.\n"
+        f"How many {dyn.unit} do you use this step? Answer with one number from 0 to "
+        f"{dyn.x_max:g}.\nAnswer:"
+    )
+
+
 def _message_prompt(dyn: Dynamics, state: dict[str, Any], agent: int, topic: str) -> str:
     return (
         f"{dyn.describe(state, agent)}\n"
@@ -130,16 +150,17 @@ def _generate(
     seeds: list[int],
     temperature: float,
     max_tokens: int | list[int],
-) -> tuple[list[Any], list[bool]]:
-    """One batched call per distinct token cap (one call in numeric mode)."""
+) -> tuple[list[Any], list[bool], float]:
+    """One batched call per distinct token cap (one call in numeric mode), and its wall time."""
     if not prompts:
-        return [], []
+        return [], [], 0.0
     caps = [max_tokens] * len(prompts) if isinstance(max_tokens, int) else max_tokens
     done: list[Any] = [None] * len(prompts)
     shared: list[bool] = [False] * len(prompts)
+    wall = 0.0
     for cap in sorted(set(caps)):
         idx = [j for j, c in enumerate(caps) if c == cap]
-        out, sh, _ = _unique_generate(
+        out, sh, seconds = _unique_generate(
             model,
             [prompts[j] for j in idx],
             [formats[j] for j in idx],
@@ -147,9 +168,113 @@ def _generate(
             temperature=temperature,
             max_tokens=cap,
         )
+        wall += seconds
         for j, comp, flag in zip(idx, out, sh, strict=True):
             done[j], shared[j] = comp, flag
-    return done, shared
+    return done, shared, wall
+
+
+def _account(
+    acc: dict[str, float],
+    owners: list[tuple[int, int]],
+    done: list[Any],
+    shared: list[bool],
+    wall: float,
+) -> dict[tuple[int, int], dict[str, float]]:
+    """Charge a call to the run and to each asking agent (its prompts in order, ``per`` each).
+
+    Tokens count once per distinct completion; latency is shared evenly over the prompts.
+    """
+    acc["prompts"] += len(done)
+    acc["latency_s"] += wall
+    per = len(done) // max(len(owners), 1)
+    share = wall / max(len(done), 1)
+    cost = {}
+    for o, owner in enumerate(owners):
+        mine = {"tokens_in": 0, "tokens_out": 0, "latency_s": share * per}
+        mine_done, mine_shared = done[o * per : (o + 1) * per], shared[o * per : (o + 1) * per]
+        for comp, sh in zip(mine_done, mine_shared, strict=True):
+            acc["cached"] += comp.cached
+            if not sh:
+                mine["tokens_in"] += comp.tokens_in
+                mine["tokens_out"] += comp.tokens_out
+        acc["tokens_in"] += mine["tokens_in"]
+        acc["tokens_out"] += mine["tokens_out"]
+        cost[owner] = mine
+    return cost
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """One step's score tables: each asking agent's candidates and their scores.
+
+    ``private``, ``group`` and ``utility`` are ``(E, N, M)``, padded past each agent's
+    ``len(cand[(e, i)])`` candidates.
+    """
+
+    owners: list[tuple[int, int]]
+    cand: dict[tuple[int, int], list[float]]
+    private: FloatArray
+    group: FloatArray
+    utility: FloatArray
+
+
+def _pick(
+    model: LanguageModel,
+    run: Lockstep,
+    t: int,
+    scored: _Scored,
+    chosen: FloatArray,
+    notes: dict[tuple[int, int], dict[str, Any]],
+    cost: dict[tuple[int, int], dict[str, float]],
+    acc: dict[str, float],
+    *,
+    template: str,
+    max_tokens: int,
+    constrained: bool,
+) -> None:
+    """Ask each agent's model for the highest-U row of its table; play the row when usable.
+
+    An unusable pick keeps the argmax and is recorded (the reference's behaviour); a
+    backend failure is recorded the same way (a dilemma episode has no failed state).
+    """
+    owners, cand, utility = scored.owners, scored.cand, scored.utility
+    prompts: list[str] = []
+    formats: list[OutputFormat | None] = []
+    seeds32: list[int] = []
+    for e, i in owners:
+        width = len(cand[(e, i)])
+        table = score_table(
+            np.asarray(cand[(e, i)]),
+            scored.private[e, i, :width],
+            scored.group[e, i, :width],
+            utility[e, i, :width],
+        )
+        prompts.append(choose_prompt(template, table, agent=i, lam=run.lam[e, i], rows=width))
+        formats.append(Choice(options=width) if constrained else None)
+        seeds32.append(_seed32(run.seeds[e], t, _CHOOSE_STREAM + i))
+    done, shared, wall = _unique_generate(
+        model, prompts, formats, seeds32, temperature=0.0, max_tokens=max_tokens
+    )
+    extra = _account(acc, owners, done, shared, wall)
+    for (e, i), comp in zip(owners, done, strict=True):
+        for key, value in extra[(e, i)].items():
+            cost[(e, i)][key] += value
+        width = len(cand[(e, i)])
+        note = notes[(e, i)]
+        note |= {"llm_pick": None, "pick_error": None, "pick_agrees": None}
+        try:
+            if comp.error is not None:
+                raise ValueError(comp.error)
+            row = int(
+                comp.value if comp.value is not None else Choice(options=width).parse(comp.text)
+            )
+        except ValueError as exc:
+            note["pick_error"] = str(exc)
+            continue
+        u = utility[e, i, :width]
+        note |= {"llm_pick": row, "pick_agrees": bool(u[row - 1] == u.max())}
+        chosen[e, i] = cand[(e, i)][row - 1]
 
 
 def _pad(rows: list[list[float]]) -> FloatArray:
@@ -171,6 +296,10 @@ def run_llm_dilemma(
     constrained: bool = True,
     text: bool = False,
     judge: LLMJudge | None = None,
+    mode: str = "swi",
+    selector: str = "code",
+    choose_template: str | None = None,
+    choose_max_tokens: int = ref.CHOOSE_MAX_TOKENS,
     on_step: Callable[[int], None] | None = None,
 ) -> DilemmaLLMRun:
     """Play one episode per row of ``lam`` with LLM proposals (or messages), in lockstep.
@@ -188,23 +317,47 @@ def run_llm_dilemma(
         constrained: Enforce the proposal format (it is parsed either way).
         text: Text mode (messages instead of numbers).
         judge: Grade text-mode messages with this judge as the group score.
+        mode: ``"swi"`` (proposals scored in code) or ``"prompted"`` (the model answers
+            the amount; numeric mode).
+        selector: ``"code"`` (the argmax) or ``"llm"`` (the model picks a row of the
+            score table, greedily; an unusable pick keeps the argmax; numeric mode).
+        choose_template: The pick prompt (default: the shipped text version).
+        choose_max_tokens: Most tokens of a pick.
         on_step: Called with the step index after each step.
 
     Raises:
-        ValueError: Text mode or a judge on a dilemma without messages.
+        ValueError: Text mode or a judge on a dilemma without messages; a prompted or
+            picking agent in text mode; an unknown mode or selector.
     """
     if (text or judge is not None) and dyn.name != "context_budget_v0":
         raise ValueError(
             f"text mode and the judge need messages: {dyn.name} has none (use context_budget_v0)"
         )
+    if mode not in ("swi", "prompted") or selector not in ("code", "llm"):
+        raise ValueError(
+            f"mode={mode!r}, selector={selector!r}: choose mode swi or prompted, selector "
+            "code or llm"
+        )
+    prompted, picks_by_model = mode == "prompted", selector == "llm"
+    if (prompted or picks_by_model) and (text or judge is not None):
+        raise ValueError("mode='prompted' and selector='llm' answer numbers: not in text mode")
+    if prompted and picks_by_model:
+        raise ValueError("selector='llm' picks a row of the score table: prompted agents have none")
+    choose_text = choose_template if choose_template is not None else default_template("choose")
     run = Lockstep(dyn, np.asarray(lam, dtype=np.float64), seeds, agents)
     n, e_count = dyn.n_agents, len(run.seeds)
     count, tokenizer = token_counter(model) if text else (count_words, None)
     res = DilemmaResult.empty(e_count, dyn.steps, n, run.grid, record=False)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(e_count)]
-    acc = dict.fromkeys(("prompts", "tokens_in", "tokens_out", "cached", "judge_calls"), 0.0)
+    acc = dict.fromkeys(
+        ("prompts", "tokens_in", "tokens_out", "latency_s", "cached", "judge_calls"), 0.0
+    )
     resolution = 1.0 if dyn.integer_actions else run.agents.grid_step
-    check = NumberList(k=k, x_max=float(dyn.x_max), resolution=resolution)
+    check: NumberList | Demand = (
+        Demand(x_max=float(dyn.x_max), resolution=resolution)
+        if prompted
+        else NumberList(k=k, x_max=float(dyn.x_max), resolution=resolution)
+    )
     judged: list[tuple[float, float]] = []
     picks: list[bool] = []
     swi = [i for i, kind in enumerate(run.kinds) if kind == "swi"]
@@ -217,19 +370,19 @@ def run_llm_dilemma(
         seeds32: list[int] = []
         for e, i in owners:
             for j in range(k if text else 1):
+                lam_i, belief_i = float(run.lam[e, i]), float(belief[e, i])
                 if text:
                     topic = TOPICS[run.seeds[e] % len(TOPICS)]
                     prompts.append(_message_prompt(dyn, states[e], i, topic))
                     formats.append(None)
+                elif prompted:
+                    prompts.append(_prompted_prompt(dyn, states[e], i, lam_i, belief_i))
+                    formats.append(check if constrained else None)
                 else:
-                    prompts.append(
-                        _proposal_prompt(
-                            dyn, states[e], i, float(run.lam[e, i]), float(belief[e, i]), k
-                        )
-                    )
+                    prompts.append(_proposal_prompt(dyn, states[e], i, lam_i, belief_i, k))
                     formats.append(check if constrained else None)
                 seeds32.append(_seed32(run.seeds[e], t, i * 64 + j))
-        done, shared = _generate(
+        done, shared, wall = _generate(
             model,
             prompts,
             formats,
@@ -237,12 +390,7 @@ def run_llm_dilemma(
             temperature,
             _token_caps(dyn, k, len(owners)) if text else max_tokens,
         )
-        acc["prompts"] += len(prompts)
-        for comp, sh in zip(done, shared, strict=True):
-            acc["cached"] += comp.cached
-            if not sh:
-                acc["tokens_in"] += comp.tokens_in
-                acc["tokens_out"] += comp.tokens_out
+        cost = _account(acc, owners, done, shared, wall)
         # Candidate sets per (episode, agent): sorted values, with texts in text mode.
         cand: dict[tuple[int, int], list[float]] = {}
         texts: dict[tuple[int, int], dict[float, str]] = {}
@@ -270,20 +418,32 @@ def run_llm_dilemma(
                 note["proposals"] = values
             else:
                 comp = answers[0]
-                proposals: list[float] | None = None
+                answer: Any = None
                 error = comp.error
                 if error is None:
                     try:
-                        proposals = comp.value if comp.value is not None else check.parse(comp.text)
+                        answer = comp.value if comp.value is not None else check.parse(comp.text)
                     except ValueError as exc:
                         error = str(exc)
                 note["proposal_error"] = error
-                note["proposals"] = proposals
-                if proposals is None:
+                proposals: list[float] | None = (
+                    None if answer is None else [float(x) for x in np.ravel(answer)]
+                )
+                if prompted:  # one amount answered: the only candidate (no scorer)
+                    if proposals is None:
+                        draw = np.random.default_rng(
+                            _seed32(run.seeds[e], t, _FALLBACK_STREAM + i)
+                        ).choice(run.grid)
+                        note["fallback"] = "grid"
+                        pool = [float(draw)]
+                    else:
+                        pool = proposals
+                elif proposals is None:
                     note["fallback"] = "grid"
                     pool = list(run.grid)
                 else:
                     pool = [*proposals, *run.agents.anchors]
+                note["proposals"] = proposals
                 arr = np.clip(np.asarray(pool, dtype=np.float64), 0.0, dyn.x_max)
                 values = sorted(set((np.round(arr) if dyn.integer_actions else arr).tolist()))
             cand[(e, i)] = values
@@ -328,7 +488,24 @@ def run_llm_dilemma(
             fallback_group = np.clip(group / max(group.max(), 1e-12), 0.0, 1.0)
             used_group = np.where(np.isnan(judge_scores), fallback_group, judge_scores)
         utility = run.utility(used_private, used_group)
-        actions_now = run.outsiders(choose(padded, utility), t)
+        argmax = choose(padded, utility)
+        chosen = argmax.copy()
+        if picks_by_model and owners:
+            scored = _Scored(owners, cand, used_private, used_group, utility)
+            _pick(
+                model,
+                run,
+                t,
+                scored,
+                chosen,
+                notes,
+                cost,
+                acc,
+                template=choose_text,
+                max_tokens=choose_max_tokens,
+                constrained=constrained,
+            )
+        actions_now = run.outsiders(chosen, t)
         out = run.advance(actions_now)
         res.put(t, actions_now, out, belief)
         for e in range(e_count):
@@ -347,13 +524,15 @@ def run_llm_dilemma(
                 }
                 if (e, i) in cand:
                     width = len(cand[(e, i)])
-                    row |= notes[(e, i)] | {
-                        "candidates": cand[(e, i)],
-                        "private": used_private[e, i, :width].tolist(),
-                        "group": used_group[e, i, :width].tolist(),
-                        "utility": utility[e, i, :width].tolist(),
-                        "argmax_demand": float(actions_now[e, i]),
-                    }
+                    row |= notes[(e, i)] | cost[(e, i)]
+                    if not prompted:
+                        row |= {
+                            "candidates": cand[(e, i)],
+                            "private": used_private[e, i, :width].tolist(),
+                            "group": used_group[e, i, :width].tolist(),
+                            "utility": utility[e, i, :width].tolist(),
+                            "argmax_demand": float(argmax[e, i]),
+                        }
                     if text:
                         row["text"] = texts[(e, i)][float(actions_now[e, i])]
                     if judge is not None:

@@ -141,6 +141,43 @@ def _unique_generate(
     return [out[w] for w in where], shared, watch.elapsed()
 
 
+#: Who answers an agent: a loaded model and how it is asked (its templates, temperature).
+Seat = tuple[LanguageModel, ProtocolConfig]
+
+
+def _ask(
+    seats: Sequence[Seat],
+    seat_of: list[int],
+    prompts: list[str],
+    formats: list[OutputFormat | None],
+    seeds: list[int],
+    *,
+    choose: bool = False,
+) -> tuple[list[Completion], list[bool], list[float]]:
+    """One call per seat over its prompts; each prompt's completion, sharing and latency share.
+
+    ``choose`` asks with the seat's choose temperature and token limit.
+    """
+    done: list[Any] = [None] * len(prompts)
+    shared = [False] * len(prompts)
+    shares = [0.0] * len(prompts)
+    for s, (model, proto) in enumerate(seats):
+        idx = [j for j, x in enumerate(seat_of) if x == s]
+        if not idx:
+            continue
+        out, sh, wall = _unique_generate(
+            model,
+            [prompts[j] for j in idx],
+            [formats[j] for j in idx],
+            [seeds[j] for j in idx],
+            temperature=proto.choose_temperature if choose else proto.temperature,
+            max_tokens=proto.choose_max_tokens if choose else proto.max_tokens,
+        )
+        for j, comp, flag in zip(idx, out, sh, strict=True):
+            done[j], shared[j], shares[j] = comp, flag, wall / len(idx)
+    return done, shared, shares
+
+
 def _charge(ep: LLMEpisode, done: Completion, share: float, shared: bool) -> None:
     acc = ep.accounting
     acc["prompts"] += 1
@@ -197,11 +234,18 @@ def run_llm_pairs(
     protocol: ProtocolConfig | None = None,
     on_step: Callable[[int], None] | None = None,
     games: Sequence[SimulationConfig] | None = None,
+    others: Sequence[Seat] = (),
+    seat_of: Sequence[int] | None = None,
 ) -> list[LLMEpisode]:
     """Play the given (λ, seed) episodes in lockstep through ``model``.
 
     ``games``, one per episode, give each episode its own per-agent caps, impacts and
     values (drawn per seed); everything else comes from ``config``.
+
+    A mixed-model population seats agents at different models: ``seat_of[i]`` is 0 for
+    ``model`` asked with ``protocol`` and ``j`` for ``others[j - 1]`` (a model and its own
+    protocol: templates, temperature, token limit). Each step then makes one call per model.
+    The decision rule (``mode``, ``selector``, ``k``, ``fallback``) is ``protocol``'s.
 
     Each step builds one proposal prompt per SWI agent of every live episode and sends them
     in one call; outsiders (:mod:`~swalab.swi.outsiders`) play their own rule and cost no
@@ -218,6 +262,12 @@ def run_llm_pairs(
     n = config.n_agents
     if not episodes_to_play:
         raise ValueError("no episodes to play: give at least one (λ, seed) pair")
+    seats: list[Seat] = [(model, proto), *others]
+    agent_seat = [0] * n if seat_of is None else list(seat_of)
+    if len(agent_seat) != n or any(not 0 <= x < len(seats) for x in agent_seat):
+        raise ValueError(
+            f"seat_of={agent_seat}: must give each of the {n} agents a seat in 0..{len(seats) - 1}"
+        )
     episodes = [
         LLMEpisode(
             lam=v.per_agent(f"lam[{e}]", lam, n, 0.0, check="unit_interval").tolist(),
@@ -260,6 +310,7 @@ def run_llm_pairs(
         formats: list[OutputFormat | None] = []
         seeds32: list[int] = []
         owners: list[tuple[int, int]] = []
+        asked_seat: list[int] = []
         for e in live:
             previous = last[e]
             board = Board(
@@ -274,13 +325,14 @@ def run_llm_pairs(
                 if kinds[i] != "swi":
                     continue
                 lam, belief, cap = episodes[e].lam[i], float(beliefs[e][i]), caps[e][i]
+                own = seats[agent_seat[i]][1]
                 prompts.append(
                     prompted_prompt(
-                        proto.prompted_template, board, agent=i, belief=belief, x_max=cap, lam=lam
+                        own.prompted_template, board, agent=i, belief=belief, x_max=cap, lam=lam
                     )
                     if prompted
                     else proposal_prompt(
-                        proto.proposal_template,
+                        own.proposal_template,
                         board,
                         agent=i,
                         belief=belief,
@@ -289,21 +341,14 @@ def run_llm_pairs(
                         lam=lam,
                     )
                 )
-                formats.append(checks[caps[e][i]] if proto.constrained else None)
+                formats.append(checks[caps[e][i]] if own.constrained else None)
                 seeds32.append(_seed32(episodes[e].seed, t, i))
                 owners.append((e, i))
+                asked_seat.append(agent_seat[i])
         decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
         if prompts:
-            done, shared, wall = _unique_generate(
-                model,
-                prompts,
-                formats,
-                seeds32,
-                temperature=proto.temperature,
-                max_tokens=proto.max_tokens,
-            )
-            share = wall / len(prompts)
-            for (e, i), comp, sh in zip(owners, done, shared, strict=True):
+            done, shared, shares = _ask(seats, asked_seat, prompts, formats, seeds32)
+            for (e, i), comp, sh, share in zip(owners, done, shared, shares, strict=True):
                 ep = episodes[e]
                 _charge(ep, comp, share, sh)
                 if ep.status != "ok":
@@ -333,7 +378,7 @@ def run_llm_pairs(
                 decisions[e][i] = d
         # 2. Optional LLM selector: one more call for every live SWI agent.
         if proto.selector == "llm":
-            _llm_select(model, proto, episodes, decisions, t)
+            _llm_select(seats, agent_seat, episodes, decisions, t)
         # 3. Play the step.
         for e in live:
             ep = episodes[e]
@@ -487,8 +532,8 @@ def _decide(
 
 
 def _llm_select(
-    model: LanguageModel,
-    proto: ProtocolConfig,
+    seats: Sequence[Seat],
+    agent_seat: list[int],
     episodes: list[LLMEpisode],
     decisions: dict[int, dict[int, dict[str, Any]]],
     t: int,
@@ -498,6 +543,7 @@ def _llm_select(
     formats: list[OutputFormat | None] = []
     seeds32: list[int] = []
     owners: list[tuple[int, int, Choice]] = []
+    asked_seat: list[int] = []
     for e, rows in decisions.items():
         if episodes[e].status != "ok":
             continue
@@ -505,26 +551,20 @@ def _llm_select(
             dec = d["_scores"]
             table = score_table(dec.candidates, dec.private, dec.group, dec.utility)
             rows_n = len(dec.candidates)
+            own = seats[agent_seat[i]][1]
             prompts.append(
                 choose_prompt(
-                    proto.choose_template, table, agent=i, lam=episodes[e].lam[i], rows=rows_n
+                    own.choose_template, table, agent=i, lam=episodes[e].lam[i], rows=rows_n
                 )
             )
-            formats.append(Choice(options=rows_n) if proto.constrained else None)
+            formats.append(Choice(options=rows_n) if own.constrained else None)
+            asked_seat.append(agent_seat[i])
             seeds32.append(_seed32(episodes[e].seed, t, _CHOOSE_STREAM + i))
             owners.append((e, i, Choice(options=rows_n)))
     if not prompts:
         return
-    done, shared, wall = _unique_generate(
-        model,
-        prompts,
-        formats,
-        seeds32,
-        temperature=proto.choose_temperature,
-        max_tokens=proto.choose_max_tokens,
-    )
-    share = wall / len(prompts)
-    for (e, i, check), comp, sh in zip(owners, done, shared, strict=True):
+    done, shared, shares = _ask(seats, asked_seat, prompts, formats, seeds32, choose=True)
+    for (e, i, check), comp, sh, share in zip(owners, done, shared, shares, strict=True):
         ep = episodes[e]
         _charge(ep, comp, share, sh)
         if ep.status != "ok":

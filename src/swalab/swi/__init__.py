@@ -11,6 +11,7 @@ sweeps λ with either.
 from swalab.swi.beliefs import BeliefModel, EMABelief
 from swalab.swi.candidates import (
     REFERENCE_ANCHORS,
+    AnchorCandidates,
     CandidateSet,
     CandidateSource,
     FixedCandidates,
@@ -35,6 +36,7 @@ from swalab.swi.sweep import LambdaSummary, simulate
 __all__ = [
     "REFERENCE_ANCHORS",
     "SCORERS",
+    "AnchorCandidates",
     "BeliefModel",
     "CandidateSet",
     "CandidateSource",

@@ -28,7 +28,7 @@ _LOW32 = uint64(0xFFFFFFFF)
 _ONE = uint64(1)
 _ZERO = uint64(0)
 
-MODE_GRID, MODE_RANDOM, MODE_GIVEN = 0, 1, 2
+MODE_GRID, MODE_RANDOM, MODE_GIVEN, MODE_ANCHORS = 0, 1, 2, 3
 SCORER_PAPER, SCORER_CONSISTENT = 0, 1
 # Belief kinds and agent kinds, in the order of beliefs.BELIEF_KINDS / outsiders.AGENT_KINDS.
 BELIEF_EMA, BELIEF_LAST, BELIEF_WINDOW = 0, 1, 2
@@ -308,6 +308,8 @@ def run_episodes(
         max_cands = given.shape[3]
     elif mode == MODE_RANDOM:
         max_cands = k + n_anchor
+    elif mode == MODE_ANCHORS:
+        max_cands = n_anchor
     else:
         max_cands = math.floor(x_max.max() / grid_step + 1e-9) + 1 + n_anchor
     for e in prange(n_episodes):
@@ -378,7 +380,9 @@ def run_episodes(
                             count += 1
                 else:
                     size = grid_size[i]
-                    if mode == MODE_RANDOM:
+                    if mode == MODE_ANCHORS:
+                        count = 0
+                    elif mode == MODE_RANDOM:
                         floyd_sample(_next_key(step_key, i), size, k, picks)
                         count = k
                         for j in range(k):

@@ -132,6 +132,19 @@ class RandomGridCandidates:
         ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class AnchorCandidates:
+    """No proposals at all: an agent chooses among the anchors alone.
+
+    The ablation that tells how much proposals matter: SWI with an LLM's proposals against
+    SWI with only the fixed anchor set, on the same seeds.
+    """
+
+    def propose(self, *, seed: int, step: int, n_agents: int) -> list[FloatArray]:
+        """Return an empty proposal list for every agent."""
+        return [np.empty(0) for _ in range(n_agents)]
+
+
 @dataclass(frozen=True)
 class FixedCandidates:
     """Candidates given in advance: ``table[step][agent]`` (e.g. recorded LLM proposals)."""

@@ -19,12 +19,17 @@ from swalab import reference as ref
 from swalab.envs.congestion_v0 import CongestionEnv
 from swalab.swi import _rng
 from swalab.swi.beliefs import BELIEF_KINDS, BeliefModel, make_belief
-from swalab.swi.candidates import CandidateSource, GridCandidates, RandomGridCandidates
+from swalab.swi.candidates import (
+    AnchorCandidates,
+    CandidateSource,
+    GridCandidates,
+    RandomGridCandidates,
+)
 from swalab.swi.outsiders import check_kind
 from swalab.swi.policy import SWIPolicy
 from swalab.swi.scorers import make_scorer
 
-CANDIDATE_MODES = ("grid", "random")
+CANDIDATE_MODES = ("grid", "random", "anchors")
 HORIZONS = ("fixed", "geometric")
 #: A geometric horizon is cut at this multiple of its mean (probability about e^-20).
 HORIZON_CAP = 20
@@ -60,7 +65,8 @@ class SimulationConfig:
         steps: Horizon ``T``.
         k: Random draws per agent and step (``candidates="random"``).
         grid_step: Spacing of the demand grid candidates are taken from.
-        candidates: ``"grid"`` (the whole grid) or ``"random"`` (``k`` seeded draws).
+        candidates: ``"grid"`` (the whole grid), ``"random"`` (``k`` seeded draws) or
+            ``"anchors"`` (no proposals: the anchors alone).
         anchors: Always-present candidates, clipped to ``[0, x_max]``.
         scorer: ``"paper"`` or ``"consistent"``.
         margin: Safety margin ``m``.
@@ -156,6 +162,10 @@ class SimulationConfig:
         """Return the proposal source named by ``candidates`` (per-agent caps included)."""
         if self.candidates == "grid":
             return GridCandidates(x_max=self.x_max, step=self.grid_step)
+        if self.candidates == "anchors":
+            if not self.anchors:
+                raise ValueError("candidates='anchors' needs at least one anchor (anchors=[])")
+            return AnchorCandidates()
         return RandomGridCandidates(x_max=self.x_max, k=self.k, step=self.grid_step)
 
     def scoring_policy(self) -> SWIPolicy:

@@ -118,7 +118,8 @@ class LockstepBatch:
         n_agents: Agents per episode.
         steps: Horizon T.
         scorer: ``"paper"`` or ``"consistent"``.
-        candidates: ``"grid"``, ``"random"`` or ``"given"`` (candidates passed to the run).
+        candidates: ``"grid"``, ``"random"``, ``"anchors"`` (the anchors alone) or ``"given"``
+            (candidates passed to the run).
         k: Random draws per agent and step.
         grid_step: Demand grid spacing.
         anchors: Always-present candidates (clipped to each agent's ``[0, x_max_i]``).
@@ -184,10 +185,13 @@ class LockstepBatch:
         v.integer_at_least("steps", self.steps, 1)
         if self.scorer not in ("paper", "consistent"):
             raise ValueError(f"scorer={self.scorer!r} is not known: choose paper or consistent")
-        if self.candidates not in ("grid", "random", "given"):
+        if self.candidates not in ("grid", "random", "anchors", "given"):
             raise ValueError(
-                f"candidates={self.candidates!r} is not known: choose grid, random or given"
+                f"candidates={self.candidates!r} is not known: choose grid, random, anchors "
+                "or given"
             )
+        if self.candidates == "anchors" and not len(self.anchors):
+            raise ValueError("candidates='anchors' needs at least one anchor (anchors=[])")
         v.positive("grid_step", self.grid_step)
         v.integer_at_least("k", self.k, 1)
         lam = np.asarray(self.lam, dtype=np.float64)
@@ -364,9 +368,12 @@ def run_lockstep(
     b = batch.validated()
     e_total, n, t = b.n_episodes, b.n_agents, b.steps
     assert b.episode_steps is not None  # validated() fills it
-    mode = {"grid": kern.MODE_GRID, "random": kern.MODE_RANDOM, "given": kern.MODE_GIVEN}[
-        b.candidates
-    ]
+    mode = {
+        "grid": kern.MODE_GRID,
+        "random": kern.MODE_RANDOM,
+        "anchors": kern.MODE_ANCHORS,
+        "given": kern.MODE_GIVEN,
+    }[b.candidates]
     if mode == kern.MODE_GIVEN:
         if given is None or given.ndim != 4 or given.shape[:3] != (t, e_total, n):
             shape = None if given is None else given.shape

@@ -8,15 +8,18 @@ same games and seeds:
   words, it answers its demand; no scorer) — and scripted baselines with no model:
   ``selfish`` (always x_max), ``fair-share`` (always C/N), ``swi-grid`` (the SWI rule on the
   whole grid: the model's proposals replaced by every action), ``random-candidates`` (the
-  model's proposals replaced by seeded random draws), ``best-response`` (the SWA best
-  response: the consistent scorer, no margin, no centering).
+  model's proposals replaced by seeded random draws), ``anchors-only`` (no proposals: the
+  anchors alone), ``best-response`` (the SWA best response: the consistent scorer, no
+  margin, no centering).
 * **tests**: ``switch`` — the congestion game at each β over a coarse λ grid around λ* and
   λ̃, then refined where the overload rate crosses 0.5 (each round splits the bracketing gap
   in four) until λ_c is bracketed to ``± resolution``; ``outsiders`` — the share of selfish
   agents (0–60 %) a population at λ = 1 absorbs before it overloads; ``dilemma`` — the same
   refined switch in each resource dilemma (rate limit, context budget; commons on request),
-  where SWI agents score with the dilemma's own model (the prompted and table-picking modes
-  are congestion-game agents and do not play them).
+  where SWI agents score with the dilemma's own welfare model, table-picking agents pick a
+  row of it and prompted agents read the situation in words; ``mixed`` — with two or more
+  models, the congestion switch at the first β played by populations whose agents are split
+  evenly between the models (one per mode), each model answering its own agents.
 
 Each (agent, test, game) is one cell, keyed by the suite's version, the swalab version, the
 model's identity (the weights' SHA-256 for local files, name and endpoint for servers) and
@@ -58,11 +61,13 @@ from swalab.experiments.studies import Axis
 SUITE_VERSION = "1"
 
 Mode = Literal["swi", "swi-llm", "prompted"]
-Baseline = Literal["selfish", "fair-share", "swi-grid", "random-candidates", "best-response"]
+Baseline = Literal[
+    "selfish", "fair-share", "swi-grid", "random-candidates", "anchors-only", "best-response"
+]
 MODEL_MODES: tuple[Mode, ...] = get_args(Mode)
 BASELINES: tuple[Baseline, ...] = get_args(Baseline)
 Dilemma = Literal["rate_limit_v0", "context_budget_v0", "commons_v0"]
-TESTS = ("switch", "outsiders", "dilemma")
+TESTS = ("switch", "outsiders", "dilemma", "mixed")
 #: Each dilemma's horizon and action grid (its preset's); commons needs hundreds of steps to
 #: collapse, so it is off by default (a model plays ~30,000 decisions there).
 DILEMMA_SETTINGS: dict[str, dict[str, float]] = {
@@ -70,9 +75,11 @@ DILEMMA_SETTINGS: dict[str, dict[str, float]] = {
     "context_budget_v0": {"steps": 20, "grid_step": 1.0},
     "commons_v0": {"steps": 300, "grid_step": 0.25},
 }
-#: Who plays a dilemma: SWI (the model proposes; only the code-chosen mode applies to the
-#: dilemmas' own scorers) and the baselines that need no congestion-game rule.
-DILEMMA_AGENTS = ("swi", "selfish", "swi-grid")
+#: Who plays a dilemma: every model mode and the baselines that need no congestion-game rule
+#: (a dilemma's SWI agents score with its own welfare model and have no anchors).
+DILEMMA_AGENTS = (*MODEL_MODES, "selfish", "swi-grid")
+#: Baselines with no SWI agents to absorb outsiders (or no rule outsiders change).
+NO_OUTSIDER_TEST = ("selfish", "fair-share", "best-response")
 
 
 def _embedded_models() -> list[ModelConfig]:
@@ -128,7 +135,16 @@ class SuiteConfig(StudyConfig):
     dilemma_steps: int | None = Field(
         None, ge=1, le=10**4, description="Horizon of every dilemma (default: each one's own)."
     )
+    dilemma_modes: list[Mode] = Field(
+        default_factory=lambda: list(MODEL_MODES),
+        description="The model modes that play the dilemmas (of those in modes).",
+    )
     seeds: int = Field(2, ge=1, le=1000, description="Episodes per point (seeds 0, 1, …).")
+    mixed: list[Mode] = Field(
+        default_factory=lambda: list(MODEL_MODES),
+        description="With two or more models: the modes (of those in modes) whose "
+        "populations mixing them (agents split evenly) play the switch at the first β.",
+    )
 
     @field_validator("lam")
     @classmethod
@@ -161,11 +177,14 @@ class SuiteCell(StudyConfig):
     swalab: str = __version__
     agent: str = Field(description="The model's name, or the baseline's.")
     mode: str = Field(description="A model mode or a baseline.")
-    test: Literal["switch", "outsiders", "dilemma"]
+    test: Literal["switch", "outsiders", "dilemma", "mixed"]
     env: str = "congestion_v0"
     game: GameConfig
     policy: PolicyConfig
     model: ModelConfig | None = None
+    roster: list[ModelConfig] = Field(
+        default_factory=list, description="Mixed test: the models after ``model``."
+    )
     identity: str = Field("", description="The model's identity (weights hash or endpoint).")
     templates: str = Field("", description="Hash of the prompt templates it is asked with.")
     lam: list[float]
@@ -173,6 +192,20 @@ class SuiteCell(StudyConfig):
     rounds: int
     outsiders: list[float]
     seeds: int
+
+    def model_roster(self) -> list[ModelConfig]:
+        """Every model the cell asks (see :meth:`ExperimentConfig.model_roster`)."""
+        return [] if self.model is None else [self.model, *self.roster]
+
+
+def _blocks(n: int, models: list[ModelConfig]) -> list[dict[str, Any]]:
+    """A population of ``n`` SWI agents split evenly between ``models`` (the first: more)."""
+    size, extra = divmod(n, len(models))
+    return [
+        {"kind": "swi", "count": size + (j < extra), **({"model": m.model_dump()} if j else {})}
+        for j, m in enumerate(models)
+        if size + (j < extra)
+    ]
 
 
 def model_identity(model: ModelConfig) -> str:
@@ -228,10 +261,14 @@ def _sweep(cell: SuiteCell, lams: list[float], greedy: int = 0) -> ExperimentCon
         population = [{"kind": "fixed", "demand": g.capacity / n, "count": n}]
     elif mode == "random-candidates":
         p = p.model_copy(update={"candidates": "random"})
+    elif mode == "anchors-only":
+        p = p.model_copy(update={"candidates": "anchors"})
     elif mode == "best-response":
         p = p.model_copy(update={"scorer": "consistent", "margin": 0.0, "gamma": 0.0})
     if greedy:
         population = [{"kind": "greedy", "count": greedy}, {"kind": "swi", "count": n - greedy}]
+    if cell.test == "mixed":
+        population = _blocks(n, cell.model_roster())
     return ExperimentConfig.model_validate(
         {
             "name": f"{cell.agent}-{mode}",
@@ -266,27 +303,37 @@ class Suite:
 
         if not config.models and not config.baselines:
             raise ConfigError(f"{source}: models/baselines: the suite needs at least one agent")
-        agents: list[tuple[str, str, ModelConfig | None]] = [
-            (m.name or "default", mode, m) for m in config.models for mode in config.modes
+        agents: list[tuple[str, str, list[ModelConfig]]] = [
+            (m.name or "default", mode, [m]) for m in config.models for mode in config.modes
         ]
-        agents += [(b, b, None) for b in config.baselines]
+        agents += [(b, b, []) for b in config.baselines]
+        mixing = bool(config.mixed) and len(config.models) >= 2
+        if mixing:
+            name = "+".join(m.name or "default" for m in config.models)
+            agents += [(name, m, list(config.models)) for m in config.modes if m in config.mixed]
         identities: dict[str, tuple[str, str]] = {}
+        for m in config.models:
+            key = json.dumps(m.model_dump(mode="json"), sort_keys=True)
+            if key not in identities:
+                try:
+                    identities[key] = (model_identity(m), templates_hash(m))
+                except (ImportError, ValueError, OSError) as exc:
+                    raise ConfigError(f"{source}: models: {m.name}: {exc}") from None
         cells = []
-        for agent, mode, model in agents:
-            if model is not None:
-                key = json.dumps(model.model_dump(mode="json"), sort_keys=True)
-                if key not in identities:
-                    try:
-                        identities[key] = (model_identity(model), templates_hash(model))
-                    except (ImportError, ValueError, OSError) as exc:
-                        raise ConfigError(f"{source}: models: {agent}: {exc}") from None
-                identity, templates = identities[key]
-            else:
-                identity, templates = "", ""
-            for test, env, game, policy in _tests(config):
-                if test == "outsiders" and mode in ("selfish", "fair-share", "best-response"):
+        for agent, mode, models in agents:
+            ids = [
+                identities[json.dumps(m.model_dump(mode="json"), sort_keys=True)] for m in models
+            ]
+            identity = "+".join(i for i, _ in ids)
+            templates = "+".join(t for _, t in ids)
+            for test, env, game, policy in _tests(config, mixing):
+                if (test == "mixed") != (len(models) > 1):
+                    continue
+                if test == "outsiders" and mode in NO_OUTSIDER_TEST:
                     continue
                 if test == "dilemma" and mode not in DILEMMA_AGENTS:
+                    continue
+                if test == "dilemma" and models and mode not in config.dilemma_modes:
                     continue
                 cell = SuiteCell(
                     name=config.name,
@@ -297,7 +344,8 @@ class Suite:
                     env=env,
                     game=game,
                     policy=policy,
-                    model=model,
+                    model=models[0] if models else None,
+                    roster=models[1:],
                     identity=identity,
                     templates=templates,
                     lam=list(config.lam),
@@ -323,10 +371,19 @@ class Suite:
         per_switch = len(config.lam) + 3 * config.rounds
         if isinstance(config, SuiteCell):
             cells = 1
-            points = per_switch if config.test == "switch" else len(config.outsiders)
+            points = per_switch if config.test != "outsiders" else len(config.outsiders)
         else:
-            agents = len(config.models) * len(config.modes) + len(config.baselines)
-            cells = agents * (len(config.betas) + (1 if config.outsiders else 0))
+            models, modes, baselines = len(config.models), config.modes, config.baselines
+            plays = len(baselines) + models * len(modes)
+            outsiders = plays - sum(
+                b in ("selfish", "fair-share", "best-response") for b in baselines
+            )
+            dilemma = sum(b in DILEMMA_AGENTS for b in baselines) + models * sum(
+                m in config.dilemma_modes for m in modes
+            )
+            cells = plays * len(config.betas) + dilemma * len(config.dilemmas)
+            cells += outsiders if config.outsiders else 0
+            cells += sum(m in config.mixed for m in modes) if models >= 2 else 0
             points = max(per_switch, len(config.outsiders))
         g = config.game
         return Work(
@@ -362,12 +419,21 @@ class Suite:
         return out
 
 
-def _tests(config: SuiteConfig) -> list[tuple[str, str, GameConfig, PolicyConfig]]:
-    """(test, env, game, policy) of every game the suite plays."""
+def _json(model: ModelConfig) -> str:
+    return json.dumps(model.model_dump(mode="json"), sort_keys=True)
+
+
+def _tests(
+    config: SuiteConfig, mixing: bool = False
+) -> list[tuple[str, str, GameConfig, PolicyConfig]]:
+    """(test, env, game, policy) of every game the suite plays (``mixing``: the mixed one)."""
     out = [
         ("switch", "congestion_v0", config.game.model_copy(update={"beta": b}), config.policy)
         for b in config.betas
     ]
+    if mixing:
+        first = config.game.model_copy(update={"beta": config.betas[0]})
+        out.append(("mixed", "congestion_v0", first, config.policy))
     if config.outsiders:
         out.append(("outsiders", "congestion_v0", config.game, config.policy))
     for env in config.dilemmas:
@@ -426,7 +492,7 @@ def play(cell: Cell, model: Any, on_step: OnStep | None = None) -> dict[str, pa.
     """Every sweep a suite cell needs, then its curve and scorecard tables."""
     c: SuiteCell = cell.config
     results: list[tuple[int, float | None, CellResult]] = []  # (round, share, sweep cell)
-    if c.test in ("switch", "dilemma"):
+    if c.test != "outsiders":
         todo, round_ = list(c.lam), 0
         while todo:
             results += [(round_, None, r) for r in _run_sweep(_sweep(c, todo), model, on_step)]
@@ -563,7 +629,9 @@ def scorecard(
         "rounds": max((r for r, _, _ in results), default=0),
     }
     by_lam = {row["lam"]: row for row in curve if row["share"] is None}
-    if c.test in ("switch", "dilemma"):
+    if c.test == "mixed":
+        card["by_model"] = json.dumps(_by_model(c, steps))
+    if c.test != "outsiders":
         lams, rates = _episode_points(results)
         t = estimate_transition(lams, rates, n_boot=500) if lams else None
         predicted = tilde if tilde is not None and c.mode != "best-response" else star
@@ -603,6 +671,30 @@ def scorecard(
         "welfare_per_1k_tokens": _mean([r["welfare_per_1k_tokens"] for r in curve]),
     }
     return card
+
+
+def _by_model(c: SuiteCell, steps: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Mixed test: each model's agents, their mean demand and reward at λ = 0 and λ = 1.
+
+    Who takes more of the resource, and who pays for the overload, when models share it.
+    """
+    seats = _sweep(c, [c.lam[0]]).model_seats()
+    out = []
+    for j, model in enumerate(c.model_roster()):
+        mine = {i for i, s in enumerate(seats) if s == j}
+        row: dict[str, Any] = {"model": model.name or "default", "agents": len(mine)}
+        for lam in (0.0, 1.0):
+            picked = [
+                (d, r)
+                for a, x, d, r in zip(
+                    steps["agent"], steps["lam"], steps["demand"], steps["reward"], strict=True
+                )
+                if a in mine and x == lam
+            ]
+            row[f"demand_at_{lam:g}"] = _mean([d for d, _ in picked])
+            row[f"reward_at_{lam:g}"] = _mean([r for _, r in picked])
+        out.append(row)
+    return out
 
 
 def _gap(optimum: float, row: dict[str, Any] | None) -> float | None:
