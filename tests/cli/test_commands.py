@@ -127,6 +127,8 @@ def test_bench_engine_quick_json_smoke(capsys):
     assert {"engine_decisions_per_s", "loop_decisions_per_s", "ratio"} <= set(data)
     assert data["engine_decisions_per_s"] > 0 and data["ratio"] > 0
     assert [r["agents"] for r in data["rows"]] == [100, 1000]
+    assert data["drift_agents"] == 1000 and data["drift_rounds"] == 20  # beside the engine
+    assert data["drift_decisions_per_s"] > 0 and data["drift_seconds"] > 0
 
 
 def test_simulate_loop_engine_matches(capsys):

@@ -140,6 +140,7 @@ NUMERIC = {
     "surface --lam-low 0.5 --seeds 1 --steps 2": ["--agents", "--lam-high", "--capacity"],
     "stability --alpha 0.2 --agents 5 --seeds 1 --steps 2": ["--lam", "--capacity-per-agent"],
     "lockin --initial-belief 1 --lam 0.5 --seeds 1 --steps 2": ["--agents", "--gamma"],
+    "drift --population 10 --rounds 2 --seeds 1 --steps 2": ["--population", "--rate", "--beta"],
 }
 EXTREMES = ["1e308", "-1e308", "inf", "nan", "1e-320", "99999999999999999999", "-7"]
 

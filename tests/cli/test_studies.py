@@ -181,3 +181,37 @@ def test_report_renders_a_folder_of_every_map_kind(tmp_path, capsys):
     ):
         assert title in page
     assert page.count("data:image/png;base64,") == 4
+
+
+def test_drift_erodes_a_prosocial_population_as_its_map_predicts(capsys, tmp_path):
+    args = ("drift", "--population", "1000", "--rounds", "25", "--seeds", "3", "--out", "d")
+    code, out, _ = run(capsys, *args, "--json")
+    d = json.loads(out)
+    assert code == 0 and d["rounds"] == 25 and len(d["mean_lam"]) == 26
+    assert len(d["overload_rate"]) == 25 and d["mean_lam"][0] == pytest.approx(0.84)
+    # Imitation copies the selfish, who out-earn the prosocial: the mean falls below λ̃.
+    assert d["switch"] == 0.75 and d["collapsed_at"] is not None
+    assert abs(d["collapsed_at"] - d["predicted_collapsed_at"]) <= 1
+    assert d["overload_rate"][-1] > d["overload_rate"][0]
+    assert (tmp_path / "d" / "figures" / "drift.png").stat().st_size > 0
+    again = run_experiment(load_config(tmp_path / "d" / "experiment.yaml"), out=tmp_path / "d")
+    assert again.ran == 0 and again.skipped == 1  # resumes
+    code, out, _ = run(capsys, *args[:-2], "--rule", "none,principal", "--rate", "0.1", "--json")
+    cells = {c["rule"]: c for c in json.loads(out)["cells"]}
+    assert cells["none"]["collapsed_at"] is None and cells["principal"]["collapsed_at"] == 2
+    code, _, err = run(capsys, "drift", "--population", "1001")
+    assert code == 2 and "--population=1001" in err and "multiple of game.n_agents=5" in err
+    code, _, err = run(capsys, "drift", "--shares", "0.5,0.2")
+    assert code == 2 and "shares" in err and "sum to 1" in err
+
+
+def test_drift_pairs_an_institution_with_its_control_on_the_same_seeds(capsys):
+    args = ("drift", "--population", "500", "--rounds", "20", "--seeds", "4")
+    code, out, _ = run(capsys, *args, "--fine", "0,2", "--shares", "0.95,0.05", "--json")
+    cells = {c["fine"]: c for c in json.loads(out)["cells"]}
+    assert code == 0 and set(cells) == {0.0, 2.0} and "paired" not in cells[0.0]
+    diff, low, high = cells[2.0]["paired"]["final_mean_lam_diff"]
+    assert diff > 0.2 and 0 < low <= diff <= high  # the fine holds λ where imitation erodes
+    assert cells[2.0]["collapsed_at"] is None and cells[0.0]["collapsed_at"] is not None
+    over_diff, _, over_high = cells[2.0]["paired"]["overload_rate_diff"]
+    assert over_diff < 0 and over_high < 0

@@ -217,3 +217,71 @@ def plot_live(table: Table, out_dir: Path, refill: str) -> list[Path]:
         ax.set_title(f"λ = {lam:g} ({refill} refill)")
         _legend_below(ax)
     return save_png_svg(fig, out_dir, "live", dpi=110)
+
+
+#: What makes a drift cell: its rule, selection strength, mutation, price and fine.
+DRIFT_KEYS = ("rule", "selection", "mutation", "price", "fine")
+
+
+def drift_cells(table: Table) -> dict[tuple[Any, ...], list[np.ndarray]]:
+    """Each cell (:data:`DRIFT_KEYS`) of a drift table, and its seeds' row masks."""
+    keys = sorted(set(zip(*(table[k].tolist() for k in DRIFT_KEYS), strict=True)))
+    out = {}
+    for key in keys:
+        at = np.logical_and.reduce([table[k] == x for k, x in zip(DRIFT_KEYS, key, strict=True)])
+        out[key] = [at & (table["seed"] == sd) for sd in np.unique(table["seed"][at])]
+    return out
+
+
+def drift_label(key: tuple[Any, ...]) -> str:
+    """``imitation, s = 1, μ = 0`` and the institution when there is one."""
+    rule, s, mu, price, fine = key
+    label = f"{rule}, s = {s:g}, μ = {mu:g}"
+    if price:
+        label += f", price {price:g}"
+    if fine:
+        label += f", fine {fine:g}"
+    return label
+
+
+def plot_drift(table: Table, out_dir: Path) -> list[Path]:
+    """Mean λ over rounds (seeds' range and mean) beside the mean-field map, and overload.
+
+    One column per cell (rule, selection, mutation, institution); the dashed line is the
+    scorer's switch.
+    """
+    plt = _pyplot()
+
+    cells = drift_cells(table)
+    fig, axes = plt.subplots(
+        2, len(cells), figsize=(4.2 * len(cells), 5.6), squeeze=False, constrained_layout=True
+    )
+    for col, (key, seeds) in enumerate(cells.items()):
+        rounds = table["round"][seeds[0]]
+        lam = np.stack([table["mean_lam"][m] for m in seeds])
+        over = np.stack([table["overload_rate"][m][:-1] for m in seeds])  # rounds played
+        top, bottom = axes[0][col], axes[1][col]
+        top.fill_between(
+            rounds,
+            lam.min(axis=0),
+            lam.max(axis=0),
+            color="tab:blue",
+            alpha=0.2,
+            label="seeds' range",
+        )
+        top.plot(rounds, lam.mean(axis=0), color="tab:blue", lw=1.6, label="simulated mean λ")
+        predicted = table["predicted_mean_lam"][seeds[0]]
+        if np.isfinite(predicted).any():
+            top.plot(rounds, predicted, color="k", lw=1.0, ls="-.", label="mean-field map")
+        top.axhline(
+            float(table["switch"][seeds[0]][0]), color="tab:red", ls="--", lw=1, label="switch"
+        )
+        top.set_ylim(-0.02, 1.02)
+        top.set_ylabel("mean λ")
+        top.set_title(drift_label(key), fontsize=9)
+        _legend_below(top)
+        bottom.plot(rounds[:-1], over.mean(axis=0), color="tab:orange", lw=1.4)
+        bottom.set_ylim(-0.02, 1.02)
+        bottom.set_xlabel("round")
+        bottom.set_ylabel("overload rate")
+    return save_png_svg(fig, out_dir, "drift", dpi=110)

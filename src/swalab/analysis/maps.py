@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from swalab import theory
-from swalab.analysis.map_figures import plot_live, plot_phase, plot_plane, plot_surface
+from swalab.analysis.map_figures import (
+    DRIFT_KEYS,
+    drift_cells,
+    plot_drift,
+    plot_live,
+    plot_phase,
+    plot_plane,
+    plot_surface,
+)
 
 Table = dict[str, np.ndarray]
 
@@ -393,6 +401,94 @@ def _suite(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     )
 
 
+def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
+    from swalab.stats import bootstrap_mean_diff
+
+    table = _sorted(read_table(root, "drift"), *DRIFT_KEYS, "seed", "round")
+    figures = _draw(fig_dir, lambda d: plot_drift(table, d))
+    cells = []
+    finals: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for key, per_seed in drift_cells(table).items():
+        mean_lam = np.mean([table["mean_lam"][m] for m in per_seed], axis=0)
+        over = np.mean([table["overload_rate"][m][:-1] for m in per_seed], axis=0)  # played
+        switch = float(table["switch"][per_seed[0]][0])
+        below = np.nonzero(mean_lam < switch)[0]
+        predicted = table["predicted_mean_lam"][per_seed[0]]
+        predicted_below = np.nonzero(predicted < switch)[0]
+        finals[key] = (
+            np.array([table["mean_lam"][m][-1] for m in per_seed]),
+            np.array([np.mean(table["overload_rate"][m][:-1]) for m in per_seed]),
+        )
+        cells.append(
+            {
+                **dict(zip(DRIFT_KEYS, key, strict=True)),
+                "seeds": len(per_seed),
+                "rounds": int(mean_lam.size - 1),
+                "switch": switch,
+                "mean_lam": mean_lam.tolist(),
+                "overload_rate": over.tolist(),
+                "collapsed_at": int(below[0]) if below.size else None,
+                "predicted_collapsed_at": (
+                    int(predicted_below[0])
+                    if np.isfinite(predicted).any() and predicted_below.size
+                    else None
+                ),
+                "final_mean_lam": float(mean_lam[-1]),
+                "final_predicted_mean_lam": (
+                    float(predicted[-1]) if np.isfinite(predicted[-1]) else None
+                ),
+            }
+        )
+    # Institutions against their control (price = fine = 0) on the same seeds: paired.
+    for cell in cells:
+        key = tuple(cell[k] for k in DRIFT_KEYS)
+        control = (*key[:3], 0.0, 0.0)
+        if key == control or control not in finals:
+            continue
+        (lam_on, over_on), (lam_off, over_off) = finals[key], finals[control]
+        d_lam = bootstrap_mean_diff(lam_on, lam_off, paired=True)
+        d_over = bootstrap_mean_diff(over_on, over_off, paired=True)
+        cell["paired"] = {
+            name: [x if math.isfinite(x) else None for x in (d.mean, d.low, d.high)]
+            for name, d in (("final_mean_lam_diff", d_lam), ("overload_rate_diff", d_over))
+        }
+    summary = {**cells[0], "cells": cells} if len(cells) == 1 else {"cells": cells}
+    shown = (*DRIFT_KEYS, "switch", "collapsed_at", "predicted_collapsed_at")
+    rows = [
+        {k: c[k] for k in (*shown, "final_mean_lam", "final_predicted_mean_lam")}
+        | (
+            {
+                "Δ final mean λ [CI]": _ci(c["paired"]["final_mean_lam_diff"]),
+                "Δ overload [CI]": _ci(c["paired"]["overload_rate_diff"]),
+            }
+            if "paired" in c
+            else {}
+        )
+        for c in cells
+    ]
+    return Analysis(
+        kind="drift",
+        summary=summary,
+        rows=rows,
+        figures=[
+            (
+                "Value drift",
+                "Mean λ over rounds (the seeds' range and mean) beside the two-type mean-field "
+                "map, the scorer's switch dashed; below, the overload rate of each round.",
+                figures,
+            )
+        ],
+        text="Rules that copy success erode λ: a selfish agent out-earns a prosocial one in "
+        "its group, so the prosocial share falls until the population overloads. An "
+        "institution's effect is paired with its control on the same seeds.",
+    )
+
+
+def _ci(triple: list[float | None]) -> str:
+    """``+0.123 [+0.100, +0.150]`` (– for an end one seed cannot give)."""
+    return "{} [{}, {}]".format(*("–" if x is None else f"{x:+.3f}" for x in triple))
+
+
 ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "phase": _phase,
     "surface": _surface,
@@ -401,6 +497,7 @@ ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "live": _live,
     "bench": _bench,
     "suite": _suite,
+    "drift": _drift,
 }
 
 

@@ -289,6 +289,11 @@ def bench_engine(
         f"Engine vs per-agent loop (K=12). Best: {result['engine_decisions_per_s']:.3g} "
         f"decisions/s, {result['ratio']:.0f}× the loop",
     )
+    typer.echo(
+        f"value drift: {result['drift_agents']:,} agents × {result['drift_rounds']:,} rounds "
+        f"(T = {result['drift_steps']}) in {result['drift_seconds']:.1f} s, "
+        f"{result['drift_decisions_per_s']:.3g} decisions/s"
+    )
 
 
 @bench_app.command("phase")

@@ -1,4 +1,4 @@
-"""Commands that run one study from their flags: simulate, phase, surface, stability, lockin, live.
+"""Commands that run one study from their flags: simulate, the maps, live, drift.
 
 Each is flags → overrides of its kind's config → the library's run path (plan, store with
 manifest and resume, report) → print. Defaults are the kind's defaults (the reference
@@ -374,3 +374,60 @@ def live(
     }
     where = run_study("live", settings, out=out, as_json=as_json)
     show(where, as_json, "Live rate limit on 127.0.0.1: measured beside the model")
+
+
+@app.command()
+def drift(
+    rule: Annotated[
+        str,
+        Opt("--rule", help="imitation, replicator, conformity, principal or none (comma list)."),
+    ] = "imitation",
+    population: Annotated[
+        int | None, Opt("--population", help="Agents in the population (1000).")
+    ] = None,
+    rounds: Annotated[int | None, Opt("--rounds", help="Rounds (100).")] = None,
+    selection: Annotated[str, Opt("--selection", help="Selection strength s (list).")] = "1",
+    rate: Annotated[
+        float | None, Opt("--rate", help="Share revising per round, or conformity/pull (0.2).")
+    ] = None,
+    mutation: Annotated[str, Opt("--mutation", help="Mutation chance μ (list).")] = "0",
+    price: Annotated[
+        str, Opt("--price", help="Congestion price per unit demanded in overload (list).")
+    ] = "0",
+    fine: Annotated[str, Opt("--fine", help="Peer sanction per demand above C/N (list).")] = "0",
+    sanction_cost: Annotated[
+        float | None, Opt("--sanction-cost", help="Cost of issuing a sanction (0).")
+    ] = None,
+    types: Annotated[str, Opt("--types", help="Starting λ values.")] = "0.9,0.3",
+    shares: Annotated[str, Opt("--shares", help="Their starting shares.")] = "0.9,0.1",
+    agents: Annotated[int | None, Opt("--agents", help="Group size N (5).")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Severity β.")] = None,
+    scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
+    steps: Annotated[int | None, Opt("--steps", help="Steps per round (5).")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Independent runs (5).")] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """Value drift: λ moved between rounds by imitation, replication, conformity or a pull.
+
+    The population is matched into groups that play the congestion game each round; the
+    mean-field map predicts two-type runs. `--price` and `--fine` switch on institutions
+    (each value a cell, paired with the control on the same seeds). `--json` prints rounds,
+    mean_lam and overload_rate per round, and collapsed_at (the first round whose mean λ is
+    below the scorer's switch, or null). A YAML of `kind: drift` runs with `swalab run`.
+    """
+    settings = shared(n_agents=agents, beta=beta, scorer=scorer, seeds=seeds, steps=steps) | {
+        "rule": ("--rule", [r.strip() for r in rule.split(",")]),
+        "agents": ("--population", population),
+        "rounds": ("--rounds", rounds),
+        "selection": ("--selection", numbers("--selection", selection)),
+        "rate": ("--rate", rate),
+        "mutation": ("--mutation", numbers("--mutation", mutation)),
+        "price": ("--price", numbers("--price", price)),
+        "fine": ("--fine", numbers("--fine", fine)),
+        "sanction_cost": ("--sanction-cost", sanction_cost),
+        "types": ("--types", numbers("--types", types)),
+        "shares": ("--shares", numbers("--shares", shares)),
+    }
+    where = run_study("drift", settings, out=out, as_json=as_json)
+    show(where, as_json, "Value drift: simulation vs mean-field map")

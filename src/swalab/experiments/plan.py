@@ -106,6 +106,15 @@ def _check_model(model: ModelConfig, where: str = "model") -> None:
             raise ConfigError(str(exc)) from None
 
 
+def _check_selector(policy: Any) -> None:
+    """A prompted agent has no score table for a model to pick from."""
+    if policy.mode == "prompted" and policy.selector != "code":
+        raise ConfigError(
+            "policy.selector='llm' picks a row of the SWI score table: policy.mode='prompted' "
+            "has none (use selector: code)"
+        )
+
+
 _DILEMMA_GAME = ("capacity", "beta", "x_max", "weights", "values", "horizon")
 _DILEMMA_BELIEF = ("kind", "window", "private", "delay", "noise")
 
@@ -162,11 +171,7 @@ def _check_dilemma(config: ExperimentConfig) -> None:
             "policy.mode/selector: env_params.mode='text' plays messages scored in code; "
             "the prompted mode and the LLM selector answer numbers (use env_params.mode=numeric)"
         )
-    if policy.mode == "prompted" and policy.selector != "code":
-        raise ConfigError(
-            "policy.selector='llm' picks a row of the SWI score table: policy.mode='prompted' "
-            "has none (use selector: code)"
-        )
+    _check_selector(policy)
     try:
         lam = np.array([realize(config, 0)["lam"]], dtype=np.float64)
         Lockstep(dyn, lam, config.seed_list()[:1], adapt.dilemma_agents(config))
@@ -216,11 +221,7 @@ def _check_cell(config: ExperimentConfig) -> None:
             "policy.mode='prompted': the model answers each demand; set policy.candidates: "
             "llm and a model section"
         )
-    if policy.mode == "prompted" and policy.selector != "code":
-        raise ConfigError(
-            "policy.selector='llm' picks a row of the SWI score table: policy.mode='prompted' "
-            "has none (use selector: code)"
-        )
+    _check_selector(policy)
     from swalab.experiments.population import check_ranges, realize
 
     config.agent_kinds()

@@ -157,14 +157,44 @@ def engine_benchmark(*, quick: bool = False, steps: int | None = None) -> dict[s
             }
         )
     best = max(rows, key=lambda r: r["engine_decisions_per_s"])
+    drift = drift_benchmark(
+        agents=1_000 if quick else 10_000, rounds=20 if quick else 1_000, steps=5
+    )
     return {
         "engine_decisions_per_s": best["engine_decisions_per_s"],
         "loop_decisions_per_s": loop_rate,
         "ratio": best["ratio"],
         "best_agents": best["agents"],
         "compile_or_cache_load_s": compile_s,
+        **{f"drift_{k}": x for k, x in drift.items()},
         "rows": rows,
         "machine": machine_info(),
+    }
+
+
+def drift_benchmark(*, agents: int, rounds: int, steps: int) -> dict[str, Any]:
+    """Time value drift on the engine: ``agents`` matched in groups of 5, ``rounds`` rounds.
+
+    Each round plays ``steps`` steps of the reference game (random candidates, as the
+    engine's benchmark) and then the imitation rule; decisions count every agent's steps.
+    """
+    from swalab.swi.drift import DriftRule, run_drift, two_types
+
+    config = SimulationConfig(candidates="random", steps=steps)
+    lam0 = two_types(agents, (0.9, 0.3), 0.9)
+    run_drift(config, lam0[: config.n_agents * 2], 1, DriftRule())  # compile or load cache
+    with PeakMemory() as mem:
+        start = time.perf_counter()
+        run_drift(config, lam0, rounds, DriftRule(rate=0.2))
+        seconds = time.perf_counter() - start
+    return {
+        "agents": agents,
+        "rounds": rounds,
+        "steps": steps,
+        "seconds": seconds,
+        "decisions_per_s": agents * rounds * steps / seconds,
+        "rounds_per_s": rounds / seconds,
+        "peak_mib": mem.used_mib,
     }
 
 

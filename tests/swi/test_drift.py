@@ -1,0 +1,205 @@
+"""Value drift: the update rules, and simulation against the mean-field map and closed forms."""
+
+import numpy as np
+import pytest
+
+from swalab.swi import SimulationConfig
+from swalab.swi.drift import (
+    DriftRule,
+    Institution,
+    critical_level,
+    payoff_table,
+    round_payoffs,
+    run_drift,
+    two_types,
+    update,
+)
+from swalab.theory import drift as th
+
+TYPES = (0.9, 0.3)
+GAME = SimulationConfig(steps=5, candidates="grid")  # paper scorer: switch λ̃ = 0.75
+
+
+def test_imitation_copies_the_better_earner_and_only_revisers_move():
+    lam = np.array([0.9, 0.3] * 50)
+    payoff = np.where(lam < 0.5, 10.0, 0.0)  # the selfish earn more
+    strong = update(DriftRule(selection=50.0), lam, payoff, np.random.default_rng(0), lam)
+    # A prosocial agent that met a selfish one copied it; nobody copies a worse earner.
+    assert set(strong[lam < 0.5]) == {0.3} and 0 < np.mean(strong[lam > 0.5] == 0.3) < 1
+    frozen = update(DriftRule(rate=0.0), lam, payoff, np.random.default_rng(0), lam)
+    assert np.array_equal(frozen, lam)
+    blind = update(DriftRule(selection=0.0), lam, payoff, np.random.default_rng(1), lam)
+    moved = np.mean(blind != lam)  # s = 0: a coin flip whenever the other type is met
+    assert 0.15 < moved < 0.35
+
+
+def test_conformity_principal_none_and_mutation_follow_their_closed_forms():
+    rng = np.random.default_rng(3)
+    lam = rng.random(1000)
+    payoff = rng.random(1000)
+    c = update(DriftRule(kind="conformity", rate=0.3), lam, payoff, rng, lam)
+    assert c.mean() == pytest.approx(lam.mean())
+    np.testing.assert_allclose(c - c.mean(), 0.7 * (lam - lam.mean()))
+    p = update(DriftRule(kind="principal", rate=0.25), lam, payoff, rng, lam)
+    np.testing.assert_allclose(p, 0.75 * lam)
+    assert np.array_equal(update(DriftRule(kind="none"), lam, payoff, rng, lam), lam)
+    types = np.array([0.1, 0.6])
+    m = update(DriftRule(kind="none", mutation=1.0), lam, payoff, rng, types)
+    assert set(np.unique(m)) == {0.1, 0.6}
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs", "message"),
+    [
+        ("kind", {"kind": "gossip"}, "kind='gossip' is not a drift rule"),
+        ("rate", {"rate": 1.5}, "rate=1.5 is out of range"),
+        ("mutation", {"mutation": -0.1}, "mutation=-0.1 is out of range"),
+    ],
+)
+def test_bad_rules_are_refused_naming_the_field(field, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DriftRule(**kwargs)
+
+
+def test_bad_populations_are_refused():
+    with pytest.raises(ValueError, match="multiple of the group size 5"):
+        run_drift(GAME, np.full(12, 0.9), 2, DriftRule())
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        run_drift(GAME, np.full(10, 1.5), 2, DriftRule())
+
+
+def test_a_run_is_reproducible_from_its_seed():
+    lam0 = two_types(200, TYPES, 0.8)
+    a = run_drift(GAME, lam0, 10, DriftRule(), seed=4)
+    b = run_drift(GAME, lam0, 10, DriftRule(), seed=4)
+    c = run_drift(GAME, lam0, 10, DriftRule(), seed=5)
+    assert np.array_equal(a.final_lam, b.final_lam) and np.array_equal(a.mean_lam, b.mean_lam)
+    assert not np.array_equal(a.mean_lam, c.mean_lam)
+
+
+@pytest.mark.parametrize(
+    ("config", "rule"),
+    [
+        (GAME, {"rule": "imitation", "selection": 1.0, "rate": 0.2}),
+        (GAME, {"rule": "imitation", "selection": 0.3, "rate": 0.5}),
+        (GAME, {"rule": "replicator", "selection": 0.5, "rate": 0.3}),
+        (
+            SimulationConfig(steps=4, beta=2.5, scorer="consistent", margin=0.0),
+            {"rule": "imitation", "selection": 2.0, "rate": 0.2},
+        ),
+    ],
+)
+def test_simulated_drift_follows_the_mean_field_map(config, rule):
+    """2,000 agents over 4 seeds: the prosocial share tracks the map round by round."""
+    table = payoff_table(config, TYPES, seeds=1)
+    rounds = 30
+    predicted = th.trajectory(0.9, rounds, table, **rule)
+    drift_rule = DriftRule(kind=rule["rule"], selection=rule["selection"], rate=rule["rate"])
+    runs = [
+        run_drift(config, two_types(2000, TYPES, 0.9), rounds, drift_rule, seed=s) for s in range(4)
+    ]
+    simulated = np.mean([r.prosocial for r in runs], axis=0)
+    assert np.abs(simulated - predicted).max() < 0.03
+    predicted_collapse = th.collapse_round(predicted, TYPES, runs[0].switch)
+    assert predicted_collapse is not None
+    for r in runs:
+        assert abs(r.collapsed_at() - predicted_collapse) <= 1  # type: ignore[operator]
+
+
+def test_mutation_holds_the_population_at_the_maps_interior_fixed_point():
+    rule = {"rule": "imitation", "selection": 1.0, "rate": 0.3, "mutation": 0.05}
+    table = payoff_table(GAME, TYPES, seeds=1)
+    points = th.fixed_points(table, **rule)
+    (stable,) = [p for p in points if p.stable]
+    assert 0 < stable.share < 0.5  # mutation keeps some prosocial agents, not enough
+    drift_rule = DriftRule(kind="imitation", selection=1.0, rate=0.3, mutation=0.05)
+    runs = [run_drift(GAME, two_types(2000, TYPES, 0.9), 80, drift_rule, seed=s) for s in range(3)]
+    late = np.mean([r.prosocial[40:] for r in runs])
+    assert late == pytest.approx(stable.share, abs=0.03)
+
+
+def test_a_principals_pull_collapses_on_the_closed_form_round():
+    lam0 = two_types(500, TYPES, 0.9)  # mean 0.84 above λ̃ = 0.75
+    for rate in (0.01, 0.05, 0.2):
+        run = run_drift(GAME, lam0, 40, DriftRule(kind="principal", rate=rate))
+        np.testing.assert_allclose(run.mean_lam, lam0.mean() * (1 - rate) ** np.arange(41))
+        assert run.collapsed_at() == th.principal_collapse(lam0.mean(), run.switch, rate)
+
+
+def test_conformity_keeps_the_mean_so_it_never_collapses_from_above():
+    run = run_drift(GAME, two_types(500, TYPES, 0.9), 20, DriftRule(kind="conformity", rate=0.5))
+    np.testing.assert_allclose(run.mean_lam, run.mean_lam[0])
+    assert run.collapsed_at() is None and run.prosocial[-1] == 1.0  # everyone at the mean
+
+
+def test_round_payoffs_charge_what_the_institution_says_by_brute_force():
+    rng = np.random.default_rng(0)
+    e, t, n, capacity = 3, 4, 5, 20.0
+    demands = rng.choice([2.0, 4.0, 6.0, 10.0], size=(e, t, n))
+    loads = demands.sum(axis=2)
+    rewards = rng.random((e, t, n))
+    prosocial = rng.random((e, n)) < 0.5
+    inst = Institution(price=0.7, fine=1.3, sanction_cost=0.4)
+    got = round_payoffs(rewards, demands, loads, prosocial, capacity, inst)
+    want = np.zeros((e, n))
+    for g in range(e):
+        for i in range(n):
+            total = 0.0
+            for s in range(t):
+                pay = rewards[g, s, i]
+                if loads[g, s] > capacity:
+                    pay -= 0.7 * demands[g, s, i]
+                for j in range(n):
+                    if j == i:
+                        continue
+                    if prosocial[g, j] and demands[g, s, i] > capacity / n:
+                        pay -= 1.3  # j fines i
+                    if prosocial[g, i] and demands[g, s, j] > capacity / n:
+                        pay -= 0.4  # i pays to fine j
+                total += pay
+            want[g, i] = total / t
+    np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(
+        round_payoffs(rewards, demands, loads, prosocial, capacity), rewards.mean(axis=1)
+    )
+    with pytest.raises(ValueError, match="fine=-1"):
+        Institution(fine=-1.0)
+
+
+def test_a_fine_above_the_critical_one_holds_a_prosocial_population():
+    """f* closes the gap π_S(N − 1) − π_P(N); above it p = 1 attracts, below it erodes."""
+    fine = critical_level(GAME, TYPES, "fine", seeds=1)
+    assert fine == pytest.approx(1.675, abs=1e-9)  # the 6.7 gap over 4 sanctioners a step
+    rule = DriftRule(selection=1.0, rate=0.2)
+    for factor, holds in ((1.2, True), (0.8, False)):
+        inst = Institution(fine=factor * fine)
+        table = payoff_table(GAME, TYPES, seeds=1, institution=inst)
+        assert (th.stability_margin(table) > 0) == holds
+        predicted = th.trajectory(0.95, 30, table, rule="imitation", selection=1.0, rate=0.2)
+        runs = [
+            run_drift(GAME, two_types(2000, TYPES, 0.95), 30, rule, seed=s, institution=inst)
+            for s in range(3)
+        ]
+        simulated = np.mean([r.prosocial for r in runs], axis=0)
+        assert np.abs(simulated - predicted).max() < 0.03
+        assert (simulated[-1] > 0.9) == holds and (simulated[-1] < 0.2) == (not holds)
+
+
+def test_a_congestion_price_cannot_hold_everyone_but_holds_a_mix_above_the_switch():
+    """The lone free-rider among prosocial agents causes no overload, so no price reaches it;
+    where groups overload, the price falls on the selfish and stops erosion part-way."""
+    assert critical_level(GAME, TYPES, "price", seeds=1) is None
+    inst = Institution(price=2.0)
+    table = payoff_table(GAME, TYPES, seeds=1, institution=inst)
+    kwargs = {"rule": "imitation", "selection": 1.0, "rate": 0.2}
+    (stable,) = [p for p in th.fixed_points(table, **kwargs) if p.stable]
+    assert 0.8 < stable.share < 0.9
+    runs = [
+        run_drift(
+            GAME, two_types(2000, TYPES, 0.9), 40, DriftRule(rate=0.2), seed=s, institution=inst
+        )
+        for s in range(3)
+    ]
+    late = np.mean([r.prosocial[20:] for r in runs])
+    assert late == pytest.approx(stable.share, abs=0.03)
+    assert all(r.collapsed_at() is None for r in runs)  # the mean λ stays above λ̃
