@@ -11,6 +11,7 @@ from swalab.swi.drift import (
     payoff_table,
     round_payoffs,
     run_drift,
+    selection_scores,
     two_types,
     update,
 )
@@ -203,3 +204,25 @@ def test_a_congestion_price_cannot_hold_everyone_but_holds_a_mix_above_the_switc
     late = np.mean([r.prosocial[20:] for r in runs])
     assert late == pytest.approx(stable.share, abs=0.03)
     assert all(r.collapsed_at() is None for r in runs)  # the mean λ stays above λ̃
+
+
+def test_reputation_changes_whom_imitation_copies_not_what_anyone_is_paid():
+    """A public record of demand above C/N: the invader's excess is 10 − 4 = 6 a step, so
+    the critical weight is the 6.7 gap over 6; nobody pays, so payoffs are unchanged."""
+    weight = critical_level(GAME, TYPES, "reputation", seeds=1)
+    assert weight == pytest.approx(6.7 / 6, abs=1e-9)
+    lam0 = two_types(2000, TYPES, 0.95)
+    rule = DriftRule(selection=1.0, rate=0.2)
+    held = run_drift(GAME, lam0, 30, rule, institution=Institution(reputation=1.2 * weight))
+    eroded = run_drift(GAME, lam0, 30, rule, institution=Institution(reputation=0.8 * weight))
+    assert held.prosocial[-1] > 0.9 and eroded.prosocial[-1] < 0.75  # from 0.95
+    for run, factor in ((held, 1.2), (eroded, 0.8)):  # each as its map says
+        table = payoff_table(GAME, TYPES, 1, Institution(reputation=factor * weight))
+        predicted = th.trajectory(0.95, 30, table, rule="imitation", selection=1.0, rate=0.2)
+        assert np.abs(run.prosocial - predicted).max() < 0.05
+    plain = run_drift(GAME, lam0, 1, rule)
+    marked = run_drift(GAME, lam0, 1, rule, institution=Institution(reputation=5.0))
+    assert marked.mean_payoff[0] == pytest.approx(plain.mean_payoff[0])  # the same round paid
+    demands = np.array([[[2.0, 10.0]], [[6.0, 3.0]]])  # (E=2, T=1, N=2), C/N = 4
+    scores = selection_scores(np.zeros((2, 2)), demands, 8.0, Institution(reputation=0.5))
+    np.testing.assert_allclose(scores, [[0.0, -3.0], [-1.0, 0.0]])

@@ -219,8 +219,8 @@ def plot_live(table: Table, out_dir: Path, refill: str) -> list[Path]:
     return save_png_svg(fig, out_dir, "live", dpi=110)
 
 
-#: What makes a drift cell: its rule, selection strength, mutation, price and fine.
-DRIFT_KEYS = ("rule", "selection", "mutation", "price", "fine")
+#: What makes a drift cell: its rule, selection strength, mutation and institution.
+DRIFT_KEYS = ("rule", "selection", "mutation", "price", "fine", "reputation")
 
 
 def drift_cells(table: Table) -> dict[tuple[Any, ...], list[np.ndarray]]:
@@ -235,17 +235,16 @@ def drift_cells(table: Table) -> dict[tuple[Any, ...], list[np.ndarray]]:
 
 def drift_label(key: tuple[Any, ...]) -> str:
     """``imitation, s = 1, μ = 0`` and the institution when there is one."""
-    rule, s, mu, price, fine = key
+    rule, s, mu, *institution = key
     label = f"{rule}, s = {s:g}, μ = {mu:g}"
-    if price:
-        label += f", price {price:g}"
-    if fine:
-        label += f", fine {fine:g}"
+    for name, level in zip(("price", "fine", "reputation"), institution, strict=True):
+        if level:
+            label += f", {name} {level:g}"
     return label
 
 
 def plot_drift(table: Table, out_dir: Path) -> list[Path]:
-    """Mean λ over rounds (seeds' range and mean) beside the mean-field map, and overload.
+    """Mean λ over rounds (seeds' range and mean) beside the mean-field map; overload, welfare.
 
     One column per cell (rule, selection, mutation, institution); the dashed line is the
     scorer's switch.
@@ -256,6 +255,9 @@ def plot_drift(table: Table, out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(
         2, len(cells), figsize=(4.2 * len(cells), 5.6), squeeze=False, constrained_layout=True
     )
+    played = np.isfinite(table["mean_welfare"])
+    low, high = (float(f(table["mean_welfare"][played])) for f in (np.min, np.max))
+    pad = 0.05 * max(high - low, 1e-9)  # one welfare scale for every panel
     for col, (key, seeds) in enumerate(cells.items()):
         rounds = table["round"][seeds[0]]
         lam = np.stack([table["mean_lam"][m] for m in seeds])
@@ -280,8 +282,25 @@ def plot_drift(table: Table, out_dir: Path) -> list[Path]:
         top.set_ylabel("mean λ")
         top.set_title(drift_label(key), fontsize=9)
         _legend_below(top)
-        bottom.plot(rounds[:-1], over.mean(axis=0), color="tab:orange", lw=1.4)
+        welfare = np.stack([table["mean_welfare"][m][:-1] for m in seeds])
+        bottom.plot(rounds[:-1], over.mean(axis=0), color="tab:orange", lw=1.4, label="overload")
         bottom.set_ylim(-0.02, 1.02)
         bottom.set_xlabel("round")
         bottom.set_ylabel("overload rate")
+        right = bottom.twinx()
+        right.plot(
+            rounds[:-1], welfare.mean(axis=0), color="tab:green", lw=1.2, label="welfare per step"
+        )
+        right.set_ylim(low - pad, high + pad)
+        right.set_ylabel("welfare per step", color="tab:green")
+        lines = bottom.get_lines() + right.get_lines()
+        bottom.legend(
+            lines,
+            [ln.get_label() for ln in lines],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=2,
+            fontsize=7.5,
+            frameon=False,
+        )
     return save_png_svg(fig, out_dir, "drift", dpi=110)

@@ -439,10 +439,10 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
                 ),
             }
         )
-    # Institutions against their control (price = fine = 0) on the same seeds: paired.
+    # Institutions against their control (none) on the same seeds: paired.
     for cell in cells:
         key = tuple(cell[k] for k in DRIFT_KEYS)
-        control = (*key[:3], 0.0, 0.0)
+        control = (*key[:3], 0.0, 0.0, 0.0)  # the same rule with no institution
         if key == control or control not in finals:
             continue
         (lam_on, over_on), (lam_off, over_off) = finals[key], finals[control]
@@ -456,14 +456,12 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     shown = (*DRIFT_KEYS, "switch", "collapsed_at", "predicted_collapsed_at")
     rows = [
         {k: c[k] for k in (*shown, "final_mean_lam", "final_predicted_mean_lam")}
-        | (
-            {
-                "Δ final mean λ [CI]": _ci(c["paired"]["final_mean_lam_diff"]),
-                "Δ overload [CI]": _ci(c["paired"]["overload_rate_diff"]),
-            }
+        | {
+            "Δ final mean λ [CI]": _ci(c["paired"]["final_mean_lam_diff"])
             if "paired" in c
-            else {}
-        )
+            else "–",
+            "Δ overload [CI]": _ci(c["paired"]["overload_rate_diff"]) if "paired" in c else "–",
+        }
         for c in cells
     ]
     return Analysis(

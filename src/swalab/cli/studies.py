@@ -398,6 +398,9 @@ def drift(
     sanction_cost: Annotated[
         float | None, Opt("--sanction-cost", help="Cost of issuing a sanction (0).")
     ] = None,
+    reputation: Annotated[
+        str, Opt("--reputation", help="Weight of a public record of excess demand (list).")
+    ] = "0",
     types: Annotated[str, Opt("--types", help="Starting λ values.")] = "0.9,0.3",
     shares: Annotated[str, Opt("--shares", help="Their starting shares.")] = "0.9,0.1",
     agents: Annotated[int | None, Opt("--agents", help="Group size N (5).")] = None,
@@ -411,10 +414,11 @@ def drift(
     """Value drift: λ moved between rounds by imitation, replication, conformity or a pull.
 
     The population is matched into groups that play the congestion game each round; the
-    mean-field map predicts two-type runs. `--price` and `--fine` switch on institutions
-    (each value a cell, paired with the control on the same seeds). `--json` prints rounds,
-    mean_lam and overload_rate per round, and collapsed_at (the first round whose mean λ is
-    below the scorer's switch, or null). A YAML of `kind: drift` runs with `swalab run`.
+    mean-field map predicts two-type runs. `--price`, `--fine` and `--reputation` switch on
+    institutions (each value a cell, paired with the control on the same seeds). `--json`
+    prints rounds, mean_lam and overload_rate per round, and collapsed_at (the first round
+    whose mean λ is below the scorer's switch, or null). A YAML of `kind: drift` runs with
+    `swalab run`.
     """
     settings = shared(n_agents=agents, beta=beta, scorer=scorer, seeds=seeds, steps=steps) | {
         "rule": ("--rule", [r.strip() for r in rule.split(",")]),
@@ -426,6 +430,7 @@ def drift(
         "price": ("--price", numbers("--price", price)),
         "fine": ("--fine", numbers("--fine", fine)),
         "sanction_cost": ("--sanction-cost", sanction_cost),
+        "reputation": ("--reputation", numbers("--reputation", reputation)),
         "types": ("--types", numbers("--types", types)),
         "shares": ("--shares", numbers("--shares", shares)),
     }

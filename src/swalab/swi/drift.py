@@ -123,14 +123,18 @@ class Institution:
             takes ``fine`` from every other member whose demand exceeds the fair share
             ``C/N`` in a step.
         sanction_cost: What issuing one sanction costs the sanctioner.
+        reputation: Public reputation, a change of information rather than of payoffs:
+            imitation and the replicator see each agent's payoff less ``reputation`` times
+            its mean demand above ``C/N`` in the round (its public record); nobody pays.
     """
 
     price: float = 0.0
     fine: float = 0.0
     sanction_cost: float = 0.0
+    reputation: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("price", "fine", "sanction_cost"):
+        for name in ("price", "fine", "sanction_cost", "reputation"):
             v.non_negative(name, getattr(self, name))
 
 
@@ -170,6 +174,24 @@ def round_payoffs(
         payoff = payoff - institution.fine * (violates * fined_by).mean(axis=1)
         payoff = payoff - institution.sanction_cost * (sanctions * issued).mean(axis=1)
     return payoff
+
+
+def selection_scores(
+    payoff: FloatArray, demands: FloatArray, capacity: float, institution: Institution | None
+) -> FloatArray:
+    """What imitation and the replicator compare: payoff, less the reputation's mark.
+
+    Args:
+        payoff: ``(E, N)`` round payoffs (:func:`round_payoffs`).
+        demands: ``(E, T, N)`` demands.
+        capacity: ``C``.
+        institution: Its ``reputation`` weight (none: the payoff itself).
+    """
+    if institution is None or not institution.reputation:
+        return payoff
+    fair = capacity / demands.shape[2]
+    record: FloatArray = np.maximum(demands - fair, 0.0).mean(axis=1)
+    return payoff - institution.reputation * record
 
 
 @dataclass
@@ -273,7 +295,7 @@ def run_drift(
         )
         res = run_lockstep(batch, record=True)
         assert res.rewards is not None and res.demands is not None and res.loads is not None
-        payoff = np.empty(m)
+        payoff, score = np.empty(m), np.empty(m)
         payoff[groups] = round_payoffs(
             res.rewards,
             res.demands,
@@ -282,10 +304,11 @@ def run_drift(
             config.capacity,
             institution,
         )
+        score[groups] = selection_scores(payoff[groups], res.demands, config.capacity, institution)
         out["over"].append(float(res.overload_rate.mean()))
         out["welfare"].append(float(res.mean_welfare.mean()))
         out["payoff"].append(float(payoff.mean()))
-        lam = update(rule, lam, payoff, rng, pool)
+        lam = update(rule, lam, score, rng, pool)
         means.append(float(lam.mean()))
         shares.append(float(np.mean(lam >= switch - 1e-12)))
     return DriftResult(
@@ -315,8 +338,9 @@ def payoff_table(
 ) -> PayoffTable:
     """``π_P(k)`` and ``π_S(k)`` of one round of ``config``'s game, averaged over ``seeds``.
 
-    A round is what :func:`~swalab.swi.drift.run_drift` plays: ``config.steps`` steps from
-    fresh beliefs; a payoff is an agent's mean reward less what ``institution`` charges.
+    A round is what :func:`run_drift` plays: ``config.steps`` steps from fresh beliefs; a
+    payoff is what selection compares (:func:`selection_scores`): an agent's mean reward
+    less what ``institution`` charges, and less its reputation's mark.
     """
     from swalab.swi.engine import LockstepBatch, run_lockstep
 
@@ -328,9 +352,10 @@ def payoff_table(
     res = run_lockstep(batch, record=True)
     assert res.rewards is not None and res.demands is not None and res.loads is not None
     first_k = np.repeat(np.arange(n)[None, :] < np.arange(n + 1)[:, None], seeds, axis=0)
-    per_agent = round_payoffs(
+    payoffs = round_payoffs(
         res.rewards, res.demands, res.loads, first_k, config.capacity, institution
     )
+    per_agent = selection_scores(payoffs, res.demands, config.capacity, institution)
     payoff = per_agent.reshape(n + 1, seeds, n).mean(axis=1)  # (k, agent)
     prosocial = np.full(n + 1, np.nan)
     selfish = np.full(n + 1, np.nan)

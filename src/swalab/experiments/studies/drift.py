@@ -3,8 +3,9 @@
 A population of ``agents`` SWI agents starts with λ values ``types`` in shares ``shares``;
 every round it is matched into groups of ``game.n_agents`` that play ``game.steps`` steps of
 the congestion game, then an update rule moves every λ (:mod:`swalab.swi.drift`). A cell is
-one (rule, selection, mutation, price, fine) over every seed — the institutions (a
-congestion price, peer sanctions: :class:`~swalab.swi.drift.Institution`) are axes like the
+one (rule, selection, mutation, price, fine, reputation) over every seed — the institutions
+(a congestion price, peer sanctions, public reputation: :class:`~swalab.swi.drift.Institution`)
+are axes like the
 rule's, so institution on and off run on identical seeds and pair; its table has one row
 per seed and round: mean λ, the prosocial share (λ at or above the scorer's switch),
 overload and welfare, and — for a two-type population under imitation or the replicator —
@@ -69,6 +70,10 @@ class DriftConfig(MapConfig):
         default_factory=lambda: [0.0], description="Peer sanction per demand above C/N."
     )
     sanction_cost: float = Field(0.0, ge=0, description="What issuing a sanction costs.")
+    reputation: Axis = Field(
+        default_factory=lambda: [0.0],
+        description="Weight imitation gives a model's public record of demand above C/N.",
+    )
     types: list[float] = Field(
         default_factory=lambda: [0.9, 0.3], min_length=1, description="The starting λ values."
     )
@@ -89,8 +94,10 @@ class DriftConfig(MapConfig):
             raise ValueError(f"shares={self.shares}: must be ≥ 0 and sum to 1")
         if any(s < 0 for s in self.selection) or any(not 0 <= m <= 1 for m in self.mutation):
             raise ValueError("selection must be ≥ 0 and mutation in [0, 1]")
-        if any(x < 0 for x in (*self.price, *self.fine)):
-            raise ValueError(f"price={self.price}, fine={self.fine}: must be ≥ 0")
+        if any(x < 0 for x in (*self.price, *self.fine, *self.reputation)):
+            raise ValueError(
+                f"price={self.price}, fine={self.fine}, reputation={self.reputation}: must be ≥ 0"
+            )
         return self
 
 
@@ -115,6 +122,7 @@ class Drift(SplitKind):
                 "mutation",
                 "price",
                 "fine",
+                "reputation",
                 "mean_lam",
                 "prosocial",
                 "overload_rate",
@@ -126,12 +134,12 @@ class Drift(SplitKind):
             ),
         ).append(pa.field("rule", pa.string()))
     }
-    split = ("rule", "selection", "mutation", "price", "fine")
+    split = ("rule", "selection", "mutation", "price", "fine", "reputation")
 
     def work(self, config: DriftConfig) -> Work:
         """A cell per (rule, s, μ); every seed plays ``rounds`` × ``agents / N`` groups."""
         cells = len(config.rule) * len(config.selection) * len(config.mutation)
-        cells *= len(config.price) * len(config.fine)
+        cells *= len(config.price) * len(config.fine) * len(config.reputation)
         groups = config.rounds * (config.agents // config.game.n_agents)
         return map_work(config, cells, groups, config.game.n_agents)
 
@@ -160,15 +168,12 @@ class Drift(SplitKind):
         out = []
         for c in configs:
             sim = adapt.base_simulation(c.game, c.policy)
-            (kind,), (s,), (mu,), (price,), (fine,) = (
-                c.rule,
-                c.selection,
-                c.mutation,
-                c.price,
-                c.fine,
-            )
+            (kind,), (s,), (mu,) = c.rule, c.selection, c.mutation
+            (price,), (fine,), (reputation,) = c.price, c.fine, c.reputation
             rule = DriftRule(kind=kind, selection=s, rate=c.rate, mutation=mu)
-            institution = Institution(price=price, fine=fine, sanction_cost=c.sanction_cost)
+            institution = Institution(
+                price=price, fine=fine, sanction_cost=c.sanction_cost, reputation=reputation
+            )
             lam0 = population(c)
             switch = predicted_switch(sim)
             hi, lo = max(c.types), min(c.types)
@@ -190,6 +195,7 @@ class Drift(SplitKind):
                 cols["mutation"] += [mu] * rows
                 cols["price"] += [price] * rows
                 cols["fine"] += [fine] * rows
+                cols["reputation"] += [reputation] * rows
                 cols["mean_lam"] += res.mean_lam.tolist()
                 cols["prosocial"] += res.prosocial.tolist()
                 cols["overload_rate"] += np.append(res.overload_rate, np.nan).tolist()
