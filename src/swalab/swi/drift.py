@@ -22,8 +22,8 @@ reproducible and two rules compared on one seed see the same matchings' randomne
 In the congestion game a selfish agent out-earns a prosocial one in the same group
 (``R_i = x_i − (β/N)·E``), so any rule that copies success erodes λ; the mean-field map
 of :mod:`swalab.theory.drift` predicts how fast and where it settles. An
-:class:`Institution` (a congestion price, peer sanctions) changes the payoffs selection
-sees, and with them where drift goes.
+:class:`Institution` (a congestion price, peer sanctions, public reputation) changes what
+selection sees, and with it where drift goes.
 """
 
 from __future__ import annotations
