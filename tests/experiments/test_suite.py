@@ -218,10 +218,11 @@ def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, caps
 
     out = tmp_path / "suite"
     with llama_server(embedded_path(EMBEDDED_INSTRUCT), alias="smol") as server:
-        # The quick suite, shortened for CI (the whole of it takes ~15 min through a server
-        # that answers one prompt at a time): T = 2 at λ = 0 and 1, no refinement round.
+        # The quick suite, shortened for CI (the server answers one prompt at a time):
+        # T = 2 at λ = 0 and 1, no refinement round, the rate limit for 2 steps.
         args = ["bench", "suite", "--quick", "--model", f"{server.base_url}#smol"]
         short = ["--set", "game.steps=2", "--set", "lam=[0, 1]", "--set", "rounds=0"]
+        short += ["--set", "dilemma_steps=2"]
         assert main([*args, *short, "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["leaderboard"] == str(out / "leaderboard.html")
