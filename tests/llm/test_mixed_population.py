@@ -51,7 +51,7 @@ def test_agents_of_one_episode_are_answered_by_their_own_models(
     smol = {"backend": "llamacpp", "name": "smollm2-135m-instruct", "max_tokens": 60}
     base = {
         "name": "m",
-        "game": {"n_agents": 4, "capacity": 16, "steps": 2},
+        "game": {"n_agents": 4, "capacity": 16, "steps": 1},  # the first step is compared
         "policy": {"candidates": "llm", "k": 3, "mode": mode},
         "seeds": 1,
         "grid": {"lam": [0.0, 1.0]},
@@ -78,13 +78,16 @@ def test_agents_of_one_episode_are_answered_by_their_own_models(
     manifest = (tmp_path / "mixed" / "manifest.json").read_text()
     assert "gemma-3-270m" in manifest and "smollm2-135m-instruct" in manifest  # both recorded
     _, eps = query(tmp_path / "mixed", "SELECT population, prompts, tokens_out FROM episodes")
-    for population, prompts, tokens_out in eps:
+    for population, prompts, _ in eps:
         assert population == "swi×2 + swi[smollm2-135m-instruct]×2"
-        assert prompts == 4 * 2 and tokens_out > 0
+        assert prompts == 4  # one per agent
+    # Tokens count once per distinct completion: the swi proposal prompt does not state λ,
+    # so λ = 1 shares λ = 0's first-step answers.
+    assert sum(tokens_out for *_, tokens_out in eps) > 0
     from swalab.analysis.reveal import reveal_rows
 
     revealed = reveal_rows(tmp_path / "mixed")
     assert {(r["model"], r["decisions"]) for r in revealed if r["lam"] == 1.0} == {
-        ("gemma-3-270m", 2 * 2),  # revealed λ per model: 2 agents × 2 steps each
-        ("smollm2-135m-instruct", 2 * 2),
+        ("gemma-3-270m", 2),  # revealed λ per model: its 2 agents' decisions
+        ("smollm2-135m-instruct", 2),
     }
