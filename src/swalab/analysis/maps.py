@@ -403,6 +403,7 @@ def _suite(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
 
 def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     from swalab.stats import bootstrap_mean_diff
+    from swalab.theory.drift import first_below
 
     table = _sorted(read_table(root, "drift"), *DRIFT_KEYS, "seed", "round")
     figures = _draw(fig_dir, lambda d: plot_drift(table, d))
@@ -412,9 +413,7 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
         mean_lam = np.mean([table["mean_lam"][m] for m in per_seed], axis=0)
         over = np.mean([table["overload_rate"][m][:-1] for m in per_seed], axis=0)  # played
         switch = float(table["switch"][per_seed[0]][0])
-        below = np.nonzero(mean_lam < switch)[0]
         predicted = table["predicted_mean_lam"][per_seed[0]]
-        predicted_below = np.nonzero(predicted < switch)[0]
         finals[key] = (
             np.array([table["mean_lam"][m][-1] for m in per_seed]),
             np.array([np.mean(table["overload_rate"][m][:-1]) for m in per_seed]),
@@ -427,12 +426,8 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
                 "switch": switch,
                 "mean_lam": mean_lam.tolist(),
                 "overload_rate": over.tolist(),
-                "collapsed_at": int(below[0]) if below.size else None,
-                "predicted_collapsed_at": (
-                    int(predicted_below[0])
-                    if np.isfinite(predicted).any() and predicted_below.size
-                    else None
-                ),
+                "collapsed_at": first_below(mean_lam, switch),
+                "predicted_collapsed_at": first_below(predicted, switch),  # NaN: no map
                 "final_mean_lam": float(mean_lam[-1]),
                 "final_predicted_mean_lam": (
                     float(predicted[-1]) if np.isfinite(predicted[-1]) else None

@@ -35,7 +35,7 @@ import numpy as np
 from swalab import _validate as v
 from swalab._validate import FloatArray
 from swalab.swi.config import SimulationConfig
-from swalab.theory.drift import PayoffTable, stability_margin
+from swalab.theory.drift import PayoffTable, first_below, stability_margin
 
 #: The update rules.
 RULES = ("imitation", "replicator", "conformity", "principal", "none")
@@ -218,8 +218,7 @@ class DriftResult:
 
     def collapsed_at(self) -> int | None:
         """The first round whose starting mean λ is below the switch (None: never)."""
-        below = np.nonzero(self.mean_lam < self.switch)[0]
-        return int(below[0]) if below.size else None
+        return first_below(self.mean_lam, self.switch)
 
 
 def predicted_switch(config: SimulationConfig) -> float:

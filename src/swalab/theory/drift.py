@@ -139,12 +139,16 @@ def fixed_points(table: PayoffTable, *, grid: int = 2001, **rule: float | str) -
     return out
 
 
+def first_below(mean_lam: FloatArray, switch: float) -> int | None:
+    """The first round whose mean λ is below ``switch`` (None: never, or no finite value)."""
+    below = np.nonzero(np.asarray(mean_lam) < switch)[0]
+    return int(below[0]) if below.size else None
+
+
 def collapse_round(shares: FloatArray, types: tuple[float, float], switch: float) -> int | None:
     """The first round whose mean λ ``p·λ_P + (1 − p)·λ_S`` is below ``switch`` (None: never)."""
     lam_p, lam_s = types
-    mean = np.asarray(shares) * lam_p + (1.0 - np.asarray(shares)) * lam_s
-    below = np.nonzero(mean < switch)[0]
-    return int(below[0]) if below.size else None
+    return first_below(np.asarray(shares) * lam_p + (1.0 - np.asarray(shares)) * lam_s, switch)
 
 
 def principal_collapse(lam0: float, switch: float, rate: float) -> int | None:
