@@ -215,3 +215,29 @@ def test_drift_pairs_an_institution_with_its_control_on_the_same_seeds(capsys):
     assert cells[2.0]["collapsed_at"] is None and cells[0.0]["collapsed_at"] is not None
     over_diff, _, over_high = cells[2.0]["paired"]["overload_rate_diff"]
     assert over_diff < 0 and over_high < 0
+
+
+def test_drift_sweeps_beta_as_an_axis_with_each_cells_thresholds(capsys, tmp_path):
+    from swalab import theory
+    from swalab.experiments.query import query
+
+    args = ("drift", "--population", "200", "--rounds", "3", "--seeds", "2", "--rule", "none")
+    code, out, _ = run(capsys, *args, "--beta", "1.2,3", "--fine", "0,1", "--out", "b", "--json")
+    cells = json.loads(out)["cells"]
+    assert code == 0 and sorted((c["beta"], c["fine"]) for c in cells) == [
+        (1.2, 0.0),
+        (1.2, 1.0),
+        (3.0, 0.0),
+        (3.0, 1.0),
+    ]
+    assert all("paired" in c for c in cells if c["fine"])  # each β paired with its own control
+    _, rows = query(tmp_path / "b", "SELECT DISTINCT beta, lam_star, lam_tilde, switch FROM drift")
+    assert len(rows) == 2
+    for beta, lam_star, lam_tilde, switch in rows:
+        kw = {"n_agents": 5, "capacity": 20.0, "beta": beta, "x_max": 10.0}
+        assert lam_star == pytest.approx(theory.predicted_switch("consistent", **kw))
+        assert lam_tilde == pytest.approx(theory.predicted_switch("paper", **kw)) == switch
+    _, hist = query(tmp_path / "b", "SELECT lam_hist FROM drift LIMIT 1")
+    assert len(hist[0][0]) == 20 and sum(hist[0][0]) == pytest.approx(1.0)
+    code, _, err = run(capsys, *args, "--beta", "0,2")
+    assert code == 2 and "--beta" in err and "must be > 0" in err

@@ -1,14 +1,19 @@
 """Value drift: the update rules, and simulation against the mean-field map and closed forms."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from swalab.swi import SimulationConfig
 from swalab.swi.drift import (
+    BINS,
     DriftRule,
     Institution,
     critical_level,
+    lam_histogram,
     payoff_table,
+    reinforce,
     round_payoffs,
     run_drift,
     selection_scores,
@@ -226,3 +231,70 @@ def test_reputation_changes_whom_imitation_copies_not_what_anyone_is_paid():
     demands = np.array([[[2.0, 10.0]], [[6.0, 3.0]]])  # (E=2, T=1, N=2), C/N = 4
     scores = selection_scores(np.zeros((2, 2)), demands, 8.0, Institution(reputation=0.5))
     np.testing.assert_allclose(scores, [[0.0, -3.0], [-1.0, 0.0]])
+
+
+def test_the_recorded_distribution_holds_every_agent_in_its_bin():
+    lam0 = np.concatenate([two_types(150, TYPES, 0.6), np.full(50, 1.0)])
+    res = run_drift(
+        GAME, lam0, 6, DriftRule(rate=0.5, mutation=0.1), seed=2, types=np.linspace(0, 1, 7)
+    )
+    assert res.histogram.shape == (7, BINS)
+    assert np.allclose(res.histogram.sum(axis=1), 1.0)
+    start = res.histogram[0]
+    assert start[int(TYPES[0] * BINS)] == pytest.approx(90 / 200)  # λ = 0.9
+    assert start[int(TYPES[1] * BINS)] == pytest.approx(60 / 200)  # λ = 0.3
+    assert start[BINS - 1] == pytest.approx(50 / 200)  # λ = 1 counts in the last bin
+    assert np.array_equal(res.histogram[-1], lam_histogram(res.final_lam))
+    # Every agent sits in its bin: the mean of the bins' edges brackets the mean λ.
+    lower = res.histogram @ (np.arange(BINS) / BINS)
+    assert np.all(lower <= res.mean_lam + 1e-12) and np.all(res.mean_lam <= lower + 1 / BINS)
+
+
+def test_reinforcement_moves_only_the_played_types_value_and_chooses_by_logit():
+    types = np.array([0.3, 0.9])
+    rule = DriftRule(kind="reinforcement", selection=2.0, rate=0.25)
+    values = np.array([[1.0, 2.0], [0.0, 0.0]])
+    lam = np.array([0.9, 0.3])
+    new, _ = reinforce(rule, values, lam, np.array([6.0, -4.0]), np.random.default_rng(0), types)
+    assert new.tolist() == [[1.0, 3.0], [-1.0, 0.0]]  # 2 + 0.25·(6 − 2); 0 + 0.25·(−4 − 0)
+    many = np.tile([[0.0, 0.5]], (40_000, 1))
+    _, nxt = reinforce(
+        replace(rule, rate=0.0),
+        many,
+        np.full(40_000, 0.3),
+        np.zeros(40_000),
+        np.random.default_rng(1),
+        types,
+    )
+    expected = 1 / (1 + np.exp(-2.0 * 0.5))  # logit choice of 0.9
+    assert np.mean(nxt == 0.9) == pytest.approx(expected, abs=0.01)
+    with pytest.raises(ValueError, match="not one of types"):
+        reinforce(rule, values, np.array([0.5, 0.3]), np.zeros(2), np.random.default_rng(0), types)
+
+
+@pytest.mark.parametrize(("p0", "end"), [(0.9, "high"), (0.45, "low")])
+def test_reinforcement_follows_its_map_to_the_logit_equilibrium_of_its_basin(p0, end):
+    """Fine 3 makes reinforcement bistable: from 0.9 it holds, from 0.45 it collapses.
+
+    The simulation follows the two-class mean-field map, and the map comes to rest on the
+    logit equilibrium (slowly: a type rarely played is rarely re-valued).
+    """
+    institution = Institution(fine=3.0)
+    table = payoff_table(GAME, TYPES, seeds=10, institution=institution)
+    low, mid, high = th.logit_fixed_points(table, selection=1.0)
+    assert (p0 > mid.share) == (end == "high")
+    rule = DriftRule(kind="reinforcement", selection=1.0, rate=0.3)
+    simulated = np.mean(
+        [
+            run_drift(
+                GAME, two_types(1000, TYPES, p0), 100, rule, seed=s, institution=institution
+            ).prosocial
+            for s in range(2)
+        ],
+        axis=0,
+    )
+    predicted = th.reinforcement_trajectory(p0, 100, table, selection=1.0, rate=0.3)
+    assert np.abs(simulated - predicted).max() < 0.1
+    assert simulated[-1] == pytest.approx(predicted[-1], abs=0.02)
+    rest = th.reinforcement_trajectory(p0, 5000, table, selection=1.0, rate=0.3)[-1]
+    assert rest == pytest.approx((high if end == "high" else low).share, abs=2e-3)

@@ -54,3 +54,37 @@ def test_the_principals_collapse_round_is_the_first_below_by_brute_force(lam0, s
         lam *= 1 - rate
         r += 1
     assert th.principal_collapse(lam0, switch, rate) == r
+
+
+def test_logit_equilibria_are_where_the_logit_response_crosses_the_diagonal():
+    """Brute force on a fine grid: σ(s·Δ(p)) from the payoff table by hand, and its slope."""
+    import math
+
+    from swalab.swi.drift import Institution
+
+    table = payoff_table(GAME, TYPES, seeds=2, institution=Institution(fine=3.0))
+    n = 5
+
+    def gap(p):
+        w = [math.comb(n - 1, j) * p**j * (1 - p) ** (n - 1 - j) for j in range(n)]
+        return sum(w[j] * (table.prosocial[j + 1] - table.selfish[j]) for j in range(n))
+
+    for s, mu in ((1.0, 0.0), (2.0, 0.05), (0.2, 0.0)):
+        points = th.logit_fixed_points(table, selection=s, mutation=mu)
+
+        def g(p, s=s, mu=mu):
+            return (1 - mu) / (1 + math.exp(-s * gap(p))) + mu / 2
+
+        xs = [i / 10_000 for i in range(10_001)]
+        d = [g(x) - x for x in xs]
+        crossings = [i for i, (a, b) in enumerate(itertools.pairwise(d)) if a * b < 0]
+        assert len(points) == len(crossings)
+        for p, i in zip(points, crossings, strict=True):
+            assert xs[i] <= p.share <= xs[i + 1]
+            assert g(p.share) == pytest.approx(p.share, abs=1e-9)
+            # Stable where the logit response crosses the diagonal from above.
+            assert p.stable == (d[i] > 0 > d[i + 1])
+    # Fine 3, s = 1: the collapse and a prosocial equilibrium, split by an unstable one.
+    low, mid, high = th.logit_fixed_points(table, selection=1.0)
+    assert low.stable and not mid.stable and high.stable
+    assert low.share < 0.01 < 0.3 < mid.share < 0.8 < 0.95 < high.share

@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 
 from swalab import theory
+from swalab.analysis.drift_figures import DRIFT_KEYS, drift_cells, plot_drift, plot_stance
 from swalab.analysis.map_figures import (
-    DRIFT_KEYS,
-    drift_cells,
-    plot_drift,
     plot_live,
     plot_phase,
     plot_plane,
@@ -437,7 +435,7 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     # Institutions against their control (none) on the same seeds: paired.
     for cell in cells:
         key = tuple(cell[k] for k in DRIFT_KEYS)
-        control = (*key[:3], 0.0, 0.0, 0.0)  # the same rule with no institution
+        control = (*key[:4], 0.0, 0.0, 0.0)  # the same rule and β with no institution
         if key == control or control not in finals:
             continue
         (lam_on, over_on), (lam_off, over_off) = finals[key], finals[control]
@@ -477,6 +475,96 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     )
 
 
+def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
+    from swalab.analysis.drift_figures import stance_curves
+    from swalab.theory.revealed import calibration_slope
+
+    table = _sorted(read_table(root, "stance_epochs"), "lam0", "seed", "epoch")
+    calib = read_table(root, "stance_calibration")
+    texts = _sorted(read_table(root, "stance"), "lam0", "seed", "epoch", "agent")
+    figures = _draw(fig_dir, lambda d: plot_stance(table, d))
+    usable = np.isfinite(calib["grade"])
+    slope = calibration_slope(calib["lam"][usable].tolist(), calib["grade"][usable].tolist())
+    cells = []
+    for lam0, c in stance_curves(table).items():
+        at = table["lam0"] == lam0
+        first, last = c["judged_lam"][0], c["judged_lam"][-1]
+        cells.append(
+            {
+                "lam0": lam0,
+                "seeds": int(np.unique(table["seed"][at]).size),
+                "epochs": int(c["start"].size),
+                "epoch_start": c["start"].astype(int).tolist(),
+                "judged_lam": _finite_list(c["judged_lam"]),
+                "revealed_lam": _finite_list(c["revealed"]),
+                "overload_rate": _finite_list(c["overload_rate"]),
+                "judged_drift": _finite(last - first),
+                "lam_star": float(c["lam_star"][0]),
+                "lam_tilde": float(c["lam_tilde"][0]),
+                "reflect_failures": int(table["reflect_failures"][at].sum()),
+                "grade_failures": int(table["grade_failures"][at].sum()),
+                "tokens": float(table["tokens_in"][at].sum() + table["tokens_out"][at].sum()),
+                "model_seconds": float(table["latency_s"][at].sum()),
+            }
+        )
+    summary: dict[str, Any] = {
+        "cells": cells,
+        "judge_calibration": [
+            {"lam": float(x), "grade": _finite(g)}
+            for x, g in zip(calib["lam"], calib["grade"], strict=True)
+        ],
+        "judge_calibration_slope": slope,
+        "stances": _records(texts, ["lam0", "seed", "epoch", "agent", "stance", "grade"]),
+    }
+    rows = [
+        {
+            "starting λ": float(lam0),
+            "seed": int(sd),
+            "epoch start": int(st),
+            "judged λ": _finite(j),
+            "revealed λ": _finite(r),
+            "overload": float(o),
+            "tokens": float(ti + to),
+        }
+        for lam0, sd, st, j, r, o, ti, to in zip(
+            table["lam0"],
+            table["seed"],
+            table["start"],
+            table["judged_lam"],
+            table["revealed"],
+            table["overload_rate"],
+            table["tokens_in"],
+            table["tokens_out"],
+            strict=True,
+        )
+    ]
+    return Analysis(
+        kind="stance",
+        summary=summary,
+        rows=rows,
+        figures=[
+            (
+                "LLM stances that drift",
+                "Per epoch (the steps one set of stances is in force): the judge's reading of "
+                "the stance texts and the λ revealed by the same agents' demands, beside λ* "
+                "and λ̃; below, the overload rate.",
+                figures,
+            )
+        ],
+        text="Each agent rewrote its stance from its own and its neighbours' payoffs. The "
+        "judged λ is only as good as the judge's calibration (its reading of λ in words at "
+        f"fixed λ: slope {'–' if slope is None else f'{slope:.2f}'}, 1 is calibrated).",
+    )
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(float(x)) else None
+
+
+def _finite_list(xs: np.ndarray) -> list[float | None]:
+    return [_finite(x) for x in xs]
+
+
 def _ci(triple: list[float | None]) -> str:
     """``+0.123 [+0.100, +0.150]`` (– for an end one seed cannot give)."""
     return "{} [{}, {}]".format(*("–" if x is None else f"{x:+.3f}" for x in triple))
@@ -491,6 +579,7 @@ ANALYSERS: dict[str, Callable[[Path, Any, Path | None], Analysis]] = {
     "bench": _bench,
     "suite": _suite,
     "drift": _drift,
+    "stance": _stance,
 }
 
 

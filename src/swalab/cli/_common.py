@@ -166,7 +166,7 @@ def flag_message(message: str, flags: Mapping[str, str], source: str) -> str:
     study's source); on the command line that is the flag, which the rest names.
     """
     head, sep, rest = message.partition(": ")
-    if sep and (head.startswith("--set ") or head == source):
+    if sep and (head.startswith("--set ") or head in (source, "config")):
         message = rest
     if message.startswith("cell {") and "}: " in message:  # one grid point of a sweep
         message = message.split("}: ", 1)[1]

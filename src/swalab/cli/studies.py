@@ -1,4 +1,4 @@
-"""Commands that run one study from their flags: simulate, the maps, live, drift.
+"""Commands that run one study from their flags: simulate, the maps, live, drift, stance.
 
 Each is flags → overrides of its kind's config → the library's run path (plan, store with
 manifest and resume, report) → print. Defaults are the kind's defaults (the reference
@@ -380,7 +380,10 @@ def live(
 def drift(
     rule: Annotated[
         str,
-        Opt("--rule", help="imitation, replicator, conformity, principal or none (comma list)."),
+        Opt(
+            "--rule",
+            help="imitation, replicator, reinforcement, conformity, principal or none (list).",
+        ),
     ] = "imitation",
     population: Annotated[
         int | None, Opt("--population", help="Agents in the population (1000).")
@@ -388,7 +391,10 @@ def drift(
     rounds: Annotated[int | None, Opt("--rounds", help="Rounds (100).")] = None,
     selection: Annotated[str, Opt("--selection", help="Selection strength s (list).")] = "1",
     rate: Annotated[
-        float | None, Opt("--rate", help="Share revising per round, or conformity/pull (0.2).")
+        float | None,
+        Opt(
+            "--rate", help="Share revising per round; conformity step, pull or learning rate (0.2)."
+        ),
     ] = None,
     mutation: Annotated[str, Opt("--mutation", help="Mutation chance μ (list).")] = "0",
     price: Annotated[
@@ -404,23 +410,25 @@ def drift(
     types: Annotated[str, Opt("--types", help="Starting λ values.")] = "0.9,0.3",
     shares: Annotated[str, Opt("--shares", help="Their starting shares.")] = "0.9,0.1",
     agents: Annotated[int | None, Opt("--agents", help="Group size N (5).")] = None,
-    beta: Annotated[float | None, Opt("--beta", help="Severity β.")] = None,
+    beta: Annotated[str | None, Opt("--beta", help="Severities β (list: a cell each).")] = None,
     scorer: Annotated[str | None, Opt("--scorer", help="paper or consistent.")] = None,
     steps: Annotated[int | None, Opt("--steps", help="Steps per round (5).")] = None,
     seeds: Annotated[int | None, Opt("--seeds", help="Independent runs (5).")] = None,
     out: Out = None,
     as_json: AsJson = False,
 ) -> None:
-    """Value drift: λ moved between rounds by imitation, replication, conformity or a pull.
+    """Value drift: λ moved by imitation, replication, reinforcement, conformity or a pull.
 
     The population is matched into groups that play the congestion game each round; the
     mean-field map predicts two-type runs. `--price`, `--fine` and `--reputation` switch on
-    institutions (each value a cell, paired with the control on the same seeds). `--json`
+    institutions (each value a cell, paired with the control on the same seeds); `--beta`
+    with several values makes a mechanism × rule × β grid. `--json`
     prints rounds, mean_lam and overload_rate per round, and collapsed_at (the first round
     whose mean λ is below the scorer's switch, or null). A YAML of `kind: drift` runs with
     `swalab run`.
     """
-    settings = shared(n_agents=agents, beta=beta, scorer=scorer, seeds=seeds, steps=steps) | {
+    settings = shared(n_agents=agents, scorer=scorer, seeds=seeds, steps=steps) | {
+        "beta": ("--beta", None if beta is None else numbers("--beta", beta)),
         "rule": ("--rule", [r.strip() for r in rule.split(",")]),
         "agents": ("--population", population),
         "rounds": ("--rounds", rounds),
@@ -436,3 +444,47 @@ def drift(
     }
     where = run_study("drift", settings, out=out, as_json=as_json)
     show(where, as_json, "Value drift: simulation vs mean-field map")
+
+
+@app.command()
+def stance(
+    lam: Annotated[str, Opt("--lam", help="Starting λ values (a cell each).")] = "0.9",
+    steps: Annotated[int | None, Opt("--steps", help="Steps per episode (200).")] = None,
+    every: Annotated[int | None, Opt("--every", help="Steps between reflections (10).")] = None,
+    max_chars: Annotated[int | None, Opt("--max-chars", help="Longest stance (160).")] = None,
+    agents: Annotated[int | None, Opt("--agents", help="Agents N (5).")] = None,
+    beta: Annotated[float | None, Opt("--beta", help="Severity β.")] = None,
+    seeds: Annotated[int | None, Opt("--seeds", help="Episodes per starting λ (2).")] = None,
+    backend: Annotated[str | None, Opt("--backend", help="LLM backend (llamacpp).")] = None,
+    model: Annotated[str | None, Opt("--model", help="The agents' model (embedded).")] = None,
+    judge: Annotated[
+        str | None, Opt("--judge", help="Judge model on the same backend (default: --model).")
+    ] = None,
+    out: Out = None,
+    as_json: AsJson = False,
+) -> None:
+    """LLM agents whose stance drifts: they rewrite it every --every steps from their payoffs.
+
+    Prompted agents read a stance in words (at first, their λ in words) and answer their
+    demand; each epoch's stances are graded by a judge and set beside the λ their demands
+    reveal. `--json` prints, per starting λ, judged and revealed λ per epoch, the judge's
+    calibration and the cost. A YAML of `kind: stance` runs with `swalab run`.
+    """
+    settings = shared(n_agents=agents, beta=beta, steps=steps) | {
+        "lam": (
+            "--lam",
+            [unit_interval(f"--lam[{i}]", x) for i, x in enumerate(numbers("--lam", lam))],
+        ),
+        "every": ("--every", every),
+        "max_chars": ("--max-chars", max_chars),
+        "seeds": ("--seeds", seeds),
+        "model.backend": ("--backend", backend),
+        "model.name": ("--model", model),
+    }
+    if judge is not None:
+        settings |= {
+            "judge.backend": ("--backend", backend or "llamacpp"),
+            "judge.name": ("--judge", judge),
+        }
+    where = run_study("stance", settings, out=out, as_json=as_json)
+    show(where, as_json, "LLM stances that drift: judged and revealed λ per epoch")

@@ -374,6 +374,8 @@ def _describe(error: ValidationError) -> tuple[str, str]:
         return path, f"{path}: unknown key (value {value!r})"
     if first["type"] == "missing":
         return path, f"{path}: required field is missing"
+    if not path:  # a check across fields: its message names them and their values
+        return path, msg
     return path, f"{path}={json.dumps(value, default=str)}: {msg}"
 
 

@@ -1,11 +1,12 @@
 """Every kind of study goes one way: config → cells → tasks → tables → store → report.
 
 A *kind* (``sweep``, ``phase``, ``surface``, ``stability``, ``lockin``, ``live``,
-``bench``, ``suite``, ``drift``) is a typed config plus three functions: :meth:`Kind.plan`
-splits a config into hashed cells, :meth:`Kind.tasks` groups cells that compute together and
-says where they may run, and :meth:`Kind.run` computes a task's cells into tables. The
-runner, the executors, the store (manifest, resume, cell hashes) and ``swalab report`` are
-the same for all of them, so a new kind of study is one module that fills these in.
+``bench``, ``suite``, ``drift``, ``stance``) is a typed config plus three functions:
+:meth:`Kind.plan` splits a config into hashed cells, :meth:`Kind.tasks` groups cells that
+compute together and says where they may run, and :meth:`Kind.run` computes a task's cells
+into tables. The runner, the executors, the store (manifest, resume, cell hashes) and
+``swalab report`` are the same for all of them, so a new kind of study is one module that
+fills these in.
 
 The registry is lazy ("module:attribute"), as the LLM backends' is: naming a kind imports
 only that kind's code.
@@ -45,6 +46,7 @@ KINDS: dict[str, str] = {
     "bench": "swalab.experiments.studies.bench:BENCH",
     "suite": "swalab.experiments.studies.suite:SUITE",
     "drift": "swalab.experiments.studies.drift:DRIFT",
+    "stance": "swalab.experiments.studies.stance:STANCE",
 }
 
 OnStep = Callable[[int], None]

@@ -309,3 +309,59 @@ class UnitScore:
         if not 0.0 <= score <= 1.0:
             raise ParseError(f"score {score} is out of range [0, 1]")
         return float(score)
+
+
+#: Characters a :class:`Sentence` may hold after its first (a letter or digit).
+SENTENCE_CHARS = "A-Za-z0-9 ,.;:'()%+/-"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sentence:
+    """One line of plain text, at most ``max_chars`` characters (an agent's stance).
+
+    The grammar bounds the length and keeps the text on one line of plain characters, so a
+    rewritten stance can never grow without limit or smuggle in a new prompt section.
+    Unenforced text (a server without the grammar) is read as its first non-empty line,
+    cut at the last word boundary within the limit.
+
+    Attributes:
+        max_chars: Most characters.
+    """
+
+    max_chars: int = 160
+
+    def __post_init__(self) -> None:
+        v.integer_at_least("max_chars", self.max_chars, 8)
+
+    @property
+    def name(self) -> str:
+        """E.g. ``sentence(160)``."""
+        return f"sentence({self.max_chars})"
+
+    def gbnf(self) -> str:
+        """A letter or digit, then up to ``max_chars − 1`` plain characters."""
+        return f'root ::= " "? [A-Za-z0-9] [{SENTENCE_CHARS}]{{0,{self.max_chars - 1}}}\n'
+
+    def json_schema(self) -> dict[str, Any]:
+        """A string of bounded length over the same characters."""
+        return {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": self.max_chars,
+            "pattern": f"^[A-Za-z0-9][{SENTENCE_CHARS}]*$",
+        }
+
+    def regex(self) -> str:
+        """Whole-completion regular expression of the format."""
+        return f" ?[A-Za-z0-9][{SENTENCE_CHARS}]{{0,{self.max_chars - 1}}}"
+
+    def parse(self, text: str) -> str:
+        """The first non-empty line, stripped and cut to ``max_chars`` at a word boundary."""
+        line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+        line = line.strip("\"'` ")
+        if not line:
+            raise ParseError(f"no text in the answer: {text[:80]!r}")
+        if len(line) > self.max_chars:
+            cut = line[: self.max_chars]
+            line = cut.rsplit(" ", 1)[0] if " " in cut else cut
+        return line

@@ -32,6 +32,24 @@ RUBRIC = (
 )
 
 
+#: The rubric of a stance's grade: how much weight a goal gives the group (a λ read from text).
+WEIGHT_RUBRIC = (
+    "Agents in a game share a limited resource. Each follows a goal that may count only its "
+    "own points, only the group's score, or both.\n"
+    "Read the goal and say how much weight it gives the group's score: 0 means only the "
+    "agent's own points count, 1 means only the group's score counts, 0.5 means both count "
+    "equally."
+)
+
+
+def weight_prompt(goal: str) -> str:
+    """The judge's prompt that reads the social weight a stance text states."""
+    return (
+        f"{WEIGHT_RUBRIC}\n\nGoal: {goal}\n\n"
+        f'Answer with JSON {{"score": w}}, w between 0 and 1.\nAnswer:'
+    )
+
+
 def judge_prompt(situation: str, action: str) -> str:
     """The judge's prompt for one candidate action."""
     return (
@@ -82,10 +100,21 @@ class LLMJudge:
                 f"situations has {len(situations)} entries and actions "
                 f"{len(actions)}: give one situation per action"
             )
-        if not actions:
+        return self._grade([judge_prompt(s, a) for s, a in zip(situations, actions, strict=True)])
+
+    def weigh(self, goals: Sequence[str]) -> JudgeScores:
+        """Read the social weight each stance text states (0: own points only, 1: group only).
+
+        How a drifting stance is graded (:mod:`swalab.llm.stance`): a λ from words, set
+        beside the λ revealed by the same agents' demands.
+        """
+        return self._grade([weight_prompt(g) for g in goals])
+
+    def _grade(self, prompts: list[str]) -> JudgeScores:
+        """One batched, greedy call; each answer's score or why it was refused."""
+        if not prompts:
             return JudgeScores(scores=np.zeros(0), errors=[], tokens_in=0, tokens_out=0, cached=0)
         fmt = UnitScore(resolution=self.resolution)
-        prompts = [judge_prompt(s, a) for s, a in zip(situations, actions, strict=True)]
         done = self.model.generate(
             prompts,
             constraint=fmt if self.constrained else None,

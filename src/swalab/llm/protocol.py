@@ -199,11 +199,29 @@ def stance(lam: float) -> str:
 
 
 def prompted_prompt(
-    template: str, board: Board, *, agent: int, belief: float, x_max: float, lam: float
+    template: str,
+    board: Board,
+    *,
+    agent: int,
+    belief: float,
+    x_max: float,
+    lam: float,
+    text: str | None = None,
 ) -> str:
-    """Fill the prompted template for one agent: the board and λ in words."""
+    """Fill the prompted template for one agent: the board and its stance.
+
+    The stance is λ in words (:func:`stance`) unless ``text`` gives the agent's own (a
+    stance that drifts, :mod:`swalab.llm.stance`).
+    """
     return proposal_prompt(
-        template, board, agent=agent, belief=belief, x_max=x_max, k=1, lam=lam, stance=stance(lam)
+        template,
+        board,
+        agent=agent,
+        belief=belief,
+        x_max=x_max,
+        k=1,
+        lam=lam,
+        stance=stance(lam) if text is None else text,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -104,6 +104,18 @@ class LLMEpisode:
         }
         out |= self.accounting
         return out
+
+
+class Stances(Protocol):
+    """Each prompted agent's stance text, rewritten between steps (:mod:`swalab.llm.stance`)."""
+
+    def text(self, episode: int, agent: int) -> str:
+        """The stance ``agent`` of ``episode`` plays the next step with."""
+        ...
+
+    def after_step(self, step: int, episodes: Sequence[LLMEpisode]) -> None:
+        """Called once every live episode has played ``step`` (its rows are recorded)."""
+        ...
 
 
 def _unique_generate(
@@ -236,6 +248,7 @@ def run_llm_pairs(
     games: Sequence[SimulationConfig] | None = None,
     others: Sequence[Seat] = (),
     seat_of: Sequence[int] | None = None,
+    stances: Stances | None = None,
 ) -> list[LLMEpisode]:
     """Play the given (λ, seed) episodes in lockstep through ``model``.
 
@@ -246,6 +259,9 @@ def run_llm_pairs(
     ``model`` asked with ``protocol`` and ``j`` for ``others[j - 1]`` (a model and its own
     protocol: templates, temperature, token limit). Each step then makes one call per model.
     The decision rule (``mode``, ``selector``, ``k``, ``fallback``) is ``protocol``'s.
+
+    ``stances`` (prompted mode only) gives each agent its own stance text in place of λ in
+    words, and hears after every step, so it can rewrite them (a stance that drifts).
 
     Each step builds one proposal prompt per SWI agent of every live episode and sends them
     in one call; outsiders (:mod:`~swalab.swi.outsiders`) play their own rule and cost no
@@ -262,6 +278,10 @@ def run_llm_pairs(
     n = config.n_agents
     if not episodes_to_play:
         raise ValueError("no episodes to play: give at least one (λ, seed) pair")
+    if stances is not None and proto.mode != "prompted":
+        raise ValueError(
+            f"stances: a stance text is read by prompted agents; mode={proto.mode!r} scores λ"
+        )
     seats: list[Seat] = [(model, proto), *others]
     agent_seat = [0] * n if seat_of is None else list(seat_of)
     if len(agent_seat) != n or any(not 0 <= x < len(seats) for x in agent_seat):
@@ -328,7 +348,13 @@ def run_llm_pairs(
                 own = seats[agent_seat[i]][1]
                 prompts.append(
                     prompted_prompt(
-                        own.prompted_template, board, agent=i, belief=belief, x_max=cap, lam=lam
+                        own.prompted_template,
+                        board,
+                        agent=i,
+                        belief=belief,
+                        x_max=cap,
+                        lam=lam,
+                        text=None if stances is None else stances.text(e, i),
                     )
                     if prompted
                     else proposal_prompt(
@@ -417,6 +443,8 @@ def run_llm_pairs(
             ep.demands.append(demands)
             last[e] = (float(info["load"]), demands)
             states[e] = belief_model.update(states[e], info["load"], demands, env.game.weights)
+        if stances is not None:
+            stances.after_step(t, episodes)
         if on_step is not None:
             on_step(t)
     return episodes

@@ -13,6 +13,12 @@ agent's payoff is its mean reward. Then an update rule moves the λ values:
 * ``conformity`` — each agent moves a share ``rate`` of the way to the population's mean λ.
 * ``principal`` — each agent's user rewards its private score: λ shrinks by a share ``rate``
   toward 0 every round (the paper's triad: the user's preference is ``R_i``).
+* ``reinforcement`` — each agent learns from its own payoff alone: it keeps a value ``Q_k``
+  for every λ type, moves the value of the type it played a share ``rate`` toward the
+  payoff it got, and plays type ``k`` next round with probability ``∝ exp(s·Q_k)`` (logit
+  choice; values start at 0, the first round plays the starting λ). It never sees another
+  agent's payoff or λ; its long run is the logit equilibrium of the two-type game
+  (:func:`swalab.theory.drift.logit_fixed_points`).
 * ``none`` — λ stays (the paper's setting; the control of every drift experiment).
 
 After the rule, each agent's λ is redrawn with probability ``mutation`` from ``types``.
@@ -38,7 +44,9 @@ from swalab.swi.config import SimulationConfig
 from swalab.theory.drift import PayoffTable, first_below, stability_margin
 
 #: The update rules.
-RULES = ("imitation", "replicator", "conformity", "principal", "none")
+RULES = ("imitation", "replicator", "conformity", "principal", "reinforcement", "none")
+#: Bins of the recorded λ distribution (equal widths on [0, 1], the last closed).
+BINS = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,9 +55,10 @@ class DriftRule:
 
     Attributes:
         kind: One of :data:`RULES`.
-        selection: Selection strength ``s`` (imitation, replicator).
+        selection: Selection strength ``s`` (imitation, replicator, reinforcement).
         rate: Share of agents that revise per round (imitation, replicator), the step toward
-            the mean (conformity), or the pull toward 0 (principal); in ``[0, 1]``.
+            the mean (conformity), the pull toward 0 (principal), or the learning rate of a
+            type's value (reinforcement); in ``[0, 1]``.
         mutation: Probability that an agent's λ is redrawn from ``types`` each round.
     """
 
@@ -103,10 +112,57 @@ def update(
         new = lam + rule.rate * (lam.mean() - lam)
     elif rule.kind == "principal":
         new = (1.0 - rule.rate) * lam
+    elif rule.kind == "reinforcement":
+        raise ValueError("reinforcement keeps each agent's values: use reinforce()")
+    return mutate(rule, new, rng, types)
+
+
+def mutate(
+    rule: DriftRule, lam: FloatArray, rng: np.random.Generator, types: FloatArray
+) -> FloatArray:
+    """Redraw each λ from ``types`` with probability ``rule.mutation`` (the rules' last step)."""
+    new = lam.copy()
     if rule.mutation > 0:
-        mutate = rng.random(m) < rule.mutation
-        new[mutate] = rng.choice(types, size=int(mutate.sum()))
+        redraw = rng.random(lam.size) < rule.mutation
+        new[redraw] = rng.choice(types, size=int(redraw.sum()))
     return new
+
+
+def reinforce(
+    rule: DriftRule,
+    values: FloatArray,
+    lam: FloatArray,
+    payoff: FloatArray,
+    rng: np.random.Generator,
+    types: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """One round of learning from one's own payoff (pure in its inputs and ``rng``).
+
+    Args:
+        rule: A ``reinforcement`` rule (``rate``: learning rate, ``selection``: logit ``s``).
+        values: ``(M, K)`` each agent's value of each type (``types`` sorted).
+        lam: The λ each agent played (one of ``types``).
+        payoff: What it earned.
+        rng: The round's generator.
+        types: The λ types, sorted.
+
+    Returns:
+        The new values, and the λ each agent plays next (before mutation).
+    """
+    m = lam.size
+    played = np.searchsorted(types, lam)
+    if np.any(played >= types.size) or not np.allclose(
+        types[np.minimum(played, types.size - 1)], lam
+    ):
+        raise ValueError("lam holds a λ that is not one of types: reinforcement learns per type")
+    new = values.copy()
+    rows = np.arange(m)
+    new[rows, played] += rule.rate * (payoff - new[rows, played])
+    logits = rule.selection * (new - new.max(axis=1, keepdims=True))
+    prob = np.exp(logits)
+    cum = np.cumsum(prob / prob.sum(axis=1, keepdims=True), axis=1)
+    pick = np.minimum((cum < rng.random(m)[:, None]).sum(axis=1), types.size - 1)
+    return new, types[pick]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +262,8 @@ class DriftResult:
         mean_payoff: Mean payoff per agent, per round, shape (R,).
         switch: The λ the population is measured against (the scorer's predicted switch).
         final_lam: Every agent's λ after the last round.
+        histogram: Share of agents in each of :data:`BINS` bins of λ at the start of each
+            round, shape (R + 1, BINS).
     """
 
     mean_lam: FloatArray
@@ -215,6 +273,7 @@ class DriftResult:
     mean_payoff: FloatArray
     switch: float
     final_lam: FloatArray
+    histogram: FloatArray
 
     def collapsed_at(self) -> int | None:
         """The first round whose starting mean λ is below the switch (None: never)."""
@@ -277,12 +336,15 @@ def run_drift(
     if config.agents is not None and any(k != "swi" for k in config.agents):
         raise ValueError("config.agents: a drifting population is all SWI agents")
     pool = np.unique(lam) if types is None else np.asarray(types, dtype=np.float64)
+    levels = np.union1d(pool, lam)  # reinforcement: the types an agent keeps a value of
+    values = np.zeros((m, levels.size))
     groups_n = m // n
     base = LockstepBatch.from_config(config, [lam[:n]] * groups_n, [seed])
     base = replace(base, steps=config.steps, episode_steps=None)
     switch = predicted_switch(config)
     out: dict[str, list[float]] = {k: [] for k in ("over", "welfare", "payoff")}
     means, shares = [float(lam.mean())], [float(np.mean(lam >= switch - 1e-12))]
+    hists = [lam_histogram(lam)]
     for r in range(rounds):
         rng = np.random.default_rng([seed, r])
         order = rng.permutation(m)
@@ -307,9 +369,14 @@ def run_drift(
         out["over"].append(float(res.overload_rate.mean()))
         out["welfare"].append(float(res.mean_welfare.mean()))
         out["payoff"].append(float(payoff.mean()))
-        lam = update(rule, lam, score, rng, pool)
+        if rule.kind == "reinforcement":
+            values, lam = reinforce(rule, values, lam, score, rng, levels)
+            lam = mutate(rule, lam, rng, pool)
+        else:
+            lam = update(rule, lam, score, rng, pool)
         means.append(float(lam.mean()))
         shares.append(float(np.mean(lam >= switch - 1e-12)))
+        hists.append(lam_histogram(lam))
     return DriftResult(
         mean_lam=np.asarray(means),
         prosocial=np.asarray(shares),
@@ -318,7 +385,15 @@ def run_drift(
         mean_payoff=np.asarray(out["payoff"]),
         switch=switch,
         final_lam=lam,
+        histogram=np.stack(hists),
     )
+
+
+def lam_histogram(lam: FloatArray) -> FloatArray:
+    """Share of ``lam`` in each of :data:`BINS` equal bins of [0, 1] (λ = 1 in the last)."""
+    counts = np.bincount(np.minimum((lam * BINS).astype(np.int64), BINS - 1), minlength=BINS)
+    out: FloatArray = counts / lam.size
+    return out
 
 
 def two_types(agents: int, types: tuple[float, float], share: float) -> FloatArray:

@@ -22,9 +22,18 @@ drawn uniformly from the two (``docs/theory.md`` §10):
 then ``p'' = (1 − μ)·p' + μ/2``. Without mutation ``p = 0`` and ``p = 1`` are fixed points of
 both maps; which is stable, and whether an interior one exists, is decided by the sign of
 the expected payoff gap — in the congestion game a selfish agent out-earns a prosocial one
-in the same group, so the gap favours λ_S and prosocial populations erode. Conformity keeps
-the mean λ and shrinks every deviation by ``(1 − c)`` a round; a principal's pull multiplies
-every λ by ``(1 − ρ)``, so a population starting at ``λ_0`` falls below a switch ``λ_c`` after
+in the same group, so the gap favours λ_S and prosocial populations erode.
+
+Reinforcement on one's own payoff (logit choice over learned values ``Q_P``, ``Q_S`` with
+learning rate ``a``) comes to rest where every agent's values equal the expected payoffs at
+the share it plays in, so its rest points are the *logit equilibria*
+``p = (1 − μ)·σ(s·Δ(p)) + μ/2`` with ``Δ(p) = E[π_P(K_P)] − E[π_S(K_S)]`` and σ the
+logistic function (:func:`logit_fixed_points`); :func:`reinforcement_trajectory` follows the
+values of the agents that started prosocial and of those that started selfish.
+
+Conformity keeps the mean λ and shrinks every deviation by ``(1 − c)`` a round; a
+principal's pull multiplies every λ by ``(1 − ρ)``, so a population starting at ``λ_0``
+falls below a switch ``λ_c`` after
 ``⌈ln(λ_c/λ_0) / ln(1 − ρ)⌉`` rounds.
 """
 
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +114,7 @@ class FixedPoint:
 
 
 def fixed_points(table: PayoffTable, *, grid: int = 2001, **rule: float | str) -> list[FixedPoint]:
-    """Every fixed point of the two-type map on [0, 1], with its stability.
+    """Every fixed point of the two-type map on [0, 1], with its stability (``|f′| < 1``).
 
     Roots of ``f(p) − p`` bracketed on a grid and refined by bisection; the ends count when
     ``f`` maps them to themselves. Stability from a central difference of ``f``.
@@ -113,6 +123,66 @@ def fixed_points(table: PayoffTable, *, grid: int = 2001, **rule: float | str) -
     def f(p: float) -> float:
         return step_map(p, table, **rule)  # type: ignore[arg-type]
 
+    return [FixedPoint(r, abs(slope) < 1.0) for r, slope in _roots(f, grid)]
+
+
+def payoff_gap(p: float, table: PayoffTable) -> float:
+    """``Δ(p) = E[π_P(1 + B)] − E[π_S(B)]``, ``B ~ Bin(N − 1, p)``: what being prosocial costs."""
+    n = table.prosocial.size - 1
+    w = _groups(p, n)
+    return float(w @ table.prosocial[1:] - w @ table.selfish[:n])
+
+
+def logit_fixed_points(
+    table: PayoffTable, *, selection: float, mutation: float = 0.0, grid: int = 2001
+) -> list[FixedPoint]:
+    """The logit equilibria ``p = (1 − μ)·σ(s·Δ(p)) + μ/2``: where reinforcement comes to rest.
+
+    Stable when ``g′(p*) < 1`` for ``g(p) = (1 − μ)·σ(s·Δ(p)) + μ/2`` (the logit dynamic
+    ``ṗ = g(p) − p`` that learning with a small rate follows).
+    """
+
+    def g(p: float) -> float:
+        return (1.0 - mutation) / (1.0 + math.exp(-selection * payoff_gap(p, table))) + mutation / 2
+
+    return [FixedPoint(r, slope < 1.0) for r, slope in _roots(g, grid)]
+
+
+def reinforcement_trajectory(
+    p0: float,
+    rounds: int,
+    table: PayoffTable,
+    *,
+    selection: float,
+    rate: float,
+    mutation: float = 0.0,
+) -> FloatArray:
+    """The mean-field prosocial share under reinforcement, rounds 0..``rounds``.
+
+    Two classes — the agents that started prosocial (share ``p0``) and those that started
+    selfish — each with values ``Q_P``, ``Q_S`` starting at 0 and a share ``x`` playing
+    prosocial (1 and 0 in round 0). Each round a class's value of a type moves ``a`` toward
+    that type's expected payoff at the population's share ``p``, weighted by how often the
+    class plays it; then ``x = (1 − μ)·σ(s·(Q_P − Q_S)) + μ/2``.
+    """
+    n = table.prosocial.size - 1
+    x = np.array([1.0, 0.0])  # share playing prosocial, per class
+    weight = np.array([p0, 1.0 - p0])
+    q = np.zeros((2, 2))  # (class, type): values of prosocial, selfish
+    out = [float(p0)]
+    for _ in range(rounds):
+        p = float(weight @ x)
+        w = _groups(p, n)
+        earn = np.array([w @ table.prosocial[1:], w @ table.selfish[:n]])
+        played = np.stack([x, 1.0 - x], axis=1)
+        q += rate * played * (earn[None, :] - q)
+        x = (1.0 - mutation) / (1.0 + np.exp(-selection * (q[:, 0] - q[:, 1]))) + mutation / 2
+        out.append(float(weight @ x))
+    return np.asarray(out)
+
+
+def _roots(f: Any, grid: int) -> list[tuple[float, float]]:
+    """Each root of ``f(p) − p`` on [0, 1] and ``f′`` there (grid brackets, then bisection)."""
     xs = np.linspace(0.0, 1.0, grid)
     g = np.array([f(x) - x for x in xs])
     roots: list[float] = []
@@ -134,8 +204,7 @@ def fixed_points(table: PayoffTable, *, grid: int = 2001, **rule: float | str) -
     for r in roots:
         h = 1e-6
         a, b = max(r - h, 0.0), min(r + h, 1.0)
-        slope = (f(b) - f(a)) / (b - a)
-        out.append(FixedPoint(share=r, stable=abs(slope) < 1.0))
+        out.append((r, (f(b) - f(a)) / (b - a)))
     return out
 
 

@@ -120,8 +120,13 @@ def schema(
 
 
 def table_of(columns: Table, table_schema: pa.Schema) -> pa.Table:
-    """Named numpy columns as an Arrow table of ``table_schema`` (every column, in order)."""
-    return pa.table({n: np.asarray(columns[n]) for n in table_schema.names}, schema=table_schema)
+    """Named numpy columns as an Arrow table of ``table_schema`` (every column, in order).
+
+    A 2-D column fills a list-typed field (one list per row).
+    """
+    data = {n: np.asarray(columns[n]) for n in table_schema.names}
+    lists = {n: list(a) if a.ndim == 2 else a for n, a in data.items()}
+    return pa.table(lists, schema=table_schema)
 
 
 def rows(table: Table, mask: np.ndarray) -> Table:
@@ -166,7 +171,10 @@ class SplitKind:
         raise NotImplementedError
 
     def values(self, config: Any, field: str) -> list[Any]:
-        """The values of ``field`` that make cells (default: the list the config holds)."""
+        """The values of ``field`` that make cells (default: the list the config holds).
+
+        ``[None]``: the field is not swept in this config (its cells leave it as it is).
+        """
         return list(getattr(config, field))
 
     def plan(self, config: Any, source: str) -> list[Cell]:
@@ -180,7 +188,8 @@ class SplitKind:
         base = config.model_dump(mode="json")
         cells = []
         for combo in itertools.product(*(self.values(config, f) for f in self.split)):
-            assignment = dict(zip(self.split, combo, strict=True))
+            # A None value leaves its field as the config has it (an axis not swept).
+            assignment = {f: x for f, x in zip(self.split, combo, strict=True) if x is not None}
             narrowed = {f: [v] for f, v in assignment.items()}
             cell = validate_cell(self.config, base, narrowed, f"{source}: {assignment}")
             data = {"kind": self.name, **payload(cell, NOT_HASHED)}

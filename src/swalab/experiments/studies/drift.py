@@ -3,19 +3,21 @@
 A population of ``agents`` SWI agents starts with λ values ``types`` in shares ``shares``;
 every round it is matched into groups of ``game.n_agents`` that play ``game.steps`` steps of
 the congestion game, then an update rule moves every λ (:mod:`swalab.swi.drift`). A cell is
-one (rule, selection, mutation, price, fine, reputation) over every seed — the institutions
-(a congestion price, peer sanctions, public reputation: :class:`~swalab.swi.drift.Institution`)
-are axes like the
-rule's, so institution on and off run on identical seeds and pair; its table has one row
-per seed and round: mean λ, the prosocial share (λ at or above the scorer's switch),
-overload and welfare, and — for a two-type population under imitation or the replicator —
-the mean-field prediction of :mod:`swalab.theory.drift` for the same round.
+one (rule, selection, mutation, β, price, fine, reputation) over every seed — the
+institutions (a congestion price, peer sanctions, public reputation:
+:class:`~swalab.swi.drift.Institution`) and the severity β are axes like the rule's, so
+mechanism × rule × β grids are one config, and institution on and off run on identical
+seeds and pair. Its table has one row per seed and round: mean λ, the prosocial share (λ at
+or above the scorer's switch), the λ distribution (the share of agents in each of
+:data:`~swalab.swi.drift.BINS` equal bins of [0, 1]), overload and welfare, λ* and λ̃ of
+the cell's game, and — for a two-type population under imitation or the replicator — the
+mean-field prediction of :mod:`swalab.theory.drift` for the same round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -34,9 +36,9 @@ from swalab.experiments.studies import (
     schema,
 )
 
-Rule = Literal["imitation", "replicator", "conformity", "principal", "none"]
-#: Rules with a two-type mean-field map.
-MAPPED = ("imitation", "replicator", "none")
+Rule = Literal["imitation", "replicator", "conformity", "principal", "reinforcement", "none"]
+#: Rules with a two-type mean-field prediction.
+MAPPED = ("imitation", "replicator", "reinforcement", "none")
 
 
 class DriftConfig(MapConfig):
@@ -58,10 +60,13 @@ class DriftConfig(MapConfig):
         ge=0,
         le=1,
         description="Share revising per round (imitation, replicator), step toward the mean "
-        "(conformity), pull toward 0 (principal).",
+        "(conformity), pull toward 0 (principal), learning rate (reinforcement).",
     )
     mutation: Axis = Field(
         default_factory=lambda: [0.0], description="Chance per round that a λ is redrawn."
+    )
+    beta: Axis | None = Field(
+        None, description="Severities β to sweep (a cell each); null: game.beta alone."
     )
     price: Axis = Field(
         default_factory=lambda: [0.0], description="Congestion price per overloaded unit."
@@ -94,6 +99,8 @@ class DriftConfig(MapConfig):
             raise ValueError(f"shares={self.shares}: must be ≥ 0 and sum to 1")
         if any(s < 0 for s in self.selection) or any(not 0 <= m <= 1 for m in self.mutation):
             raise ValueError("selection must be ≥ 0 and mutation in [0, 1]")
+        if self.beta is not None and any(b <= 0 for b in self.beta):
+            raise ValueError(f"beta={self.beta}: every β must be > 0")
         if any(x < 0 for x in (*self.price, *self.fine, *self.reputation)):
             raise ValueError(
                 f"price={self.price}, fine={self.fine}, reputation={self.reputation}: must be ≥ 0"
@@ -112,7 +119,10 @@ class Drift(SplitKind):
     """The ``drift`` kind (see :class:`~swalab.experiments.kinds.Kind`)."""
 
     name = "drift"
-    summary = "value drift: λ moved by imitation, replication, conformity or a principal's pull"
+    summary = (
+        "value drift: λ moved by imitation, replication, reinforcement, conformity or a "
+        "principal's pull"
+    )
     config = DriftConfig
     tables: ClassVar[dict[str, pa.Schema | None]] = {
         "drift": schema(
@@ -120,6 +130,7 @@ class Drift(SplitKind):
             floats=(
                 "selection",
                 "mutation",
+                "beta",
                 "price",
                 "fine",
                 "reputation",
@@ -131,14 +142,25 @@ class Drift(SplitKind):
                 "switch",
                 "predicted_prosocial",
                 "predicted_mean_lam",
+                "lam_star",
+                "lam_tilde",
             ),
-        ).append(pa.field("rule", pa.string()))
+        )
+        .append(pa.field("rule", pa.string()))
+        .append(pa.field("lam_hist", pa.list_(pa.float64())))
     }
-    split = ("rule", "selection", "mutation", "price", "fine", "reputation")
+    split = ("rule", "selection", "mutation", "beta", "price", "fine", "reputation")
+
+    def values(self, config: DriftConfig, field: str) -> list[Any]:
+        """β is swept only where the config lists it (else every cell plays game.beta)."""
+        if field == "beta" and config.beta is None:
+            return [None]
+        return list(getattr(config, field))
 
     def work(self, config: DriftConfig) -> Work:
-        """A cell per (rule, s, μ); every seed plays ``rounds`` × ``agents / N`` groups."""
+        """A cell per (rule, s, μ, β, institution); a seed plays ``rounds × agents / N`` groups."""
         cells = len(config.rule) * len(config.selection) * len(config.mutation)
+        cells *= len(config.beta or [None])
         cells *= len(config.price) * len(config.fine) * len(config.reputation)
         groups = config.rounds * (config.agents // config.game.n_agents)
         return map_work(config, cells, groups, config.game.n_agents)
@@ -156,6 +178,7 @@ class Drift(SplitKind):
 
     def compute(self, configs: Sequence[DriftConfig]) -> list[Table]:
         """Each cell's rounds for every seed, with the mean-field prediction where one exists."""
+        from swalab import theory
         from swalab.swi.drift import (
             DriftRule,
             Institution,
@@ -167,7 +190,21 @@ class Drift(SplitKind):
 
         out = []
         for c in configs:
-            sim = adapt.base_simulation(c.game, c.policy)
+            game = c.game if c.beta is None else c.game.model_copy(update={"beta": c.beta[0]})
+            sim = adapt.base_simulation(game, c.policy)
+            lam_star, lam_tilde = (
+                float(
+                    theory.predicted_switch(
+                        name,
+                        n_agents=sim.n_agents,
+                        capacity=sim.capacity,
+                        beta=sim.beta,
+                        x_max=float(np.max(sim.x_max)),
+                        margin=sim.margin,
+                    )
+                )
+                for name in ("consistent", "paper")
+            )
             (kind,), (s,), (mu,) = c.rule, c.selection, c.mutation
             (price,), (fine,), (reputation,) = c.price, c.fine, c.reputation
             rule = DriftRule(kind=kind, selection=s, rate=c.rate, mutation=mu)
@@ -181,11 +218,16 @@ class Drift(SplitKind):
             if len(c.types) == 2 and kind in MAPPED and lo < switch <= hi:
                 table = payoff_table(sim, (hi, lo), seeds=c.seeds, institution=institution)
                 p0 = float(np.mean(lam0 >= switch - 1e-12))
-                predicted = th.trajectory(
-                    p0, c.rounds, table, rule=kind, selection=s, rate=c.rate, mutation=mu
-                )
+                if kind == "reinforcement":
+                    predicted = th.reinforcement_trajectory(
+                        p0, c.rounds, table, selection=s, rate=c.rate, mutation=mu
+                    )
+                else:
+                    predicted = th.trajectory(
+                        p0, c.rounds, table, rule=kind, selection=s, rate=c.rate, mutation=mu
+                    )
             predicted_lam = predicted * hi + (1 - predicted) * lo
-            cols: dict[str, list[float]] = {k: [] for k in self._schema().names if k != "rule"}
+            cols: dict[str, list[Any]] = {k: [] for k in self._schema().names if k != "rule"}
             for seed in range(c.seeds):
                 res = run_drift(sim, lam0, c.rounds, rule, seed=seed, institution=institution)
                 rows = c.rounds + 1
@@ -193,6 +235,10 @@ class Drift(SplitKind):
                 cols["round"] += list(range(rows))
                 cols["selection"] += [s] * rows
                 cols["mutation"] += [mu] * rows
+                cols["beta"] += [sim.beta] * rows
+                cols["lam_star"] += [lam_star] * rows
+                cols["lam_tilde"] += [lam_tilde] * rows
+                cols["lam_hist"] += res.histogram.tolist()
                 cols["price"] += [price] * rows
                 cols["fine"] += [fine] * rows
                 cols["reputation"] += [reputation] * rows
@@ -204,7 +250,8 @@ class Drift(SplitKind):
                 cols["switch"] += [res.switch] * rows
                 cols["predicted_prosocial"] += predicted.tolist()
                 cols["predicted_mean_lam"] += predicted_lam.tolist()
-            table_out: Table = {k: np.asarray(v) for k, v in cols.items()}
+            table_out: Table = {k: np.asarray(v) for k, v in cols.items() if k != "lam_hist"}
+            table_out["lam_hist"] = np.asarray(cols["lam_hist"], dtype=np.float64)
             table_out["rule"] = np.asarray([kind] * len(cols["seed"]))
             out.append(table_out)
         return out
