@@ -241,3 +241,29 @@ def test_drift_sweeps_beta_as_an_axis_with_each_cells_thresholds(capsys, tmp_pat
     assert len(hist[0][0]) == 20 and sum(hist[0][0]) == pytest.approx(1.0)
     code, _, err = run(capsys, *args, "--beta", "0,2")
     assert code == 2 and "--beta" in err and "must be > 0" in err
+    code, out, _ = run(capsys, *args, "--talk", "none,cheap,mediator", "--json")
+    cells = {c["talk"]: c for c in json.loads(out)["cells"]}
+    assert code == 0 and set(cells) == {"none", "cheap", "mediator"}
+    assert "paired" in cells["cheap"] and "paired" not in cells["none"]
+    code, _, err = run(capsys, *args, "--talk", "loud")
+    assert code == 2 and "--talk" in err and "loud" in err
+
+
+def test_a_drifting_population_draws_caps_and_values_per_agent(tmp_path):
+    base = {"kind": "drift", "agents": 100, "rounds": 4, "seeds": 2, "rule": ["imitation"]}
+    game = {
+        "x_max": {"dist": "uniform", "low": 4, "high": 10},
+        "values": {"dist": "choice", "values": [1, 2]},
+    }
+    summary = run_experiment(load_config(base | {"game": game}), out=tmp_path / "h")
+    assert summary.failed == [] and summary.ran == 1
+    _, rows = query(tmp_path / "h", "SELECT seed, mean_payoff, predicted_prosocial FROM drift")
+    assert all(p != p for _, _, p in rows)  # no two-type map for a heterogeneous population
+    payoffs = {seed: [] for seed in (0, 1)}
+    for seed, payoff, _ in rows:
+        payoffs[seed].append(payoff)
+    assert payoffs[0] != payoffs[1]  # each seed draws its own population
+    with pytest.raises(Exception, match=r"game\.x_max=\[.*a list gives the seats of one group"):
+        from swalab.experiments.kinds import plan
+
+        plan(load_config(base | {"game": {"x_max": [5, 5, 5, 5, 5]}}), "test")

@@ -131,12 +131,12 @@ def test_stances_need_the_prompted_mode_and_a_fixed_horizon():
 
 @pytest.mark.slow
 def test_the_embedded_model_rewrites_its_stance_in_the_grammar(tmp_path):
-    """The whole kind on Gemma: bounded one-line stances, graded, stored, reported."""
+    """The whole kind on Gemma, with cheap talk: bounded one-line stances, graded, stored."""
     from typer.testing import CliRunner
 
     from swalab.cli import app
 
-    args = ["stance", "--steps", "4", "--every", "2", "--seeds", "1", "--agents", "3"]
+    args = ["stance", "--steps", "4", "--every", "2", "--seeds", "1", "--agents", "3", "--talk"]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output[result.output.index("{") :])
@@ -144,6 +144,7 @@ def test_the_embedded_model_rewrites_its_stance_in_the_grammar(tmp_path):
     assert cell["epoch_start"] == [0, 2] and cell["lam0"] == 0.9
     assert cell["lam_star"] == pytest.approx(0.7) and cell["lam_tilde"] == pytest.approx(0.75)
     assert cell["reflect_failures"] == 0 and cell["tokens"] > 0
+    assert all(g is not None and g >= 0 for g in cell["promise_gap"])  # agents announced
     rewritten = [s for s in out["stances"] if s["epoch"] == 1]
     assert len(rewritten) == 3
     assert all(0 < len(s["stance"]) <= 160 and "\n" not in s["stance"] for s in rewritten)
@@ -165,3 +166,33 @@ def test_a_stance_study_plans_a_cell_per_starting_lambda_in_one_model_task():
         load_config({"kind": "stance", "policy": {"candidates": "llm", "mode": "swi"}})
     with pytest.raises(ConfigError, match=r"lam=\[1.5\]"):
         load_config({"kind": "stance", "lam": [1.5]})
+
+
+def test_cheap_talk_reads_everyones_announcement_before_the_answer_that_is_played():
+    seen: list[tuple[str, int]] = []
+
+    def answer(prompt: str, seed: int) -> str:
+        seen.append((prompt, seed))
+        if "new goal:" in prompt:
+            return "keep it small"
+        if prompt.startswith("Agents in a game share"):
+            return '{"score": 0.5}'
+        return "2" if "Announced for this round" in prompt else "10"
+
+    proto = ProtocolConfig(mode="prompted", talk=True)
+    run = run_stance_drift(
+        CONFIG, ScriptedModel(answer=answer), [0.9], [0], protocol=proto,
+        reflection=Reflection(every=3),
+    )  # fmt: skip
+    (ep,) = run.episodes
+    assert all(r["demand"] == 2.0 and r["announced"] == 10.0 for r in ep.rows)
+    played = [(p, s) for p, s in seen if "Announced for this round" in p]
+    said = [(p, s) for p, s in seen if p.rstrip().endswith("this round:") and (p, s) not in played]
+    assert len(played) == len(said) == 6 * CONFIG.n_agents
+    assert "Announced for this round: 10, 10, 10, 10, 10 (total 50, over capacity)." in played[0][0]
+    assert {s for _, s in said}.isdisjoint({s for _, s in played})  # their own seeds
+    # Each row pays for both of its agent's calls.
+    assert ep.rows[0]["tokens_in"] == len(said[0][0].split()) + len(played[0][0].split())
+    assert all(r["promise_gap"] == 8.0 for r in run.epoch_rows(CONFIG))
+    with pytest.raises(ValueError, match="talk=True: agents announce in words only"):
+        ProtocolConfig(talk=True)

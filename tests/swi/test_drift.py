@@ -298,3 +298,91 @@ def test_reinforcement_follows_its_map_to_the_logit_equilibrium_of_its_basin(p0,
     assert simulated[-1] == pytest.approx(predicted[-1], abs=0.02)
     rest = th.reinforcement_trajectory(p0, 5000, table, selection=1.0, rate=0.3)[-1]
     assert rest == pytest.approx((high if end == "high" else low).share, abs=2e-3)
+
+
+@pytest.mark.parametrize("talk", ["cheap", "mediator"])
+def test_talk_replaces_the_belief_agents_decide_with_as_the_per_agent_rule_says(talk):
+    """Step 0 by hand: the SWI rule at C/N, then at the others' announced mean (or C/N)."""
+    from swalab.swi.candidates import candidate_set, demand_grid
+    from swalab.swi.engine import LockstepBatch, run_lockstep
+    from swalab.swi.scorers import LoadContext
+
+    lam = [0.9, 0.9, 0.9, 0.3, 0.6]
+    batch = replace(LockstepBatch.from_config(GAME, [lam], [0]), talk=talk)
+    res = run_lockstep(batch, record=True)
+    policy = GAME.scoring_policy()
+    cands = candidate_set(demand_grid(GAME.x_max, GAME.grid_step), GAME.anchors, GAME.x_max)
+
+    def decide(belief, i):
+        ctx = LoadContext(others_load=4 * belief, x_max=GAME.x_max, weight=1.0, value=1.0)
+        return policy.decide(cands.values, ctx, lam=lam[i]).action
+
+    fair = GAME.capacity / 5
+    intended = [decide(fair, i) for i in range(5)]
+    heard = [(sum(intended) - x) / 4 for x in intended] if talk == "cheap" else [fair] * 5
+    assert res.demands[0, 0].tolist() == [decide(heard[i], i) for i in range(5)]
+    assert res.beliefs[0, 0].tolist() == pytest.approx(heard)
+    with pytest.raises(ValueError, match="talk='loud' is not known"):
+        Institution(talk="loud")
+    with pytest.raises(ValueError, match="talk='loud' is not known"):
+        run_lockstep(replace(batch, talk="loud"))
+
+
+def test_talk_changes_play_not_the_incentive_so_imitation_still_erodes():
+    """Cheap talk and a mediator leave π_P(N) < π_S(N − 1): the map and the run both erode."""
+    for talk in ("cheap", "mediator"):
+        institution = Institution(talk=talk)
+        table = payoff_table(GAME, TYPES, seeds=4, institution=institution)
+        assert th.stability_margin(table) < 0
+        res = run_drift(
+            GAME, two_types(500, TYPES, 0.9), 30, DriftRule(rate=0.3), institution=institution
+        )
+        assert res.collapsed_at() is not None
+
+
+def test_a_long_memory_lets_converts_keep_clean_records_and_weakens_reputation():
+    """w = 1.4 > w* holds with a one-round record; remembered over ~20 rounds it does not.
+
+    A prosocial agent that copies a selfish λ keeps its clean record for a while, so it
+    looks better than it behaves and is copied in turn.
+    """
+    lam0 = two_types(1000, TYPES, 0.9)
+    runs = {
+        memory: run_drift(
+            GAME,
+            lam0,
+            100,
+            DriftRule(rate=0.2),
+            institution=Institution(reputation=1.4, memory=memory),
+        )
+        for memory in (1.0, 0.05)
+    }
+    assert runs[1.0].prosocial[-1] == 1.0 and runs[0.05].prosocial[-1] < 0.05
+    with pytest.raises(ValueError, match="memory=0 is out of range"):
+        Institution(reputation=1.0, memory=0)
+
+
+def test_caps_impacts_and_values_follow_each_agent_into_its_group():
+    """λ = 0 asks the cap: payoffs and welfare by hand from each round's matching."""
+    m, n = 20, GAME.n_agents
+    rng = np.random.default_rng(9)
+    caps = rng.choice([2.0, 5.0, 10.0], m)
+    impacts = rng.choice([0.5, 1.0, 2.0], m)
+    worth = rng.choice([1.0, 3.0], m)
+    res = run_drift(
+        GAME, np.zeros(m), 3, DriftRule(kind="none"), seed=4, x_max=caps, weights=impacts,
+        values=worth,
+    )  # fmt: skip
+    for r in range(3):
+        groups = np.random.default_rng([4, r]).permutation(m).reshape(-1, n)  # the matching
+        load = (impacts * caps)[groups].sum(axis=1)
+        excess = np.maximum(load - GAME.capacity, 0.0)
+        reward = (worth * caps)[groups] - GAME.beta / n * excess[:, None]
+        welfare = (worth * caps)[groups].sum(axis=1) - GAME.beta * excess
+        assert res.mean_payoff[r] == pytest.approx(reward.mean())
+        assert res.mean_welfare[r] == pytest.approx(welfare.mean())
+        assert res.overload_rate[r] == pytest.approx(np.mean(load > GAME.capacity))
+    with pytest.raises(ValueError, match=r"x_max has shape \(3,\)"):
+        run_drift(GAME, np.zeros(m), 1, DriftRule(), x_max=np.ones(3))
+    with pytest.raises(ValueError, match="weights holds a value ≤ 0"):
+        run_drift(GAME, np.zeros(m), 1, DriftRule(), weights=np.zeros(m))

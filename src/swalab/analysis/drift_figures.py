@@ -18,7 +18,7 @@ Table = dict[str, np.ndarray]
 
 
 #: What makes a drift cell: its rule, selection strength, mutation, severity and institution.
-DRIFT_KEYS = ("rule", "selection", "mutation", "beta", "price", "fine", "reputation")
+DRIFT_KEYS = ("rule", "selection", "mutation", "beta", "price", "fine", "reputation", "talk")
 
 
 def drift_cells(table: Table) -> dict[tuple[Any, ...], list[np.ndarray]]:
@@ -33,12 +33,12 @@ def drift_cells(table: Table) -> dict[tuple[Any, ...], list[np.ndarray]]:
 
 def drift_label(key: tuple[Any, ...], show_beta: bool = False) -> str:
     """``imitation, s = 1, μ = 0`` (and β where it varies), with the institution if any."""
-    rule, s, mu, beta, *institution = key
+    rule, s, mu, beta, *institution, talk = key
     label = f"{rule}, s = {s:g}, μ = {mu:g}" + (f", β = {beta:g}" if show_beta else "")
     for name, level in zip(("price", "fine", "reputation"), institution, strict=True):
         if level:
             label += f", {name} {level:g}"
-    return label
+    return label + ("" if talk == "none" else f", {talk}" + (" talk" if talk == "cheap" else ""))
 
 
 def plot_drift(table: Table, out_dir: Path) -> list[Path]:
@@ -143,9 +143,13 @@ def stance_curves(table: Table) -> dict[float, dict[str, np.ndarray]]:
             "revealed",
             "overload_rate",
             "mean_welfare",
+            "promise_gap",
             "lam_star",
             "lam_tilde",
         ):
+            if name not in table:  # a column a store written before it was added lacks
+                curve[name] = [float("nan")] * len(epochs)
+                continue
             col = np.asarray(table[name], dtype=np.float64)
             curve[name] = [
                 float(np.nanmean(vals))

@@ -435,7 +435,7 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     # Institutions against their control (none) on the same seeds: paired.
     for cell in cells:
         key = tuple(cell[k] for k in DRIFT_KEYS)
-        control = (*key[:4], 0.0, 0.0, 0.0)  # the same rule and β with no institution
+        control = (*key[:4], 0.0, 0.0, 0.0, "none")  # the same rule and β, no institution
         if key == control or control not in finals:
             continue
         (lam_on, over_on), (lam_off, over_off) = finals[key], finals[control]
@@ -483,8 +483,11 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     calib = read_table(root, "stance_calibration")
     texts = _sorted(read_table(root, "stance"), "lam0", "seed", "epoch", "agent")
     figures = _draw(fig_dir, lambda d: plot_stance(table, d))
-    usable = np.isfinite(calib["grade"])
-    slope = calibration_slope(calib["lam"][usable].tolist(), calib["grade"][usable].tolist())
+    # Every cell asks the same judge the same greedy questions: one reading per λ.
+    told = np.unique(calib["lam"])
+    grades = np.array([_mean_finite(calib["grade"][calib["lam"] == x]) for x in told])
+    usable = np.isfinite(grades)
+    slope = calibration_slope(told[usable].tolist(), grades[usable].tolist())
     cells = []
     for lam0, c in stance_curves(table).items():
         at = table["lam0"] == lam0
@@ -498,6 +501,7 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
                 "judged_lam": _finite_list(c["judged_lam"]),
                 "revealed_lam": _finite_list(c["revealed"]),
                 "overload_rate": _finite_list(c["overload_rate"]),
+                "promise_gap": _finite_list(c["promise_gap"]),
                 "judged_drift": _finite(last - first),
                 "lam_star": float(c["lam_star"][0]),
                 "lam_tilde": float(c["lam_tilde"][0]),
@@ -510,8 +514,7 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     summary: dict[str, Any] = {
         "cells": cells,
         "judge_calibration": [
-            {"lam": float(x), "grade": _finite(g)}
-            for x, g in zip(calib["lam"], calib["grade"], strict=True)
+            {"lam": float(x), "grade": _finite(g)} for x, g in zip(told, grades, strict=True)
         ],
         "judge_calibration_slope": slope,
         "stances": _records(texts, ["lam0", "seed", "epoch", "agent", "stance", "grade"]),
@@ -555,6 +558,12 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
         "judged λ is only as good as the judge's calibration (its reading of λ in words at "
         f"fixed λ: slope {'–' if slope is None else f'{slope:.2f}'}, 1 is calibrated).",
     )
+
+
+def _mean_finite(xs: np.ndarray) -> float:
+    """The mean of the finite values (NaN when there is none)."""
+    kept = xs[np.isfinite(xs)]
+    return float(kept.mean()) if kept.size else math.nan
 
 
 def _finite(x: float) -> float | None:

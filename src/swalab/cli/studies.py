@@ -407,6 +407,12 @@ def drift(
     reputation: Annotated[
         str, Opt("--reputation", help="Weight of a public record of excess demand (list).")
     ] = "0",
+    memory: Annotated[
+        float | None, Opt("--memory", help="Weight of the latest round in the record (1).")
+    ] = None,
+    talk: Annotated[
+        str, Opt("--talk", help="What agents hear first: none, cheap, mediator (list).")
+    ] = "none",
     types: Annotated[str, Opt("--types", help="Starting λ values.")] = "0.9,0.3",
     shares: Annotated[str, Opt("--shares", help="Their starting shares.")] = "0.9,0.1",
     agents: Annotated[int | None, Opt("--agents", help="Group size N (5).")] = None,
@@ -420,8 +426,8 @@ def drift(
     """Value drift: λ moved by imitation, replication, reinforcement, conformity or a pull.
 
     The population is matched into groups that play the congestion game each round; the
-    mean-field map predicts two-type runs. `--price`, `--fine` and `--reputation` switch on
-    institutions (each value a cell, paired with the control on the same seeds); `--beta`
+    mean-field map predicts two-type runs. `--price`, `--fine`, `--reputation` and `--talk`
+    switch on institutions (each value a cell, paired with the control on the same seeds); `--beta`
     with several values makes a mechanism × rule × β grid. `--json`
     prints rounds, mean_lam and overload_rate per round, and collapsed_at (the first round
     whose mean λ is below the scorer's switch, or null). A YAML of `kind: drift` runs with
@@ -439,6 +445,8 @@ def drift(
         "fine": ("--fine", numbers("--fine", fine)),
         "sanction_cost": ("--sanction-cost", sanction_cost),
         "reputation": ("--reputation", numbers("--reputation", reputation)),
+        "memory": ("--memory", memory),
+        "talk": ("--talk", [x.strip() for x in talk.split(",")]),
         "types": ("--types", numbers("--types", types)),
         "shares": ("--shares", numbers("--shares", shares)),
     }
@@ -460,6 +468,9 @@ def stance(
     judge: Annotated[
         str | None, Opt("--judge", help="Judge model on the same backend (default: --model).")
     ] = None,
+    talk: Annotated[
+        bool, Opt("--talk", help="Cheap talk: agents say what they will request first.")
+    ] = False,
     out: Out = None,
     as_json: AsJson = False,
 ) -> None:
@@ -478,6 +489,7 @@ def stance(
         "every": ("--every", every),
         "max_chars": ("--max-chars", max_chars),
         "seeds": ("--seeds", seeds),
+        "talk": ("--talk", talk or None),
         "model.backend": ("--backend", backend),
         "model.name": ("--model", model),
     }

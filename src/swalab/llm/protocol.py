@@ -103,6 +103,9 @@ class ProtocolConfig:
         proposal_template: Template of the proposal prompt.
         choose_template: Template of the choose prompt.
         prompted_template: Template of the prompted mode's one prompt.
+        talk: Cheap talk (prompted mode): each step every agent is first asked what it
+            will request; the announcements are read to all before the answers that are
+            played (two calls a step; each row records its agent's announcement).
     """
 
     k: int = ref.K
@@ -118,6 +121,7 @@ class ProtocolConfig:
     proposal_template: str = field(default_factory=lambda: default_template("proposal"))
     choose_template: str = field(default_factory=lambda: default_template("choose"))
     prompted_template: str = field(default_factory=lambda: default_template("prompted"))
+    talk: bool = False
 
     def __post_init__(self) -> None:
         v.integer_at_least("k", self.k, 1)
@@ -136,6 +140,8 @@ class ProtocolConfig:
         _check_template("proposal_template", self.proposal_template, PROPOSAL_FIELDS)
         _check_template("choose_template", self.choose_template, CHOOSE_FIELDS)
         _check_template("prompted_template", self.prompted_template, PROMPTED_FIELDS)
+        if self.talk and self.mode != "prompted":
+            raise ValueError("talk=True: agents announce in words only in mode='prompted'")
         if self.mode == "prompted" and self.selector != "code":
             raise ValueError(
                 "selector='llm' picks a row of the SWI score table: mode='prompted' has none"
@@ -153,6 +159,8 @@ class Board:
         capacity: ``C``.
         beta: ``β``.
         last_demands: Demands of the previous step (``None`` before the first).
+        announced: What each agent said it would request this step (cheap talk; NaN: an
+            agent that did not say; ``None``: no talk).
     """
 
     step: int
@@ -161,15 +169,25 @@ class Board:
     capacity: float
     beta: float
     last_demands: FloatArray | None
+    announced: FloatArray | None = None
 
     def history(self) -> str:
         """The board's history line, e.g. ``Requests last round: 10, 8 (total 18, …).``."""
         if self.last_demands is None:
-            return "No requests yet (first round)."
-        total = float(np.sum(self.last_demands))
+            line = "No requests yet (first round)."
+        else:
+            line = "Requests last round: " + self._listed(self.last_demands) + "."
+        if self.announced is not None:
+            line += " Announced for this round: " + self._listed(self.announced) + "."
+        return line
+
+    def _listed(self, demands: FloatArray) -> str:
+        """``10, 8 (total 18, within capacity)``; an agent that said nothing is ``?``."""
+        said = demands[~np.isnan(demands)]
+        total = float(np.sum(said))
         status = "over capacity" if total > self.capacity else "within capacity"
-        demands = ", ".join(format_number(float(x)) for x in self.last_demands)
-        return f"Requests last round: {demands} (total {format_number(total)}, {status})."
+        listed = ", ".join("?" if np.isnan(x) else format_number(float(x)) for x in demands)
+        return f"{listed} (total {format_number(total)}, {status})"
 
 
 def _num(x: float) -> str:

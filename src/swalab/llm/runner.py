@@ -38,6 +38,8 @@ from swalab.swi.scorers import LoadContext
 _CHOOSE_STREAM = 1 << 20
 #: Offset of the seeds that draw a prompted agent's fallback demand.
 _FALLBACK_STREAM = 2 << 20
+#: Offset of the seeds of a cheap-talk announcement (the call before the played one).
+_TALK_STREAM = 4 << 20
 
 
 class EpisodeFailedError(RuntimeError):
@@ -308,6 +310,7 @@ def run_llm_pairs(
     caps = [[float(c) for c in env.game.x_max] for env in envs]
     # Every answer is checked against the format; it is also enforced only if constrained.
     prompted = proto.mode == "prompted"
+    talking = prompted and proto.talk
     checks: dict[float, NumberList | Demand] = {
         c: Demand(x_max=c, resolution=proto.resolution)
         if prompted
@@ -325,83 +328,105 @@ def run_llm_pairs(
         if not live:
             break
         beliefs = {e: belief_model.read(states[e], seed=episodes[e].seed, step=t) for e in live}
-        # 1. Proposals: one call for every SWI agent of every live episode.
-        prompts: list[str] = []
-        formats: list[OutputFormat | None] = []
-        seeds32: list[int] = []
-        owners: list[tuple[int, int]] = []
-        asked_seat: list[int] = []
-        for e in live:
-            previous = last[e]
-            board = Board(
-                step=t,
-                steps=shown_steps,
-                n_agents=n,
-                capacity=game.capacity,
-                beta=game.beta,
-                last_demands=None if previous is None else previous[1],
-            )
-            for i in range(n):
-                if kinds[i] != "swi":
-                    continue
-                lam, belief, cap = episodes[e].lam[i], float(beliefs[e][i]), caps[e][i]
-                own = seats[agent_seat[i]][1]
-                prompts.append(
-                    prompted_prompt(
-                        own.prompted_template,
-                        board,
-                        agent=i,
-                        belief=belief,
-                        x_max=cap,
-                        lam=lam,
-                        text=None if stances is None else stances.text(e, i),
-                    )
-                    if prompted
-                    else proposal_prompt(
-                        own.proposal_template,
-                        board,
-                        agent=i,
-                        belief=belief,
-                        x_max=cap,
-                        k=proto.k,
-                        lam=lam,
-                    )
+        # 1. Proposals: one call for every SWI agent of every live episode. With cheap talk
+        # (prompted agents only) a first call asks each agent what it intends to request;
+        # the announcements are read to everyone before the call whose answers are played.
+        announced: dict[int, FloatArray] = {}
+        spent: dict[tuple[int, int], dict[str, float]] = {}
+        for rehearse in (True, False) if talking else (False,):
+            prompts: list[str] = []
+            formats: list[OutputFormat | None] = []
+            seeds32: list[int] = []
+            owners: list[tuple[int, int]] = []
+            asked_seat: list[int] = []
+            for e in live:
+                previous = last[e]
+                board = Board(
+                    step=t,
+                    steps=shown_steps,
+                    n_agents=n,
+                    capacity=game.capacity,
+                    beta=game.beta,
+                    last_demands=None if previous is None else previous[1],
+                    announced=announced.get(e),
                 )
-                formats.append(checks[caps[e][i]] if own.constrained else None)
-                seeds32.append(_seed32(episodes[e].seed, t, i))
-                owners.append((e, i))
-                asked_seat.append(agent_seat[i])
-        decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
-        if prompts:
-            done, shared, shares = _ask(seats, asked_seat, prompts, formats, seeds32)
-            for (e, i), comp, sh, share in zip(owners, done, shared, shares, strict=True):
-                ep = episodes[e]
-                _charge(ep, comp, share, sh)
-                if ep.status != "ok":
-                    continue
-                check, belief, cap = checks[caps[e][i]], float(beliefs[e][i]), caps[e][i]
-                try:
-                    if prompted:
-                        seed = _seed32(ep.seed, t, _FALLBACK_STREAM + i)
-                        d = _answer(config, proto, comp, check, belief, cap, seed)
-                    else:
-                        d = _decide(
-                            config,
-                            proto,
-                            policy,
-                            comp,
-                            check,
-                            ep.lam[i],
-                            belief,
-                            i,
-                            cap,
-                            envs[e].game,
+                for i in range(n):
+                    if kinds[i] != "swi":
+                        continue
+                    lam, belief, cap = episodes[e].lam[i], float(beliefs[e][i]), caps[e][i]
+                    own = seats[agent_seat[i]][1]
+                    prompts.append(
+                        prompted_prompt(
+                            own.prompted_template,
+                            board,
+                            agent=i,
+                            belief=belief,
+                            x_max=cap,
+                            lam=lam,
+                            text=None if stances is None else stances.text(e, i),
                         )
-                except EpisodeFailedError as exc:
-                    ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
-                    continue
-                d |= _row_cost(comp, share, sh)
-                decisions[e][i] = d
+                        if prompted
+                        else proposal_prompt(
+                            own.proposal_template,
+                            board,
+                            agent=i,
+                            belief=belief,
+                            x_max=cap,
+                            k=proto.k,
+                            lam=lam,
+                        )
+                    )
+                    formats.append(checks[caps[e][i]] if own.constrained else None)
+                    seeds32.append(
+                        _seed32(episodes[e].seed, t, (_TALK_STREAM if rehearse else 0) + i)
+                    )
+                    owners.append((e, i))
+                    asked_seat.append(agent_seat[i])
+            decisions: dict[int, dict[int, dict[str, Any]]] = {e: {} for e in live}
+            if prompts:
+                done, shared, shares = _ask(seats, asked_seat, prompts, formats, seeds32)
+                for (e, i), comp, sh, share in zip(owners, done, shared, shares, strict=True):
+                    ep = episodes[e]
+                    _charge(ep, comp, share, sh)
+                    if ep.status != "ok":
+                        continue
+                    check, belief, cap = checks[caps[e][i]], float(beliefs[e][i]), caps[e][i]
+                    try:
+                        if prompted:
+                            seed = _seed32(ep.seed, t, _FALLBACK_STREAM + i)
+                            d = _answer(config, proto, comp, check, belief, cap, seed)
+                        else:
+                            d = _decide(
+                                config,
+                                proto,
+                                policy,
+                                comp,
+                                check,
+                                ep.lam[i],
+                                belief,
+                                i,
+                                cap,
+                                envs[e].game,
+                            )
+                    except EpisodeFailedError as exc:
+                        ep.status, ep.error = "failed", f"step {t}, agent {i + 1}: {exc}"
+                        continue
+                    d |= _row_cost(comp, share, sh)
+                    decisions[e][i] = d
+            if rehearse:  # what each agent said it would ask; then everyone answers again
+                for e in live:
+                    said = decisions[e]
+                    for i, d in said.items():
+                        spent[(e, i)] = {c: d[c] for c in ("tokens_in", "tokens_out", "latency_s")}
+                    announced[e] = np.array(
+                        [said[i]["demand"] if i in said else np.nan for i in range(n)]
+                    )
+        if talking:
+            for e in live:
+                for i, d in decisions[e].items():
+                    d["announced"] = float(announced[e][i])
+                    for c, x in spent[(e, i)].items():
+                        d[c] += x
         # 2. Optional LLM selector: one more call for every live SWI agent.
         if proto.selector == "llm":
             _llm_select(seats, agent_seat, episodes, decisions, t)

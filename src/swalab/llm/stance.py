@@ -127,7 +127,6 @@ class StanceBook:
         judge: Who grades the stances.
         reflection: How and when.
         starts: Each episode's starting λ per agent (their stances in words).
-        seeds: Each episode's seed.
     """
 
     def __init__(
@@ -137,10 +136,8 @@ class StanceBook:
         judge: LLMJudge,
         reflection: Reflection,
         starts: Sequence[Sequence[float]],
-        seeds: Sequence[int],
     ) -> None:
         self.config, self.model, self.judge, self.reflection = config, model, judge, reflection
-        self.seeds = list(seeds)
         self.format = Sentence(max_chars=reflection.max_chars)
         texts = [[stance(float(lam)) for lam in row] for row in starts]
         self.epochs: list[list[Epoch]] = [[] for _ in texts]
@@ -190,7 +187,7 @@ class StanceBook:
         n, game = self.config.n_agents, self.config
         prompts, seeds, owners = [], [], []
         for e in live:
-            rows = [r for r in episodes[e].rows if r["step"] > step - every]
+            rows = episodes[e].rows[-every * n :]  # one row per agent and step
             over = len({r["step"] for r in rows if r["overloaded"]})
             for i in range(n):
                 own = [r for r in rows if r["agent"] == i]
@@ -309,13 +306,14 @@ class StanceRun:
                     "epoch": k,
                     "start": epoch.start,
                     "steps": len(steps),
-                    "lam0": float(np.mean(ep.lam)),
+                    "lam0": round(float(np.mean(ep.lam)), 12),
                     "mean_demand": float(np.mean([r["demand"] for r in rows])),
                     "overload_rate": float(np.mean([ep.loads[t] > config.capacity for t in steps])),
                     "mean_welfare": float(np.mean([ep.welfare[t] for t in steps])),
                     "judged_lam": float(np.nanmean(grades)) if np.any(~np.isnan(grades)) else None,
                     "grade_failures": int(np.isnan(grades).sum()),
                     "reflect_failures": sum(e is not None for e in epoch.reflect_errors),
+                    "promise_gap": _promise_gap(decided),
                     "fallback_rate": (
                         sum(r["fallback"] != "none" for r in decided) / len(decided)
                         if decided
@@ -331,6 +329,13 @@ class StanceRun:
                 row |= _revealed(config, decided, n, resamples, seed=ep.seed * 1000 + k)
                 out.append(row)
         return out
+
+
+def _promise_gap(rows: list[dict[str, Any]]) -> float | None:
+    """Mean |demand − announced demand| of the rows that announced (None without talk)."""
+    gaps = [abs(r["demand"] - r["announced"]) for r in rows if r.get("announced") is not None]
+    gaps = [g for g in gaps if np.isfinite(g)]
+    return float(np.mean(gaps)) if gaps else None
 
 
 def _revealed(
@@ -405,6 +410,6 @@ def run_stance_drift(
         v.per_agent(f"starts[{j}]", lam, n, 0.0, check="unit_interval").tolist()
         for j, (lam, _) in enumerate(pairs)
     ]
-    book = StanceBook(config, model, grader, reflect, lams, [s for _, s in pairs])
+    book = StanceBook(config, model, grader, reflect, lams)
     episodes = run_llm_pairs(config, model, pairs, proto, on_step, stances=book)
     return StanceRun(episodes=episodes, epochs=book.epochs, calibration=judge_calibration(grader))

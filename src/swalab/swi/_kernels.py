@@ -29,6 +29,8 @@ _ONE = uint64(1)
 _ZERO = uint64(0)
 
 MODE_GRID, MODE_RANDOM, MODE_GIVEN, MODE_ANCHORS = 0, 1, 2, 3
+# What agents are told before they act (an institution of swalab.swi.drift).
+TALK_NONE, TALK_CHEAP, TALK_MEDIATOR = 0, 1, 2
 SCORER_PAPER, SCORER_CONSISTENT = 0, 1
 # Belief kinds and agent kinds, in the order of beliefs.BELIEF_KINDS / outsiders.AGENT_KINDS.
 BELIEF_EMA, BELIEF_LAST, BELIEF_WINDOW = 0, 1, 2
@@ -288,6 +290,7 @@ def run_episodes(
     anchors: FloatArray,
     given: FloatArray,
     eps: float,
+    talk: int,
     summary: FloatArray,
     record: bool,
     out_demands: FloatArray,
@@ -298,7 +301,10 @@ def run_episodes(
 ) -> None:
     """Play ``E`` episodes of ``N`` agents, episode e for ``steps[e]`` steps.
 
-    See ``engine.run_lockstep``. Recorded steps past an episode's horizon are NaN.
+    See ``engine.run_lockstep``. Recorded steps past an episode's horizon are NaN. ``talk``:
+    :data:`TALK_CHEAP` — each step every agent first announces the demand it intends, and
+    SWI agents decide again believing the others' announced mean; :data:`TALK_MEDIATOR` —
+    SWI agents are told the others will ask the fair share ``C/N`` and decide with that.
     """
     n_episodes, n = lam.shape
     n_anchor = anchors.shape[0]
@@ -351,66 +357,78 @@ def run_episodes(
                         b + noise[e] * gaussian(stream_key(seeds[e], t, _NOISE_STREAM + i)), 0.0
                     )
                 decide[i] = b
-            for i in range(n):
-                xm = x_max[e, i]
-                if kinds[e, i] != AGENT_SWI:
-                    demands[i] = outsider(
-                        kinds[e, i],
-                        kind_param[e, i],
-                        xm,
-                        weights[e, i],
-                        capacity[e],
-                        n,
-                        grid_step,
-                        t > 0,
-                        last_load,
-                        demands[i],
-                        seeds[e],
-                        t,
-                        i,
-                    )
-                    continue
-                others = (n - 1) * decide[i]
-                if mode == MODE_GIVEN:
-                    count = 0
-                    for j in range(given.shape[3]):
-                        a = given[t, e, i, j]
-                        if not math.isnan(a):
-                            cands[count] = a
-                            count += 1
-                else:
-                    size = grid_size[i]
-                    if mode == MODE_ANCHORS:
+            for again in range(2 if talk != TALK_NONE else 1):
+                if again and talk == TALK_MEDIATOR:  # told the others will ask the fair share
+                    for i in range(n):
+                        decide[i] = capacity[e] / n
+                elif again:  # intentions announced: the others' mean replaces the belief
+                    total = 0.0
+                    for i in range(n):
+                        total += demands[i]
+                    for i in range(n):
+                        decide[i] = (total - demands[i]) / (n - 1)
+                for i in range(n):
+                    xm = x_max[e, i]
+                    if kinds[e, i] != AGENT_SWI:
+                        if again:  # outsiders keep the demand they chose
+                            continue
+                        demands[i] = outsider(
+                            kinds[e, i],
+                            kind_param[e, i],
+                            xm,
+                            weights[e, i],
+                            capacity[e],
+                            n,
+                            grid_step,
+                            t > 0,
+                            last_load,
+                            demands[i],
+                            seeds[e],
+                            t,
+                            i,
+                        )
+                        continue
+                    others = (n - 1) * decide[i]
+                    if mode == MODE_GIVEN:
                         count = 0
-                    elif mode == MODE_RANDOM:
-                        floyd_sample(_next_key(step_key, i), size, k, picks)
-                        count = k
-                        for j in range(k):
-                            cands[j] = min(picks[j] * grid_step, xm)
+                        for j in range(given.shape[3]):
+                            a = given[t, e, i, j]
+                            if not math.isnan(a):
+                                cands[count] = a
+                                count += 1
                     else:
-                        count = size
-                        for j in range(size):
-                            cands[j] = min(j * grid_step, xm)
-                    for j in range(n_anchor):
-                        cands[count + j] = min(max(anchors[j], 0.0), xm)
-                    count += n_anchor
-                _score(
-                    cands,
-                    count,
-                    util,
-                    others,
-                    lam[e, i],
-                    inv_x_max[i],
-                    weights[e, i],
-                    values[e, i],
-                    beta[e],
-                    c_eff,
-                    gamma[e],
-                    inv_reference,
-                    n,
-                    scorer,
-                )
-                demands[i] = _select(cands, util, count)
+                        size = grid_size[i]
+                        if mode == MODE_ANCHORS:
+                            count = 0
+                        elif mode == MODE_RANDOM:
+                            floyd_sample(_next_key(step_key, i), size, k, picks)
+                            count = k
+                            for j in range(k):
+                                cands[j] = min(picks[j] * grid_step, xm)
+                        else:
+                            count = size
+                            for j in range(size):
+                                cands[j] = min(j * grid_step, xm)
+                        for j in range(n_anchor):
+                            cands[count + j] = min(max(anchors[j], 0.0), xm)
+                        count += n_anchor
+                    _score(
+                        cands,
+                        count,
+                        util,
+                        others,
+                        lam[e, i],
+                        inv_x_max[i],
+                        weights[e, i],
+                        values[e, i],
+                        beta[e],
+                        c_eff,
+                        gamma[e],
+                        inv_reference,
+                        n,
+                        scorer,
+                    )
+                    demands[i] = _select(cands, util, count)
             # Payoffs, in congestion_payoffs' order (sequential sums).
             load = demands[0] * weights[e, 0]
             gain_sum = demands[0] * values[e, 0]

@@ -28,13 +28,15 @@ reproducible and two rules compared on one seed see the same matchings' randomne
 In the congestion game a selfish agent out-earns a prosocial one in the same group
 (``R_i = x_i − (β/N)·E``), so any rule that copies success erodes λ; the mean-field map
 of :mod:`swalab.theory.drift` predicts how fast and where it settles. An
-:class:`Institution` (a congestion price, peer sanctions, public reputation) changes what
-selection sees, and with it where drift goes.
+:class:`Institution` (a congestion price, peer sanctions, public reputation, cheap talk, a
+mediator) changes what selection sees or how the round is played, and with it where drift
+goes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -182,16 +184,32 @@ class Institution:
         reputation: Public reputation, a change of information rather than of payoffs:
             imitation and the replicator see each agent's payoff less ``reputation`` times
             its mean demand above ``C/N`` in the round (its public record); nobody pays.
+        memory: How the public record weighs the latest round: each round
+            ``record ← (1 − memory)·record + memory·(this round's excess)``, started at an
+            agent's first round; 1 keeps this round alone. A record stays with its agent,
+            so one that switched λ carries its old record for about ``1/memory`` rounds.
+        talk: What agents hear before each step, a change of play rather than of payoffs:
+            ``"cheap"`` talk — every agent announces the demand it intends and SWI agents
+            decide again believing the others' announced mean; a ``"mediator"`` tells them
+            the others will ask the fair share ``C/N``; ``"none"``.
     """
 
     price: float = 0.0
     fine: float = 0.0
     sanction_cost: float = 0.0
     reputation: float = 0.0
+    memory: float = 1.0
+    talk: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("price", "fine", "sanction_cost", "reputation"):
             v.non_negative(name, getattr(self, name))
+        if not 0.0 < self.memory <= 1.0:
+            raise ValueError(f"memory={self.memory!r} is out of range: must lie in (0, 1]")
+        from swalab.swi.engine import TALKS
+
+        if self.talk not in TALKS:
+            raise ValueError(f"talk={self.talk!r} is not known: choose one of {list(TALKS)}")
 
 
 def round_payoffs(
@@ -232,8 +250,19 @@ def round_payoffs(
     return payoff
 
 
+def round_record(demands: FloatArray, capacity: float) -> FloatArray:
+    """``(E, N)`` each agent's mean demand above the fair share ``C/N`` in the round."""
+    fair = capacity / demands.shape[2]
+    out: FloatArray = np.maximum(demands - fair, 0.0).mean(axis=1)
+    return out
+
+
 def selection_scores(
-    payoff: FloatArray, demands: FloatArray, capacity: float, institution: Institution | None
+    payoff: FloatArray,
+    demands: FloatArray,
+    capacity: float,
+    institution: Institution | None,
+    record: FloatArray | None = None,
 ) -> FloatArray:
     """What imitation and the replicator compare: payoff, less the reputation's mark.
 
@@ -242,12 +271,12 @@ def selection_scores(
         demands: ``(E, T, N)`` demands.
         capacity: ``C``.
         institution: Its ``reputation`` weight (none: the payoff itself).
+        record: Each agent's public record (default: this round's, :func:`round_record`).
     """
     if institution is None or not institution.reputation:
         return payoff
-    fair = capacity / demands.shape[2]
-    record: FloatArray = np.maximum(demands - fair, 0.0).mean(axis=1)
-    return payoff - institution.reputation * record
+    marks = round_record(demands, capacity) if record is None else record
+    return payoff - institution.reputation * marks
 
 
 @dataclass
@@ -305,21 +334,30 @@ def run_drift(
     seed: int = 0,
     types: FloatArray | None = None,
     institution: Institution | None = None,
+    x_max: FloatArray | None = None,
+    weights: FloatArray | None = None,
+    values: FloatArray | None = None,
 ) -> DriftResult:
     """Play ``rounds`` rounds of random matching, the congestion game, and ``rule``.
 
     Args:
         config: The game and the SWI rule every group plays (``n_agents`` is the group size
-            ``N``; one ``x_max`` for all; no outsiders).
+            ``N``; no outsiders; its ``x_max``, ``weights`` and ``values`` are the defaults
+            of the per-agent arrays below).
         lam0: The population's starting λ, shape (M,) with ``M`` a multiple of ``N``.
         rounds: Rounds to play.
         rule: How λ moves between rounds.
         seed: Seeds the matchings, the rule's draws and the engine's candidate streams.
         types: The λ values a mutation draws from (default: those present at the start).
         institution: Charges on the payoffs selection sees (default: none).
+        x_max: Each population agent's cap, shape (M,); it follows the agent into whatever
+            group it is matched to (default: the config's, which must then be one number).
+        weights: Each agent's impact on the load, shape (M,) (default 1).
+        values: Each agent's private value per unit, shape (M,) (default 1).
 
     Raises:
-        ValueError: A population that does not split into groups, a λ outside [0, 1].
+        ValueError: A population that does not split into groups, a λ outside [0, 1], a
+            per-agent array of the wrong length or out of range.
     """
     from swalab.swi.engine import LockstepBatch, run_lockstep
 
@@ -337,10 +375,19 @@ def run_drift(
         raise ValueError("config.agents: a drifting population is all SWI agents")
     pool = np.unique(lam) if types is None else np.asarray(types, dtype=np.float64)
     levels = np.union1d(pool, lam)  # reinforcement: the types an agent keeps a value of
-    values = np.zeros((m, levels.size))
+    learned = np.zeros((m, levels.size))
+    record: FloatArray | None = None  # reputation: each agent's public record
     groups_n = m // n
+    attrs = {
+        name: _per_agent(name, given, m, default)
+        for name, given, default in (
+            ("x_max", x_max, config.x_max),
+            ("weights", weights, 1.0 if config.weights is None else config.weights),
+            ("values", values, 1.0 if config.values is None else config.values),
+        )
+    }
     base = LockstepBatch.from_config(config, [lam[:n]] * groups_n, [seed])
-    base = replace(base, steps=config.steps, episode_steps=None)
+    base = replace(base, steps=config.steps, episode_steps=None, talk=_talk(institution))
     switch = predicted_switch(config)
     out: dict[str, list[float]] = {k: [] for k in ("over", "welfare", "payoff")}
     means, shares = [float(lam.mean())], [float(np.mean(lam >= switch - 1e-12))]
@@ -353,10 +400,13 @@ def run_drift(
             base,
             lam=lam[groups],
             seed=np.arange(groups_n, dtype=np.int64) + (seed * rounds + r) * groups_n,
+            x_max=attrs["x_max"][groups],
+            weights=attrs["weights"][groups],
+            values=attrs["values"][groups],
         )
         res = run_lockstep(batch, record=True)
         assert res.rewards is not None and res.demands is not None and res.loads is not None
-        payoff, score = np.empty(m), np.empty(m)
+        payoff = np.empty(m)
         payoff[groups] = round_payoffs(
             res.rewards,
             res.demands,
@@ -365,12 +415,19 @@ def run_drift(
             config.capacity,
             institution,
         )
-        score[groups] = selection_scores(payoff[groups], res.demands, config.capacity, institution)
+        if institution is not None and institution.reputation:
+            latest = np.empty(m)
+            latest[groups] = round_record(res.demands, config.capacity)
+            w = institution.memory
+            record = latest if record is None else (1.0 - w) * record + w * latest
+            score = payoff - institution.reputation * record
+        else:
+            score = payoff
         out["over"].append(float(res.overload_rate.mean()))
         out["welfare"].append(float(res.mean_welfare.mean()))
         out["payoff"].append(float(payoff.mean()))
         if rule.kind == "reinforcement":
-            values, lam = reinforce(rule, values, lam, score, rng, levels)
+            learned, lam = reinforce(rule, learned, lam, score, rng, levels)
             lam = mutate(rule, lam, rng, pool)
         else:
             lam = update(rule, lam, score, rng, pool)
@@ -394,6 +451,28 @@ def lam_histogram(lam: FloatArray) -> FloatArray:
     counts = np.bincount(np.minimum((lam * BINS).astype(np.int64), BINS - 1), minlength=BINS)
     out: FloatArray = counts / lam.size
     return out
+
+
+def _per_agent(name: str, given: FloatArray | None, m: int, default: Any) -> FloatArray:
+    """A population's per-agent array: ``given`` (checked) or the config's one value."""
+    if given is None:
+        scalar = np.asarray(default, dtype=np.float64)
+        if scalar.ndim:
+            raise ValueError(
+                f"config.{name} is per agent of a group: a drifting population takes "
+                f"{name}= per population agent (shape ({m},)), which follows each agent"
+            )
+        return np.full(m, float(scalar))
+    out = np.asarray(given, dtype=np.float64)
+    if out.shape != (m,):
+        raise ValueError(f"{name} has shape {out.shape}: give one value per agent, ({m},)")
+    if not np.all(np.isfinite(out)) or np.any(out <= 0):
+        raise ValueError(f"{name} holds a value ≤ 0 or not finite: every {name} must be > 0")
+    return out
+
+
+def _talk(institution: Institution | None) -> str:
+    return "none" if institution is None else institution.talk
 
 
 def two_types(agents: int, types: tuple[float, float], share: float) -> FloatArray:
@@ -422,7 +501,7 @@ def payoff_table(
     lam_p, lam_s = types
     rows = [[lam_p] * k + [lam_s] * (n - k) for k in range(n + 1)]
     batch = LockstepBatch.from_config(config, rows, list(range(seeds)))
-    batch = replace(batch, steps=config.steps, episode_steps=None)
+    batch = replace(batch, steps=config.steps, episode_steps=None, talk=_talk(institution))
     res = run_lockstep(batch, record=True)
     assert res.rewards is not None and res.demands is not None and res.loads is not None
     first_k = np.repeat(np.arange(n)[None, :] < np.arange(n + 1)[:, None], seeds, axis=0)
@@ -456,8 +535,10 @@ def critical_level(
     margin (a price on overloaded steps cannot help where the invader causes no overload).
     """
     start = base or Institution()
-    m0 = stability_margin(payoff_table(config, types, seeds, replace(start, **{field: 0.0})))
-    m1 = stability_margin(payoff_table(config, types, seeds, replace(start, **{field: 1.0})))
+    levels: list[dict[str, Any]] = [{field: 0.0}, {field: 1.0}]
+    m0, m1 = (
+        stability_margin(payoff_table(config, types, seeds, replace(start, **lv))) for lv in levels
+    )
     if m0 > 0:
         return 0.0
     slope = m1 - m0

@@ -27,6 +27,9 @@ from swalab.swi.beliefs import BELIEF_KINDS
 from swalab.swi.config import SimulationConfig
 from swalab.swi.outsiders import AGENT_KINDS, KIND_CODES
 
+#: What SWI agents may be told before each step, in the kernel's order (``LockstepBatch.talk``).
+TALKS = ("none", "cheap", "mediator")
+
 PerAgent = float | Sequence[float] | FloatArray
 
 
@@ -144,6 +147,11 @@ class LockstepBatch:
         episode_steps: Realised horizon per episode (default ``steps`` for all); ``steps``
             must be at least the largest.
         eps: Normaliser guard of the paper scorer.
+        talk: What SWI agents are told before each step (an institution of value drift):
+            ``"none"``; ``"cheap"`` — every agent announces the demand it intends and SWI
+            agents decide again believing the others' announced mean; ``"mediator"`` —
+            they are told the others will ask the fair share ``C/N``. The per-agent path
+            has neither: batches that talk run here alone.
     """
 
     n_agents: int
@@ -173,6 +181,7 @@ class LockstepBatch:
     agent_demands: FloatArray = field(default_factory=lambda: np.asarray(np.nan))
     episode_steps: NDArray[np.int64] | None = None
     eps: float = 1e-8
+    talk: str = "none"
 
     @property
     def n_episodes(self) -> int:
@@ -190,6 +199,8 @@ class LockstepBatch:
                 f"candidates={self.candidates!r} is not known: choose grid, random, anchors "
                 "or given"
             )
+        if self.talk not in TALKS:
+            raise ValueError(f"talk={self.talk!r} is not known: choose one of {list(TALKS)}")
         if self.candidates == "anchors" and not len(self.anchors):
             raise ValueError("candidates='anchors' needs at least one anchor (anchors=[])")
         v.positive("grid_step", self.grid_step)
@@ -435,6 +446,7 @@ def run_lockstep(
             anchors,
             given_arr[:, sl] if mode == kern.MODE_GIVEN else given_arr,
             b.eps,
+            TALKS.index(b.talk),
             summary[sl],
             record,
             buf["d"],

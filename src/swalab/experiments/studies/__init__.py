@@ -87,8 +87,11 @@ def map_work(config: MapConfig, cells: int, per_cell: int, agents: int) -> Work:
     )
 
 
-def check_model_based(config: MapConfig) -> None:
+def check_model_based(config: MapConfig, per_agent: bool = False) -> None:
     """Maps run the rule-only engine: no model, no per-agent values, no outsiders.
+
+    ``per_agent``: the kind draws x_max, weights and values per agent from a distribution
+    (value drift's population), so those are checked by the kind.
 
     Raises:
         ConfigError: Naming the field that asks for more.
@@ -101,6 +104,8 @@ def check_model_based(config: MapConfig) -> None:
         )
     if p.selector != "code" or p.fallback != "anchors":
         raise ConfigError("policy.selector/fallback: only LLM-backed sweeps use them")
+    if per_agent:
+        return
     if not isinstance(g.x_max, int | float) or g.weights is not None or g.values is not None:
         raise ConfigError(
             f"game.x_max/weights/values: a {config.kind} map takes one x_max and no "

@@ -1,10 +1,12 @@
 """The ``drift`` kind: λ that moves through interaction, beside its mean-field prediction.
 
-A population of ``agents`` SWI agents starts with λ values ``types`` in shares ``shares``;
+A population of ``agents`` SWI agents starts with λ values ``types`` in shares ``shares``
+(``game.x_max``, ``weights`` and ``values`` may be distributions: each agent draws its own
+per seed and keeps it wherever it is matched);
 every round it is matched into groups of ``game.n_agents`` that play ``game.steps`` steps of
 the congestion game, then an update rule moves every λ (:mod:`swalab.swi.drift`). A cell is
-one (rule, selection, mutation, β, price, fine, reputation) over every seed — the
-institutions (a congestion price, peer sanctions, public reputation:
+one (rule, selection, mutation, β, price, fine, reputation, talk) over every seed — the
+institutions (a congestion price, peer sanctions, public reputation, cheap talk, a mediator:
 :class:`~swalab.swi.drift.Institution`) and the severity β are axes like the rule's, so
 mechanism × rule × β grids are one config, and institution on and off run on identical
 seeds and pair. Its table has one row per seed and round: mean λ, the prosocial share (λ at
@@ -24,7 +26,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from swalab.experiments import adapt
-from swalab.experiments.config import ConfigError, GameConfig
+from swalab.experiments.config import ConfigError, Distribution, GameConfig
 from swalab.experiments.limits import Work
 from swalab.experiments.studies import (
     Axis,
@@ -37,6 +39,7 @@ from swalab.experiments.studies import (
 )
 
 Rule = Literal["imitation", "replicator", "conformity", "principal", "reinforcement", "none"]
+Talk = Literal["none", "cheap", "mediator"]
 #: Rules with a two-type mean-field prediction.
 MAPPED = ("imitation", "replicator", "reinforcement", "none")
 
@@ -75,6 +78,18 @@ class DriftConfig(MapConfig):
         default_factory=lambda: [0.0], description="Peer sanction per demand above C/N."
     )
     sanction_cost: float = Field(0.0, ge=0, description="What issuing a sanction costs.")
+    memory: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Weight of the latest round in the public record (1: that round alone).",
+    )
+    talk: list[Talk] = Field(
+        default_factory=lambda: list[Talk](["none"]),
+        min_length=1,
+        description="What agents hear before each step: none, cheap talk (announced "
+        "intentions) or a mediator (the others will ask C/N).",
+    )
     reputation: Axis = Field(
         default_factory=lambda: [0.0],
         description="Weight imitation gives a model's public record of demand above C/N.",
@@ -106,6 +121,32 @@ class DriftConfig(MapConfig):
                 f"price={self.price}, fine={self.fine}, reputation={self.reputation}: must be ≥ 0"
             )
         return self
+
+
+#: Per-agent parameters a drifting population may draw from a distribution.
+PER_AGENT = ("x_max", "weights", "values")
+
+
+def _nominal(game: GameConfig) -> GameConfig:
+    """The game with one number for each drawn parameter (its expectation; switches use it)."""
+    update: dict[str, Any] = {}
+    if isinstance(game.x_max, Distribution):
+        update["x_max"] = game.x_max.expected()
+    for name in ("weights", "values"):
+        if isinstance(getattr(game, name), Distribution):
+            update[name] = None
+    return game.model_copy(update=update)
+
+
+def _population(game: GameConfig, agents: int, seed: int) -> dict[str, np.ndarray]:
+    """Each drawn parameter for every population agent, for one seed (it follows the agent)."""
+    from swalab.experiments.population import draw
+
+    return {
+        name: draw(spec, name, agents, seed)
+        for name in PER_AGENT
+        if isinstance(spec := getattr(game, name), Distribution)
+    }
 
 
 def population(config: DriftConfig) -> np.ndarray:
@@ -147,9 +188,10 @@ class Drift(SplitKind):
             ),
         )
         .append(pa.field("rule", pa.string()))
+        .append(pa.field("talk", pa.string()))
         .append(pa.field("lam_hist", pa.list_(pa.float64())))
     }
-    split = ("rule", "selection", "mutation", "beta", "price", "fine", "reputation")
+    split = ("rule", "selection", "mutation", "beta", "price", "fine", "reputation", "talk")
 
     def values(self, config: DriftConfig, field: str) -> list[Any]:
         """β is swept only where the config lists it (else every cell plays game.beta)."""
@@ -161,14 +203,22 @@ class Drift(SplitKind):
         """A cell per (rule, s, μ, β, institution); a seed plays ``rounds × agents / N`` groups."""
         cells = len(config.rule) * len(config.selection) * len(config.mutation)
         cells *= len(config.beta or [None])
-        cells *= len(config.price) * len(config.fine) * len(config.reputation)
+        cells *= len(config.price) * len(config.fine) * len(config.reputation) * len(config.talk)
         groups = config.rounds * (config.agents // config.game.n_agents)
         return map_work(config, cells, groups, config.game.n_agents)
 
     def check(self, config: DriftConfig) -> None:
-        """Model-based, all SWI, and a population that splits into groups."""
-        check_model_based(config)
-        adapt.base_simulation(config.game, config.policy)
+        """Model-based, all SWI, per-agent values drawn, and a population that splits."""
+        check_model_based(config, per_agent=True)
+        for name in PER_AGENT:
+            spec = getattr(config.game, name)
+            if isinstance(spec, list):
+                raise ConfigError(
+                    f"game.{name}={spec}: a list gives the seats of one group; agents of a "
+                    f"drifting population draw their {name} from a distribution "
+                    "({dist: uniform, low: …, high: …}) and keep it wherever they are matched"
+                )
+        adapt.base_simulation(_nominal(config.game), config.policy)
         n = config.game.n_agents
         if config.agents % n:
             raise ConfigError(
@@ -191,7 +241,8 @@ class Drift(SplitKind):
         out = []
         for c in configs:
             game = c.game if c.beta is None else c.game.model_copy(update={"beta": c.beta[0]})
-            sim = adapt.base_simulation(game, c.policy)
+            sim = adapt.base_simulation(_nominal(game), c.policy)
+            drawn = any(isinstance(getattr(game, k), Distribution) for k in PER_AGENT)
             lam_star, lam_tilde = (
                 float(
                     theory.predicted_switch(
@@ -206,16 +257,21 @@ class Drift(SplitKind):
                 for name in ("consistent", "paper")
             )
             (kind,), (s,), (mu,) = c.rule, c.selection, c.mutation
-            (price,), (fine,), (reputation,) = c.price, c.fine, c.reputation
+            (price,), (fine,), (reputation,), (talk,) = c.price, c.fine, c.reputation, c.talk
             rule = DriftRule(kind=kind, selection=s, rate=c.rate, mutation=mu)
             institution = Institution(
-                price=price, fine=fine, sanction_cost=c.sanction_cost, reputation=reputation
+                price=price,
+                fine=fine,
+                sanction_cost=c.sanction_cost,
+                reputation=reputation,
+                memory=c.memory,
+                talk=talk,
             )
             lam0 = population(c)
             switch = predicted_switch(sim)
             hi, lo = max(c.types), min(c.types)
             predicted = np.full(c.rounds + 1, np.nan)
-            if len(c.types) == 2 and kind in MAPPED and lo < switch <= hi:
+            if len(c.types) == 2 and kind in MAPPED and lo < switch <= hi and not drawn:
                 table = payoff_table(sim, (hi, lo), seeds=c.seeds, institution=institution)
                 p0 = float(np.mean(lam0 >= switch - 1e-12))
                 if kind == "reinforcement":
@@ -227,9 +283,19 @@ class Drift(SplitKind):
                         p0, c.rounds, table, rule=kind, selection=s, rate=c.rate, mutation=mu
                     )
             predicted_lam = predicted * hi + (1 - predicted) * lo
-            cols: dict[str, list[Any]] = {k: [] for k in self._schema().names if k != "rule"}
+            cols: dict[str, list[Any]] = {
+                k: [] for k in self._schema().names if k not in ("rule", "talk")
+            }
             for seed in range(c.seeds):
-                res = run_drift(sim, lam0, c.rounds, rule, seed=seed, institution=institution)
+                res = run_drift(
+                    sim,
+                    lam0,
+                    c.rounds,
+                    rule,
+                    seed=seed,
+                    institution=institution,
+                    **_population(game, c.agents, seed),
+                )
                 rows = c.rounds + 1
                 cols["seed"] += [seed] * rows
                 cols["round"] += list(range(rows))
@@ -253,6 +319,7 @@ class Drift(SplitKind):
             table_out: Table = {k: np.asarray(v) for k, v in cols.items() if k != "lam_hist"}
             table_out["lam_hist"] = np.asarray(cols["lam_hist"], dtype=np.float64)
             table_out["rule"] = np.asarray([kind] * len(cols["seed"]))
+            table_out["talk"] = np.asarray([talk] * len(cols["seed"]))
             out.append(table_out)
         return out
 

@@ -5,14 +5,15 @@ every ``every`` steps from their own and their neighbours' payoffs
 (:mod:`swalab.llm.stance`). One cell is one starting λ played over every seed; it stores
 one row per seed, epoch and agent (``stance``: the text and the judge's reading of it), one
 row per seed and epoch (``stance_epochs``: demand, overload, welfare, judged λ, revealed λ,
-failures and cost), and the judge's reading of λ in words at fixed λ
-(``stance_calibration``), so a judged λ can be trusted only as far as the judge reads the
-words it was given.
+failures and cost; with ``talk``, how far demands strayed from what agents announced), and
+the judge's reading of λ in words at fixed λ (``stance_calibration``), so a judged λ can be
+trusted only as far as the judge reads the words it was given.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -52,6 +53,7 @@ EPOCH_SCHEMA = schema(
         "revealed_low",
         "revealed_high",
         "fallback_rate",
+        "promise_gap",
         "tokens_in",
         "tokens_out",
         "latency_s",
@@ -88,6 +90,11 @@ class StanceConfig(StudyConfig):
     reflect_temperature: float = Field(0.7, ge=0, description="Temperature of a rewrite.")
     reflect_max_tokens: int = Field(64, ge=1, le=4096, description="Token limit of a rewrite.")
     seeds: int = Field(2, ge=1, le=1000, description="Episodes per starting λ (seeds 0, 1, …).")
+    talk: bool = Field(
+        False,
+        description="Cheap talk in words: each step agents first say what they will request, "
+        "and everyone hears it before answering.",
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> StanceConfig:
@@ -182,7 +189,7 @@ class Stance(SplitKind):
                 max_tokens=c.reflect_max_tokens,
                 template=default_template("reflect", chat=chat),
             )
-            proto = adapt.protocol(_as_sweep(c), m)
+            proto = replace(adapt.protocol(_as_sweep(c), m), talk=c.talk)
             result = run_stance_drift(
                 sim,
                 agents,
