@@ -139,6 +139,19 @@ def test_bench_llm_reports_its_keys():
     assert result["swalab_decisions"] == 40 and result["reference_decisions"] == 10
 
 
+def test_bench_llm_at_scale_shares_the_board_and_samples_the_reference():
+    """Twelve agents see one board: the backend evaluates it once, not twelve times."""
+    from swalab.experiments.studies.bench import llm_scale_benchmark
+
+    result = llm_scale_benchmark(agents=[12], steps=1, reference_sample=1)
+    (row,) = result["rows"]
+    assert row["reference_agents_asked"] == 1 and row["swalab_parse_failure_rate"] == 0.0
+    assert row["prompt_tokens_evaluated"] < 0.5 * row["prompt_tokens_naive"]
+    assert 0 < row["peak_rss_mib"] < 4096
+    for key in ("swalab_decisions_per_s", "reference_decisions_per_s", "ratio", "peak_rss_mib"):
+        assert result[key] == row[key] > 0
+
+
 def test_prompts_longer_than_one_decode_batch():
     """Suffixes that need several decode calls still give every sequence its logits."""
     from swalab.llm.backends.llamacpp import LlamaCppModel

@@ -147,3 +147,38 @@ def test_bad_protocol_settings_name_the_field():
         ProtocolConfig(proposal_template="Agent {agent} feels {mood}:")
     with pytest.raises(ValueError, match="lam"):
         run_llm_episodes(CONFIG, always("[1]"), [1.5], [0])
+
+
+def test_a_large_board_is_summarised_not_listed():
+    from swalab.llm.protocol import LISTED_AGENTS, Board
+
+    demands = np.arange(LISTED_AGENTS + 5, dtype=float) % 11
+    board = Board(
+        step=1, steps=3, n_agents=demands.size, capacity=50.0, beta=1.6, last_demands=demands
+    )
+    line = board.history()
+    mean = round(float(demands.mean()), 2)
+    assert line == (
+        f"Requests last round: 25 agents, mean {mean:g}, from 0 to 10 "
+        f"(total {demands.sum():g}, over capacity)."
+    )
+    small = Board(step=1, steps=3, n_agents=3, capacity=50.0, beta=1.6, last_demands=demands[:3])
+    assert small.history() == "Requests last round: 0, 1, 2 (total 3, within capacity)."
+
+
+def test_the_scale_benchmark_asks_the_reference_on_a_sample_above_it():
+    from swalab.experiments.studies.bench import llm_scale_benchmark
+
+    def answer(prompt: str, seed: int) -> str:
+        return '{"row": 1}' if "highest U" in prompt else "[1, 2, 3, 4, 5, 6, 7]"
+
+    result = llm_scale_benchmark(
+        agents=[4, 12], steps=2, backend="scripted", reference_sample=5, answer=answer
+    )
+    small, large = result["rows"]
+    assert small["reference_agents_asked"] == 4 and large["reference_agents_asked"] == 5
+    assert result["agents"] == 12 and result["ratio"] == large["ratio"]
+    for row in (small, large):
+        assert row["swalab_parse_failure_rate"] == 0.0 and not row["swalab_episode_failed"]
+        assert 0 < row["prompt_tokens_evaluated"] <= row["prompt_tokens_naive"]
+        assert row["peak_rss_mib"] > 0 and row["swalab_decisions_per_s"] > 0

@@ -14,6 +14,7 @@ from swalab.cli._common import (
     app,
     emit,
     fail_on,
+    numbers,
     run_study,
     show_progress,
     stamp,
@@ -406,23 +407,35 @@ def bench_llm(
     quick: Annotated[bool, Opt("--quick", help="T=2 instead of 4.")] = False,
     backend: Annotated[str, Opt("--backend", help="LLM backend.")] = "llamacpp",
     model: Annotated[str | None, Opt("--model", help="Model (default embedded).")] = None,
+    agents: Annotated[
+        str | None,
+        Opt("--agents", help="Populations N at scale, e.g. 5,100,1000 (one episode each)."),
+    ] = None,
+    steps: Annotated[
+        int | None, Opt("--steps", help="Steps per episode with --agents (2).")
+    ] = None,
     out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures."""
+    """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures.
+
+    With `--agents`, one episode per N: decisions/s beside the reference (asked on a sample
+    of 10 agents above N = 10), tokens/s, prompt tokens evaluated vs naive, peak RSS.
+    """
     settings = {
         "benchmark": ("", "llm"),
         "quick": ("--quick", quick),
         "backend": ("--backend", backend),
         "model": ("--model", model),
+        "agents": ("--agents", None if agents is None else numbers("--agents", agents)),
+        "steps": ("--steps", steps),
     }
     result = _bench(settings, out, as_json)
-    flat = {k: v for k, v in result.items() if k not in ("rows", "machine")}
     if as_json:
         emit(result, True, "")
         return
-    emit(
-        flat,
-        False,
-        f"LLM protocol benchmark: swalab is {result['ratio']:.1f}× the reference's decisions/s",
-    )
+    title = f"LLM protocol benchmark: swalab is {result['ratio']:.1f}× the reference's decisions/s"
+    if agents is not None:
+        emit(result["rows"], False, title + f" at N = {result['agents']}")
+        return
+    emit({k: v for k, v in result.items() if k not in ("rows", "machine")}, False, title)

@@ -53,6 +53,8 @@ CHOOSE_FIELDS = frozenset({"table", "lam", "agent", "rows"})
 PROMPTED_FIELDS = PROPOSAL_FIELDS | {"stance"}
 
 SELECTORS = ("code", "llm")
+#: Most agents whose requests the public board lists one by one (more: a summary).
+LISTED_AGENTS = 20
 FALLBACKS = ("anchors", "grid", "fail")
 #: ``swi``: the model proposes, the SWI rule scores (paper §4.1); ``prompted``: the model is
 #: told λ in words and answers its demand, with no scorer (the baseline SWA has to beat).
@@ -182,11 +184,23 @@ class Board:
         return line
 
     def _listed(self, demands: FloatArray) -> str:
-        """``10, 8 (total 18, within capacity)``; an agent that said nothing is ``?``."""
+        """``10, 8 (total 18, within capacity)``; an agent that said nothing is ``?``.
+
+        Above :data:`LISTED_AGENTS` agents the board summarises instead of listing (a prompt
+        must not grow with the population): ``1000 agents, mean 3.4, from 0 to 10``.
+        """
+        demands = np.asarray(demands, dtype=np.float64)  # a list is welcome too
         said = demands[~np.isnan(demands)]
         total = float(np.sum(said))
         status = "over capacity" if total > self.capacity else "within capacity"
-        listed = ", ".join("?" if np.isnan(x) else format_number(float(x)) for x in demands)
+        if demands.size > LISTED_AGENTS:
+            mean = _num(float(said.mean())) if said.size else "?"
+            low, high = (
+                format_number(float(f(said))) if said.size else "?" for f in (np.min, np.max)
+            )
+            listed = f"{said.size} agents, mean {mean}, from {low} to {high}"
+        else:
+            listed = ", ".join("?" if np.isnan(x) else format_number(float(x)) for x in demands)
         return f"{listed} (total {format_number(total)}, {status})"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,9 +80,19 @@ class ReferenceResult:
 
 
 def run_reference(
-    config: SimulationConfig, model: LanguageModel, lam: float, seed: int, k: int = 7
+    config: SimulationConfig,
+    model: LanguageModel,
+    lam: float,
+    seed: int,
+    k: int = 7,
+    asked: Sequence[int] | None = None,
 ) -> ReferenceResult:
-    """Play one episode the reference way: two unconstrained calls per agent, one by one."""
+    """Play one episode the reference way: two unconstrained calls per agent, one by one.
+
+    ``asked``: only these agents ask the model (a sample, for populations too large to ask
+    one by one); the others take the SWI rule's choice among the same random draws, and
+    ``decisions`` and ``wall_s`` count the asked agents' alone.
+    """
     n, cap = config.n_agents, float(np.max(config.env().game.x_max))
     policy, belief_model = config.scoring_policy(), config.belief()
     draws = RandomGridCandidates(x_max=cap, k=k, step=config.grid_step)
@@ -90,7 +101,8 @@ def run_reference(
     fails = [0, 0]
     tokens = 0
     loads: list[float] = []
-    watch = Stopwatch()
+    who = set(range(n) if asked is None else asked)
+    spent = 0.0
     for t in range(config.steps):
         board = Board(
             step=t,
@@ -101,7 +113,14 @@ def run_reference(
             last_demands=last,
         )
         demands = np.empty(n)
+        drawn = draws.propose(seed=seed, step=t, n_agents=n)  # the fallback and the unasked
         for i in range(n):
+            if i not in who:  # not sampled: the rule on the random draws, no model call
+                cands = candidate_set(drawn[i], config.anchors, cap).values
+                ctx = LoadContext(others_load=(n - 1) * belief[i], x_max=cap)
+                demands[i] = policy.decide(cands, ctx, lam=lam).action
+                continue
+            watch = Stopwatch()
             s = stream_key(seed, t, i) % 2**31
             prompt = PROPOSE.format(
                 agent=i + 1,
@@ -118,7 +137,7 @@ def run_reference(
             props = parse_list(ans.text, cap)
             if len(props) < k:
                 fails[0] += 1
-                props = list(draws.propose(seed=seed, step=t, n_agents=n)[i])
+                props = list(drawn[i])
             cands = candidate_set(props, config.anchors, cap).values
             ctx = LoadContext(others_load=(n - 1) * belief[i], x_max=cap)
             dec = policy.decide(cands, ctx, lam=lam)
@@ -131,13 +150,14 @@ def run_reference(
             if row is None:
                 fails[1] += 1
             demands[i] = dec.action if row is None else cands[row - 1]
+            spent += watch.elapsed()
         load = float(demands.sum())
         loads.append(load)
         last = demands
         belief = belief_model.update(belief, load)
     return ReferenceResult(
-        decisions=n * config.steps,
-        wall_s=watch.elapsed(),
+        decisions=len(who) * config.steps,
+        wall_s=spent,
         proposal_failures=fails[0],
         choose_failures=fails[1],
         tokens_out=tokens,

@@ -340,6 +340,8 @@ def run_llm_pairs(
             owners: list[tuple[int, int]] = []
             asked_seat: list[int] = []
             for e in live:
+                if episodes[e].status != "ok":  # failed in the announcement call
+                    continue
                 previous = last[e]
                 board = Board(
                     step=t,
@@ -425,7 +427,7 @@ def run_llm_pairs(
             for e in live:
                 for i, d in decisions[e].items():
                     d["announced"] = float(announced[e][i])
-                    for c, x in spent[(e, i)].items():
+                    for c, x in spent.get((e, i), {}).items():
                         d[c] += x
         # 2. Optional LLM selector: one more call for every live SWI agent.
         if proto.selector == "llm":

@@ -169,10 +169,11 @@ def reinforce(
 
 @dataclass(frozen=True, kw_only=True)
 class Institution:
-    """What a designer adds to the payoffs that selection sees.
+    """What a designer adds to the payoffs selection sees, or to what agents hear.
 
-    Agents do not anticipate these within a round (the SWI rule scores the game's own
-    reward); they change only which λ earns more, and so where drift goes.
+    Agents do not anticipate charges within a round (the SWI rule scores the game's own
+    reward): a price, a fine or a reputation changes only which λ earns more, and so where
+    drift goes. Talk is the exception: it changes how the round is played.
 
     Attributes:
         price: Pigouvian congestion price: paid per unit of demand in an overloaded step
@@ -258,11 +259,7 @@ def round_record(demands: FloatArray, capacity: float) -> FloatArray:
 
 
 def selection_scores(
-    payoff: FloatArray,
-    demands: FloatArray,
-    capacity: float,
-    institution: Institution | None,
-    record: FloatArray | None = None,
+    payoff: FloatArray, demands: FloatArray, capacity: float, institution: Institution | None
 ) -> FloatArray:
     """What imitation and the replicator compare: payoff, less the reputation's mark.
 
@@ -271,12 +268,10 @@ def selection_scores(
         demands: ``(E, T, N)`` demands.
         capacity: ``C``.
         institution: Its ``reputation`` weight (none: the payoff itself).
-        record: Each agent's public record (default: this round's, :func:`round_record`).
     """
     if institution is None or not institution.reputation:
         return payoff
-    marks = round_record(demands, capacity) if record is None else record
-    return payoff - institution.reputation * marks
+    return payoff - institution.reputation * round_record(demands, capacity)
 
 
 @dataclass

@@ -15,9 +15,9 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -273,6 +273,92 @@ def llm_benchmark(
     }
 
 
+#: Agents the reference protocol asks one by one, at most, in the scale benchmark.
+REFERENCE_SAMPLE = 10
+
+
+def llm_scale_benchmark(
+    *,
+    agents: Sequence[int],
+    steps: int = 2,
+    backend: str = "llamacpp",
+    model: str | None = None,
+    reference_sample: int = REFERENCE_SAMPLE,
+    **options: Any,
+) -> dict[str, Any]:
+    """The batched protocol at N agents against the reference protocol, per N.
+
+    One episode of N agents (capacity 4 per agent, λ = 0.8, ``steps`` steps) through the
+    batched, constrained protocol: decisions/s, tokens/s in (the prompt tokens the backend
+    evaluated, shared prefixes once) and out, those prompt tokens against the naive count
+    (every prompt in full), the process's peak RSS. Beside it the reference protocol on the
+    same episode; above ``reference_sample`` agents it asks a sample of that many (the rest
+    take the rule's choice without a call) and its rate is over the sample alone.
+    Uncached. The top-level keys are the largest N's; ``rows`` holds every N.
+    """
+    from swalab.llm.accounting import CountingModel
+    from swalab.llm.base import Request, Wrapper
+    from swalab.llm.protocol import ProtocolConfig
+    from swalab.llm.reference import run_reference
+    from swalab.llm.registry import load_model
+    from swalab.llm.runner import run_llm_episodes
+
+    class Naive(Wrapper):
+        """Counts every prompt's tokens in full (what a call without shared prefixes pays)."""
+
+        tokens = 0
+
+        def complete(self, request: Request) -> list[Any]:
+            count = getattr(self.model, "tokenize", None)
+            self.tokens += sum(len(count(p)) if count else len(p.split()) for p in request.prompts)
+            return super().complete(request)
+
+    lm = load_model(backend, **({} if model is None else {"model": model}), **options)
+    lm.generate(["warm up"], max_tokens=1)
+    rows = []
+    for n in agents:
+        config = SimulationConfig(n_agents=n, capacity=4.0 * n, steps=steps)
+        sample = None if n <= reference_sample else list(range(reference_sample))
+        ref = run_reference(config, lm, lam=0.8, seed=0, asked=sample)
+        naive = Naive(model=lm)
+        counter = CountingModel(model=naive)
+        with PeakMemory() as mem:
+            start = time.perf_counter()
+            (episode,) = run_llm_episodes(config, counter, [0.8], [0], ProtocolConfig())
+            wall = time.perf_counter() - start
+        totals = counter.totals()
+        decisions = len(episode.rows)
+        ours, theirs = decisions / wall, ref.decisions / ref.wall_s
+        rows.append(
+            {
+                "agents": n,
+                "steps": steps,
+                "swalab_decisions_per_s": ours,
+                "reference_decisions_per_s": theirs,
+                "ratio": ours / theirs,
+                "reference_agents_asked": len(sample) if sample else n,
+                "swalab_parse_failure_rate": sum(
+                    r["proposal_error"] is not None for r in episode.rows
+                )
+                / max(decisions, 1),
+                "swalab_seconds_per_step": wall / steps,
+                "tokens_in_per_s": totals["tokens_in"] / wall,
+                "tokens_out_per_s": totals["tokens_out"] / wall,
+                "prompt_tokens_evaluated": totals["tokens_in"],
+                "prompt_tokens_naive": naive.tokens,
+                "peak_rss_mib": mem.peak / 2**20,
+                "swalab_episode_failed": episode.status != "ok",
+            }
+        )
+    return {
+        "backend": backend,
+        "model": lm.identity.model,
+        **rows[-1],
+        "rows": rows,
+        "machine": machine_info(),
+    }
+
+
 class BenchConfig(StudyConfig):
     """A benchmark: ``engine`` (engine vs per-agent loop), ``phase`` or ``llm``."""
 
@@ -286,6 +372,11 @@ class BenchConfig(StudyConfig):
     steps: int | None = Field(None, ge=1, le=10**4, description="Horizon (default per benchmark).")
     backend: str = Field("llamacpp", description="llm: the backend.")
     model: str | None = Field(None, description="llm: the model (default: embedded).")
+    agents: list[Annotated[int, Field(ge=2, le=100_000)]] | None = Field(
+        None,
+        description="llm: populations N to measure at scale (e.g. [5, 100, 1000]); null: "
+        "the N = 5 comparison with a small sweep.",
+    )
 
 
 def measure(config: BenchConfig) -> dict[str, Any]:
@@ -294,6 +385,13 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         return engine_benchmark(quick=config.quick, steps=config.steps)
     if config.benchmark == "phase":
         return phase_benchmark(seeds=config.seeds, steps=config.steps or 100)
+    if config.agents:
+        return llm_scale_benchmark(
+            agents=config.agents,
+            steps=config.steps or 2,
+            backend=config.backend,
+            model=config.model,
+        )
     return llm_benchmark(quick=config.quick, backend=config.backend, model=config.model)
 
 

@@ -167,14 +167,7 @@ class Stance(SplitKind):
 
         if model is None:
             raise ConfigError("a stance study needs a loaded model")
-        agents, judge = (
-            (model.models[0], model.models[1])
-            if isinstance(model, Roster)
-            else (
-                model,
-                model,
-            )
-        )
+        agents, judge = model.models[:2] if isinstance(model, Roster) else (model, model)
         out = []
         for cell in task.cells:
             c: StanceConfig = cell.config
