@@ -304,13 +304,16 @@ class DriftResult:
         return first_below(self.mean_lam, self.switch)
 
 
-def predicted_switch(config: SimulationConfig) -> float:
-    """The switch the scorer predicts for ``config``'s game (λ̃ for paper, λ* for consistent)."""
+def predicted_switch(config: SimulationConfig, scorer: str | None = None) -> float:
+    """The switch ``scorer`` predicts for ``config``'s game (default: the config's scorer).
+
+    λ̃ for ``paper``, λ* for ``consistent``; with caps that differ, at the largest.
+    """
     from swalab import theory
 
     return float(
         theory.predicted_switch(
-            config.scorer,
+            config.scorer if scorer is None else scorer,
             n_agents=config.n_agents,
             capacity=config.capacity,
             beta=config.beta,

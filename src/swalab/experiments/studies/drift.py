@@ -228,7 +228,6 @@ class Drift(SplitKind):
 
     def compute(self, configs: Sequence[DriftConfig]) -> list[Table]:
         """Each cell's rounds for every seed, with the mean-field prediction where one exists."""
-        from swalab import theory
         from swalab.swi.drift import (
             DriftRule,
             Institution,
@@ -243,19 +242,7 @@ class Drift(SplitKind):
             game = c.game if c.beta is None else c.game.model_copy(update={"beta": c.beta[0]})
             sim = adapt.base_simulation(_nominal(game), c.policy)
             drawn = any(isinstance(getattr(game, k), Distribution) for k in PER_AGENT)
-            lam_star, lam_tilde = (
-                float(
-                    theory.predicted_switch(
-                        name,
-                        n_agents=sim.n_agents,
-                        capacity=sim.capacity,
-                        beta=sim.beta,
-                        x_max=float(np.max(sim.x_max)),
-                        margin=sim.margin,
-                    )
-                )
-                for name in ("consistent", "paper")
-            )
+            lam_star, lam_tilde = (predicted_switch(sim, name) for name in ("consistent", "paper"))
             (kind,), (s,), (mu,) = c.rule, c.selection, c.mutation
             (price,), (fine,), (reputation,), (talk,) = c.price, c.fine, c.reputation, c.talk
             rule = DriftRule(kind=kind, selection=s, rate=c.rate, mutation=mu)

@@ -16,7 +16,6 @@ import time
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
@@ -163,7 +162,7 @@ class Stance(SplitKind):
         from swalab.llm.presets import uses_chat
         from swalab.llm.protocol import default_template
         from swalab.llm.stance import Reflection, run_stance_drift
-        from swalab.theory import predicted_switch
+        from swalab.swi.drift import predicted_switch
 
         if model is None:
             raise ConfigError("a stance study needs a loaded model")
@@ -196,22 +195,9 @@ class Stance(SplitKind):
             failed = [ep for ep in result.episodes if ep.status != "ok"]
             if failed:
                 raise RuntimeError(f"lam={c.lam[0]}: {failed[0].error}")
-            switches = {
-                name: float(
-                    predicted_switch(
-                        name,
-                        n_agents=sim.n_agents,
-                        capacity=sim.capacity,
-                        beta=sim.beta,
-                        x_max=float(np.max(sim.x_max)),
-                        margin=sim.margin,
-                    )
-                )
-                for name in ("consistent", "paper")
-            }
+            lam_star, lam_tilde = (predicted_switch(sim, name) for name in ("consistent", "paper"))
             epochs = [
-                r | {"lam_star": switches["consistent"], "lam_tilde": switches["paper"]}
-                for r in result.epoch_rows(sim)
+                r | {"lam_star": lam_star, "lam_tilde": lam_tilde} for r in result.epoch_rows(sim)
             ]
             tables = {
                 "stance": _table(result.stance_rows(), STANCE_SCHEMA),
