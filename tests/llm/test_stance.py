@@ -196,3 +196,28 @@ def test_cheap_talk_reads_everyones_announcement_before_the_answer_that_is_playe
     assert all(r["promise_gap"] == 8.0 for r in run.epoch_rows(CONFIG))
     with pytest.raises(ValueError, match="talk=True: agents announce in words only"):
         ProtocolConfig(talk=True)
+
+
+def test_an_announcement_that_does_not_parse_is_a_recorded_fallback():
+    def answer(prompt: str, seed: int) -> str:
+        if "new goal:" in prompt:
+            return "keep it small"
+        if prompt.startswith("Agents in a game share"):
+            return '{"score": 0.5}'
+        if "Announced for this round" in prompt:
+            return "2"
+        return "lots" if "Agent 1's goal" in prompt else "10"
+
+    proto = ProtocolConfig(mode="prompted", talk=True, constrained=False)
+    run = run_stance_drift(
+        CONFIG, ScriptedModel(answer=answer), [0.9], [0], protocol=proto,
+        reflection=Reflection(every=3),
+    )  # fmt: skip
+    rows = run.episodes[0].rows
+    first = [r for r in rows if r["agent"] == 0]
+    assert all(
+        r["announce_fallback"] == "anchors" and "no number" in r["announce_error"] for r in first
+    )
+    assert all(r["announce_fallback"] == "none" for r in rows if r["agent"] != 0)
+    assert all(r["fallback"] == "none" for r in rows)  # the played answers all parsed
+    assert [e["announce_failures"] for e in run.epoch_rows(CONFIG)] == [3, 3]

@@ -107,7 +107,8 @@ class ProtocolConfig:
         prompted_template: Template of the prompted mode's one prompt.
         talk: Cheap talk (prompted mode): each step every agent is first asked what it
             will request; the announcements are read to all before the answers that are
-            played (two calls a step; each row records its agent's announcement).
+            played (two calls a step; each row records its agent's announcement, and
+            whether that was a fallback because the answer did not parse).
     """
 
     k: int = ref.K

@@ -333,6 +333,7 @@ def run_llm_pairs(
         # the announcements are read to everyone before the call whose answers are played.
         announced: dict[int, FloatArray] = {}
         spent: dict[tuple[int, int], dict[str, float]] = {}
+        heard: dict[tuple[int, int], tuple[str, str | None]] = {}
         for rehearse in (True, False) if talking else (False,):
             prompts: list[str] = []
             formats: list[OutputFormat | None] = []
@@ -420,6 +421,8 @@ def run_llm_pairs(
                     said = decisions[e]
                     for i, d in said.items():
                         spent[(e, i)] = {c: d[c] for c in ("tokens_in", "tokens_out", "latency_s")}
+                        # An announcement that did not parse was a drawn number: say so.
+                        heard[(e, i)] = (d["fallback"], d["proposal_error"])
                     announced[e] = np.array(
                         [said[i]["demand"] if i in said else np.nan for i in range(n)]
                     )
@@ -427,7 +430,8 @@ def run_llm_pairs(
             for e in live:
                 for i, d in decisions[e].items():
                     d["announced"] = float(announced[e][i])
-                    for c, x in spent.get((e, i), {}).items():
+                    d["announce_fallback"], d["announce_error"] = heard[(e, i)]
+                    for c, x in spent[(e, i)].items():
                         d[c] += x
         # 2. Optional LLM selector: one more call for every live SWI agent.
         if proto.selector == "llm":

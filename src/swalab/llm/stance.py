@@ -314,6 +314,9 @@ class StanceRun:
                     "grade_failures": int(np.isnan(grades).sum()),
                     "reflect_failures": sum(e is not None for e in epoch.reflect_errors),
                     "promise_gap": _promise_gap(decided),
+                    "announce_failures": sum(
+                        r.get("announce_fallback", "none") != "none" for r in decided
+                    ),
                     "fallback_rate": (
                         sum(r["fallback"] != "none" for r in decided) / len(decided)
                         if decided

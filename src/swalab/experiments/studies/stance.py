@@ -41,7 +41,15 @@ for _name in ("grade_error", "reflect_error"):
     STANCE_SCHEMA = STANCE_SCHEMA.append(pa.field(_name, pa.string()))
 #: Columns of the per-epoch table.
 EPOCH_SCHEMA = schema(
-    ints=("seed", "epoch", "start", "steps", "grade_failures", "reflect_failures"),
+    ints=(
+        "seed",
+        "epoch",
+        "start",
+        "steps",
+        "grade_failures",
+        "reflect_failures",
+        "announce_failures",
+    ),
     floats=(
         "lam0",
         "mean_demand",
