@@ -126,6 +126,12 @@ def plot_drift(table: Table, out_dir: Path) -> list[Path]:
     return save_png_svg(fig, out_dir, "drift", dpi=110)
 
 
+def mean_finite(xs: np.ndarray) -> float:
+    """The mean of the finite values (NaN when there is none)."""
+    kept = xs[np.isfinite(xs)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
 def stance_curves(table: Table) -> dict[float, dict[str, np.ndarray]]:
     """Per starting λ: each epoch's start and the seeds' mean of every ``stance_epochs`` column.
 
@@ -151,12 +157,7 @@ def stance_curves(table: Table) -> dict[float, dict[str, np.ndarray]]:
                 curve[name] = [float("nan")] * len(epochs)
                 continue
             col = np.asarray(table[name], dtype=np.float64)
-            curve[name] = [
-                float(np.nanmean(vals))
-                if np.any(np.isfinite(vals := col[at & (table["epoch"] == k)]))
-                else float("nan")
-                for k in epochs
-            ]
+            curve[name] = [mean_finite(col[at & (table["epoch"] == k)]) for k in epochs]
         out[float(lam0)] = {k: np.asarray(v) for k, v in curve.items()}
     return out
 

@@ -464,8 +464,9 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
         figures=[
             (
                 "Value drift",
-                "Mean λ over rounds (the seeds' range and mean) beside the two-type mean-field "
-                "map, the scorer's switch dashed; below, the overload rate of each round.",
+                "Per cell: the λ distribution of each round (colour: share of agents) under "
+                "λ* and λ̃; mean λ (the seeds' range and mean) beside the two-type mean-field "
+                "map and the scorer's switch; the overload rate and welfare of each round.",
                 figures,
             )
         ],
@@ -476,7 +477,7 @@ def _drift(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
 
 
 def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
-    from swalab.analysis.drift_figures import stance_curves
+    from swalab.analysis.drift_figures import mean_finite, stance_curves
     from swalab.theory.revealed import calibration_slope
 
     table = _sorted(read_table(root, "stance_epochs"), "lam0", "seed", "epoch")
@@ -485,7 +486,7 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     figures = _draw(fig_dir, lambda d: plot_stance(table, d))
     # Every cell asks the same judge the same greedy questions: one reading per λ.
     told = np.unique(calib["lam"])
-    grades = np.array([_mean_finite(calib["grade"][calib["lam"] == x]) for x in told])
+    grades = np.array([mean_finite(calib["grade"][calib["lam"] == x]) for x in told])
     usable = np.isfinite(grades)
     slope = calibration_slope(told[usable].tolist(), grades[usable].tolist())
     cells = []
@@ -558,12 +559,6 @@ def _stance(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
         "judged λ is only as good as the judge's calibration (its reading of λ in words at "
         f"fixed λ: slope {'–' if slope is None else f'{slope:.2f}'}, 1 is calibrated).",
     )
-
-
-def _mean_finite(xs: np.ndarray) -> float:
-    """The mean of the finite values (NaN when there is none)."""
-    kept = xs[np.isfinite(xs)]
-    return float(kept.mean()) if kept.size else math.nan
 
 
 def _finite(x: float) -> float | None:

@@ -40,8 +40,8 @@ falls below a switch ``λ_c`` after
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -181,7 +181,7 @@ def reinforcement_trajectory(
     return np.asarray(out)
 
 
-def _roots(f: Any, grid: int) -> list[tuple[float, float]]:
+def _roots(f: Callable[[float], float], grid: int) -> list[tuple[float, float]]:
     """Each root of ``f(p) − p`` on [0, 1] and ``f′`` there (grid brackets, then bisection)."""
     xs = np.linspace(0.0, 1.0, grid)
     g = np.array([f(x) - x for x in xs])
