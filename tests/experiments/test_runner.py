@@ -186,3 +186,35 @@ def test_progress_counts_cells_episodes_and_decisions_on_a_terminal_only(tmp_pat
     # 2 λ × 2 scorers = 4 cells of 2 episodes; the rate is measured, so only its unit is known.
     assert "4/4" in drawn and "8 episodes" in drawn and "decisions/s" in drawn, drawn
     assert _progress_of(tmp_path, terminal=False) == ""
+
+
+def test_llm_cells_of_one_model_protocol_and_n_share_a_task() -> None:
+    """The sweep-level executor: every congestion cell of a model, protocol and N in one
+    task (one call per step for all), whatever its λ, β, horizon or seeds; a dilemma's
+    dynamics are one per task."""
+    llm = {
+        "name": "llm",
+        "game": {"steps": 2},
+        "policy": {"candidates": "llm"},
+        "model": {"backend": "llamacpp"},
+        "seeds": 1,
+        "grid": {"lam": [0.0, 1.0], "game.beta": [1.2, 1.6], "game.steps": [2, 3]},
+    }
+    tasks = make_tasks(plan(load_config(llm)), ExecutorConfig())
+    assert [len(t.cells) for t in tasks] == [8]
+    wider = {**llm, "grid": {**llm["grid"], "game.n_agents": [5, 6], "policy.k": [3, 7]}}
+    tasks = make_tasks(plan(load_config(wider)), ExecutorConfig())
+    assert [len(t.cells) for t in tasks] == [8] * 4
+    dilemma = {
+        "name": "d",
+        "env": "context_budget_v0",
+        "env_params": {"mode": "text"},
+        "game": {"n_agents": 3, "steps": 2},
+        "policy": {"scorer": "judge", "candidates": "llm", "k": 3, "anchors": []},
+        "model": {"backend": "llamacpp"},
+        "grid": {"lam": [0.0, 1.0], "game.steps": [2, 3]},
+    }
+    assert [len(t.cells) for t in make_tasks(plan(load_config(dilemma)), ExecutorConfig())] == [
+        2,
+        2,
+    ]

@@ -232,6 +232,11 @@ def test_the_quick_suite_scores_a_model_behind_a_llama_cpp_server(tmp_path, caps
     } | {("swi", "dilemma"), ("prompted", "dilemma")}  # --quick: no table picking in dilemmas
     # The server's grammar was found and enforced: no answer failed to parse.
     assert all(c["parse_failure_rate"] == 0 for c in served)
+    # The ledger: every decision paid tokens; the page shows what they bought.
+    assert all(c["tokens_per_decision"] > 0 for c in served)
+    assert all(c["shared_tokens_per_decision"] is not None for c in served)
+    html = (out / "leaderboard.html").read_text()
+    assert "What cooperation costs in tokens" in html
     (identity,) = json.loads((out / "manifest.json").read_text())["models"].values()
     assert json.loads(identity["settings"])["structured"] == "llamacpp"  # detected
 

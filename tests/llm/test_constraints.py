@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swalab.llm.constraints import Choice, Demand, NumberList, ParseError, format_number
+from swalab.llm.constraints import (
+    Choice,
+    Demand,
+    NumberList,
+    ParseError,
+    Sentence,
+    UnitScore,
+    format_number,
+    literal_charset,
+)
 
 
 def test_allowed_numbers_of_the_reference_grid():
@@ -95,3 +104,40 @@ def test_demand_gbnf_and_errors():
         fmt.parse("-1")
     with pytest.raises(ValueError, match="resolution"):
         Demand(x_max=10, resolution=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "chars"),
+    [
+        (NumberList(k=3, x_max=10), " ,.0123456789[]"),
+        (Demand(x_max=2, resolution=0.5), " .0125"),
+        (Choice(options=3), " 123"),
+        (UnitScore(resolution=0.5), ' "01.5:{}cores'),
+    ],
+)
+def test_literal_charset_is_every_character_the_format_can_write(fmt, chars):
+    got = literal_charset(fmt.gbnf())
+    assert got == frozenset(chars)
+    # independent truth: what the format's regex accepts is spelled with those characters
+    for text in [" [0, 10, 9.5]", "[1.5, 2, 0]", " 1.5", "2", " 3", '{"score": 0.5}']:
+        if re.fullmatch(fmt.regex(), text):
+            assert set(text) <= got
+
+
+@pytest.mark.parametrize(
+    "gbnf",
+    [
+        Sentence().gbnf(),  # a character class
+        'root ::= "a" .\n',  # any character
+        'root ::= "a\\n"\n',  # an escape the alphabet cannot trust
+        'root ::= "abc\n',  # an unterminated literal
+    ],
+)
+def test_literal_charset_is_open_for_anything_but_literals(gbnf):
+    assert literal_charset(gbnf) is None
+
+
+def test_literal_charset_reads_escapes_and_skips_comments():
+    assert literal_charset('# any "x" here\nroot ::= "\\"q\\\\" ("a" | "b")*\n') == frozenset(
+        '"q\\ab'
+    )

@@ -1,11 +1,13 @@
 """The llama.cpp backend on the real embedded model (Gemma 3 270M)."""
 
+import ctypes
 import re
 
 import pytest
 
 from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
 from swalab.llm.base import BACKEND_ERROR
+from swalab.llm.constraints import Choice, Demand, UnitScore
 from swalab.llm.protocol import Board, proposal_prompt
 from swalab.llm.stack import open_model
 from swalab.swi.config import SimulationConfig
@@ -64,6 +66,114 @@ def test_greedy_answers_do_not_depend_on_the_batch(gemma):
     batched = gemma.generate(ps, constraint=fmt, temperature=0.0, max_tokens=60)
     alone = [gemma.generate([p], constraint=fmt, temperature=0.0, max_tokens=60)[0] for p in ps[:3]]
     assert [c.text for c in batched[:3]] == [c.text for c in alone]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "answer"),
+    [
+        (NumberList(k=7, x_max=10), " [10, 8, 6, 4.5, 9, 0.25, 7]"),
+        (Demand(x_max=10), " 7.75"),
+        (Choice(options=12), " 11"),
+        (UnitScore(), ' {"score": 0.85}'),
+    ],
+)
+def test_restricted_tokens_are_exactly_those_the_grammar_can_take(gemma, fmt, answer):
+    """Along a valid answer, the grammar's choices among the format's alphabet are its
+    choices among the whole vocabulary, and a forced step is one text or the end."""
+    import llama_cpp
+    import numpy as np
+
+    from swalab.llm.backends.llamacpp import END, _Sampler
+
+    allowed = gemma.allowed_tokens(fmt)
+    assert allowed is not None and allowed[0].size < 1000
+    restricted = _Sampler(gemma._vocab, gemma._n_vocab, fmt, 0.0, 0, allowed)
+    whole = _Sampler(gemma._vocab, gemma._n_vocab, fmt, 0.0, 0, None)
+    data, arr = gemma._full
+    vocab = np.arange(gemma._n_vocab, dtype=np.intc)
+    path: list[int] = []
+    for tok in [*gemma.tokenize(answer, bos=False), None]:
+        n = gemma._n_vocab  # the whole vocabulary through the grammar: the slow, plain way
+        data.id[:n], data.logit[:n], data.p[:n] = vocab, 0.0, 0.0
+        arr.size, arr.selected, arr.sorted = n, -1, False
+        llama_cpp.llama_sampler_apply(whole.grammar, ctypes.byref(arr))
+        truth = np.sort(np.asarray(data.id[:n])[np.isfinite(np.asarray(data.logit[:n]))])
+        assert np.array_equal(np.sort(restricted._valid()), truth)
+        texts = {gemma._piece_of(int(t)) for t in truth if t not in gemma._eog}
+        probe = _Sampler(gemma._vocab, gemma._n_vocab, fmt, 0.0, 0, allowed)
+        for t in path:
+            llama_cpp.llama_sampler_accept(probe.grammar, t)
+        forced = probe.forced(gemma._eog)
+        if not texts:
+            assert forced == END
+        elif len(texts) == 1 and not np.isin(truth, gemma._eog).any():
+            assert forced is not None and gemma._piece_of(forced) == texts.pop()
+        else:
+            assert forced is None
+        if tok is None:
+            assert texts == set()  # the answer is complete: only the end is left
+            break
+        path.append(tok)
+        for sampler in (restricted, whole):
+            llama_cpp.llama_sampler_accept(sampler.grammar, tok)
+
+
+def test_where_the_grammar_leaves_one_text_its_other_spellings_are_never_drawn(gemma):
+    """A forced step takes the tokenizer's spelling (``,``), not a byte token (<0x2C>) the
+    grammar allows too: along sampled answers, the other spellings weigh less than the
+    share the sampler drops anyway."""
+    import llama_cpp
+    import numpy as np
+
+    from swalab.llm.backends.llamacpp import MIN_RELATIVE_P, _Sampler
+
+    fmt = NumberList(k=7, x_max=10)
+    allowed = gemma.allowed_tokens(fmt)
+    answers = gemma.generate(prompts(), constraint=fmt, temperature=0.7, seed=list(range(10)))
+    forced = 0
+    for prompt, answer in zip(prompts(), answers, strict=True):
+        probe = _Sampler(gemma._vocab, gemma._n_vocab, fmt, 0.7, 0, allowed)
+        toks, said = gemma.tokenize(prompt), gemma.tokenize(answer.text, bos=False)
+        llama_cpp.llama_memory_seq_rm(gemma._mem, 1, -1, -1)
+        gemma._decode([(t, j, 1, j == len(toks) - 1) for j, t in enumerate(toks)])
+        for j, tok in enumerate(said):
+            valid = probe._valid()
+            spelled = set(probe.spelling[np.searchsorted(allowed[0], valid)].tolist())
+            if len(spelled) == 1 and len(valid) > 1 and not np.isin(valid, gemma._eog).any():
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(gemma._ctx, -1), shape=(gemma._n_vocab,)
+                ).astype(np.float64)
+                own = spelled.pop()
+                others = valid[valid != own]
+                assert np.exp((logits[others] - logits[own]) / 0.7).max() < MIN_RELATIVE_P
+                forced += 1
+            llama_cpp.llama_sampler_accept(probe.grammar, tok)
+            gemma._decode([(tok, len(toks) + j, 1, True)])
+        probe.free()
+    llama_cpp.llama_memory_seq_rm(gemma._mem, 1, -1, -1)
+    assert forced >= 20  # ", " after every number with a decimal, "]" at the end...
+
+
+def test_restricted_sampling_gives_the_same_greedy_answers(gemma):
+    ps = prompts()
+    fmt = NumberList(k=7, x_max=10)
+    try:
+        gemma.restrict = False
+        whole = gemma.generate(ps, constraint=fmt, temperature=0.0, max_tokens=60)
+    finally:
+        gemma.restrict = True
+    restricted = gemma.generate(ps, constraint=fmt, temperature=0.0, max_tokens=60)
+    assert [c.text for c in restricted] == [c.text for c in whole]
+    assert all(c.ok for c in restricted)
+
+
+def test_every_prompt_token_is_paid_or_shared(gemma):
+    """The ledger: a prompt's tokens are those evaluated for it plus those it reused."""
+    ps = prompts()
+    out = gemma.generate(ps, constraint=NumberList(k=7, x_max=10), temperature=0.0)
+    assert [c.tokens_in + c.tokens_shared for c in out] == [len(gemma.tokenize(p)) for p in ps]
+    # one board per episode: most of every prompt but the first is shared
+    assert sum(c.tokens_shared for c in out) > 4 * sum(c.tokens_in for c in out)
 
 
 def test_sampling_is_reproducible_for_the_same_call(gemma):

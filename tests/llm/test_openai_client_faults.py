@@ -82,6 +82,13 @@ def test_a_good_reply_is_read():
     with fixed_reply(completion("[1.5]", prompt_tokens=3)) as url:
         (c,) = OpenAIModel("x", base_url=url).generate(["hi"], max_tokens=4)
     assert c.error is None and c.text == "[1.5]" and (c.tokens_in, c.tokens_out) == (3, 2)
+    assert c.tokens_shared == 0  # the server said nothing of a prefix cache
+
+
+def test_prompt_tokens_from_the_servers_prefix_cache_are_shared_not_paid():
+    with fixed_reply(completion("[1.5]", prompt_tokens=30, cached_tokens=24)) as url:
+        (c,) = OpenAIModel("x", base_url=url).generate(["hi"], max_tokens=4)
+    assert (c.tokens_in, c.tokens_shared, c.tokens_out) == (6, 24, 2)
 
 
 @pytest.mark.parametrize(

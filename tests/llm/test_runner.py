@@ -115,9 +115,18 @@ def test_unusable_pick_falls_back_to_argmax():
 
 def test_identical_prompts_in_a_call_are_generated_once():
     model = CountingModel(always("[10, 10, 10, 10, 10, 10, 10]"))
-    run_llm_episodes(CONFIG, model, [0.1, 0.2, 0.3], [0])
+    first, *others = run_llm_episodes(CONFIG, model, [0.1, 0.2, 0.3], [0])
     # All three λ play x_max alike, so every board is shared: 5 distinct prompts per step.
     assert [c.prompts for c in model.calls] == [5, 5, 5]
+    # The ledger: the first episode paid for each prompt; the copies paid nothing and
+    # record the whole prompt as shared (the scripted model counts words as tokens).
+    assert all(r["tokens_in"] > 0 and r["tokens_shared"] == 0 for r in first.rows)
+    for ep in others:
+        for mine, paid in zip(ep.rows, first.rows, strict=True):
+            assert (mine["tokens_in"], mine["tokens_out"]) == (0, 0)
+            assert mine["tokens_shared"] == paid["tokens_in"]
+        assert ep.accounting["tokens_shared"] == first.accounting["tokens_in"]
+        assert ep.accounting["tokens_in"] == 0
 
 
 def test_prompt_shows_the_public_board():
@@ -182,3 +191,46 @@ def test_the_scale_benchmark_asks_the_reference_on_a_sample_above_it():
         assert row["swalab_parse_failure_rate"] == 0.0 and not row["swalab_episode_failed"]
         assert 0 < row["prompt_tokens_evaluated"] <= row["prompt_tokens_naive"]
         assert row["peak_rss_mib"] > 0 and row["swalab_decisions_per_s"] > 0
+
+
+def _by_prompt(prompt, seed):
+    """Answers that depend on what the agent read and its seed, never on the batch."""
+    h = sum(map(ord, prompt)) + 7 * seed
+    return "[" + ", ".join(str((h >> j) % 11) for j in range(7)) + "]"
+
+
+def _no_time(rows):
+    return [{k: v for k, v in r.items() if k != "latency_s"} for r in rows]
+
+
+def test_episodes_of_different_games_share_each_steps_call():
+    """The sweep-level executor: cells differing in capacity, β, horizon and outsiders
+    play in one call per step, each exactly as it plays alone."""
+    from swalab.llm.runner import run_llm_pairs
+
+    games = [
+        SimulationConfig(steps=3),
+        SimulationConfig(steps=2, capacity=12.0, beta=2.5),
+        SimulationConfig(steps=3, agents=("swi", "greedy", "swi", "swi", "random")),
+    ]
+    pairs = [(0.3, 1), (0.9, 2), (0.6, 3)]
+    together = CountingModel(ScriptedModel(answer=_by_prompt))
+    shared = run_llm_pairs(games[0], together, pairs, games=games)
+    assert len(together.calls) == 3  # one call per step for all three cells
+    for game, pair, ep in zip(games, pairs, shared, strict=True):
+        (alone,) = run_llm_pairs(game, ScriptedModel(answer=_by_prompt), [pair])
+        assert _no_time(ep.rows) == _no_time(alone.rows) and ep.welfare == alone.welfare
+    assert len(shared[1].loads) == 2 and shared[1].rows[0]["load"] <= 5 * 10
+    assert any(r["kind"] != "swi" for r in shared[2].rows)  # its outsiders played
+
+
+def test_episodes_of_one_call_must_seat_the_same_number_of_agents():
+    from swalab.llm.runner import run_llm_pairs
+
+    with pytest.raises(ValueError, match=r"games\[1\].n_agents=4: must equal config's 5"):
+        run_llm_pairs(
+            CONFIG,
+            ScriptedModel(answer=_by_prompt),
+            [(0.5, 0), (0.5, 1)],
+            games=[CONFIG, SimulationConfig(n_agents=4, capacity=16.0)],
+        )

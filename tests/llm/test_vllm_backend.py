@@ -36,9 +36,13 @@ class FakeLLM:
     def generate(self, prompts, params, use_tqdm=True):
         self.calls.append((list(prompts), list(params)))
         out = types.SimpleNamespace
-        return [
-            out(prompt_token_ids=[1] * len(p), outputs=[out(text=" [1, 2]", token_ids=[7, 8, 9])])
-            for p in prompts
+        return [  # the second prompt's first two tokens come from the prefix cache
+            out(
+                prompt_token_ids=[1] * len(p),
+                num_cached_tokens=2 * i,
+                outputs=[out(text=" [1, 2]", token_ids=[7, 8, 9])],
+            )
+            for i, p in enumerate(prompts)
         ]
 
 
@@ -68,4 +72,5 @@ def check(backend):
     assert [p.seed for p in params] == [3, 4]
     assert all(p.structured_outputs.regex == fmt.regex() for p in params)
     assert [c.value for c in out] == [[1.0, 2.0], [1.0, 2.0]]
-    assert [c.tokens_in for c in out] == [2, 4] and out[0].tokens_out == 3
+    assert [c.tokens_in for c in out] == [2, 2] and out[0].tokens_out == 3
+    assert [c.tokens_shared for c in out] == [0, 2]

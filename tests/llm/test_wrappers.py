@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from swalab.llm import CachedModel, CountingModel, NumberList, ResponseCache, ScriptedModel
@@ -59,6 +61,36 @@ def test_backend_failures_are_not_cached(tmp_path):
     assert len(cache) == 0
     assert m.generate(["p"])[0].text == "[1, 2]"
     assert len(cache) == 1
+
+
+def test_the_cache_keeps_shared_tokens_and_reads_a_cache_from_before_them(tmp_path):
+    import sqlite3
+
+    from swalab.llm.base import Completion, GenerationParams, Request
+    from swalab.llm.cache import cache_key
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # the table as swalab wrote it before the ledger
+        conn.execute(
+            "CREATE TABLE completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, latency_s REAL NOT NULL)"
+        )
+        ident = ScriptedModel(answer=echo_seed).identity
+        old = cache_key(ident, "p_old", None, params=GenerationParams(), seed=0)
+        conn.execute("INSERT INTO completions VALUES (?, 'kept', 5, 2, 0.5)", (old,))
+
+    class Sharing(ScriptedModel):
+        def complete(self, request: Request) -> list[Completion]:
+            return [replace(c, tokens_shared=7) for c in super().complete(request)]
+
+    cached = CachedModel(Sharing(answer=echo_seed), ResponseCache(path))
+    fresh, before = cached.generate(["p_new", "p_old"])
+    assert fresh.tokens_shared == 7 and not fresh.cached
+    assert before.cached and before.text == "kept" and before.tokens_in == 5
+    assert before.tokens_shared == 0  # not recorded then: unknown, never invented
+    again = CachedModel(ScriptedModel(answer=echo_seed), ResponseCache(path))
+    replayed = again.generate(["p_new"])[0]
+    assert replayed.cached and replayed.tokens_shared == 7
 
 
 def test_accounting_totals():

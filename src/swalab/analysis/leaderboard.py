@@ -41,8 +41,21 @@ SHOWN = (
     ("fallback_rate", "fallback"),
     ("pick_agreement", "pick agrees"),
     ("tokens_per_decision", "tokens/decision"),
+    ("shared_tokens_per_decision", "shared/decision"),
     ("latency_per_decision", "s/decision"),
     ("welfare_per_1k_tokens", "W per 1k tokens"),
+)
+
+
+CURVES_CAPTION = (
+    "Each panel one agent mode, one line per model (or baseline); the dotted line is the 0.5 "
+    "that defines λ_c."
+)
+COST_CAPTION = (
+    "Left: welfare against the tokens each decision paid (prompt + output), one line per "
+    "model and mode through its λ points; scripted baselines pay nothing. Right: a "
+    "decision's tokens, prompt paid, output and prompt shared (reused prefixes, identical "
+    "prompts answered once)."
 )
 
 
@@ -144,6 +157,101 @@ def plot_curves(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, 
     return figures
 
 
+def _mean_of(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [float(r[key]) for r in rows if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def cost_rows(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per game, model and agent mode: what a decision cost and the welfare it bought.
+
+    Tokens per decision are means over the λ points played: prompt tokens paid, output
+    tokens, and prompt tokens the backend reused (shared prefixes, identical prompts
+    answered once); ``points`` lists each λ's paid tokens and welfare. Scripted baselines
+    pay nothing. Curves stored before the ledger have no shared count (``None``).
+    """
+    played = [c for c in curves if c["test"] in ("switch", "mixed", "dilemma")]
+    out = []
+    for game, agent, mode in sorted({(c["game"], c["agent"], c["mode"]) for c in played}):
+        mine = sorted(
+            (c for c in played if (c["game"], c["agent"], c["mode"]) == (game, agent, mode)),
+            key=lambda c: c["lam"] or 0.0,
+        )
+        paid, output = (
+            _mean_of(mine, "tokens_per_decision"),
+            _mean_of(mine, "output_tokens_per_decision"),
+        )
+        out.append(
+            {
+                "game": game,
+                "model": agent,
+                "mode": mode,
+                "prompt_paid_per_decision": None if paid is None else paid - (output or 0.0),
+                "output_per_decision": output,
+                "shared_per_decision": _mean_of(mine, "shared_tokens_per_decision"),
+                "mean_welfare": _mean_of(mine, "mean_welfare"),
+                "points": [
+                    {
+                        "lam": c["lam"],
+                        "tokens": c.get("tokens_per_decision") or 0.0,
+                        "welfare": c["mean_welfare"],
+                    }
+                    for c in mine
+                    if c.get("mean_welfare") is not None
+                ],
+            }
+        )
+    return out
+
+
+def plot_cost(curves: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, Path]]:
+    """Per game: what cooperation costs in tokens, for each model and agent mode.
+
+    Left, welfare against the tokens paid per decision (prompt + output), one line per
+    model and mode through its λ points. Right, a decision's tokens split into prompt paid,
+    output and prompt shared (:func:`cost_rows`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from swalab._plotting import save_png_svg
+
+    rows = cost_rows(curves)
+    figures = []
+    for i, game in enumerate(sorted({r["game"] for r in rows})):
+        mine = [r for r in rows if r["game"] == game]
+        fig, (left, right) = plt.subplots(
+            1, 2, figsize=(10, 1.2 + 0.35 * max(len(mine), 4)), gridspec_kw={"width_ratios": [3, 2]}
+        )
+        names = [f"{r['model']} · {r['mode']}" for r in mine]
+        for name, r in zip(names, mine, strict=True):
+            if r["points"]:
+                xy = [(p["tokens"], p["welfare"]) for p in r["points"]]
+                left.plot(*zip(*xy, strict=True), marker=".", label=name)
+        left.set_xlabel("tokens paid per decision (prompt + output)")
+        left.set_ylabel("mean welfare per step")
+        left.legend(fontsize=7)
+        at = list(range(len(mine)))
+        start = [0.0] * len(mine)
+        for key, label, color in (
+            ("prompt_paid_per_decision", "prompt, paid", "C0"),
+            ("output_per_decision", "output", "C1"),
+            ("shared_per_decision", "prompt, shared", "0.75"),
+        ):
+            widths = [r[key] or 0.0 for r in mine]
+            right.barh(at, widths, left=start, color=color, label=label)
+            start = [s + w for s, w in zip(start, widths, strict=True)]
+        right.set_yticks(at, names, fontsize=7)
+        right.set_xlabel("tokens per decision")
+        right.legend(fontsize=7)
+        fig.suptitle(game, y=1.02)
+        png = save_png_svg(fig, out_dir, f"cost_{i}")[0]
+        figures.append((f"What cooperation costs in tokens, {game}", png))
+    return figures
+
+
 def write_leaderboard(roots: Sequence[str | Path], out: str | Path) -> Path:
     """Write the leaderboard page for the suites under ``roots`` to ``out`` (HTML).
 
@@ -158,9 +266,15 @@ def write_leaderboard(roots: Sequence[str | Path], out: str | Path) -> Path:
         raise ValueError("no finished scorecard yet: run `swalab bench suite` (it resumes)")
     curves = read(roots, "curve")
     with tempfile.TemporaryDirectory() as tmp:
+        drawn = [(t, p, CURVES_CAPTION) for t, p in plot_curves(curves, Path(tmp))]
+        drawn += [(t, p, COST_CAPTION) for t, p in plot_cost(curves, Path(tmp))]
         figures = [
-            {"title": title, "png": base64.b64encode(png.read_bytes()).decode("ascii")}
-            for title, png in plot_curves(curves, Path(tmp))
+            {
+                "title": title,
+                "caption": caption,
+                "png": base64.b64encode(png.read_bytes()).decode("ascii"),
+            }
+            for title, png, caption in drawn
         ]
 
     env = jinja2.Environment(

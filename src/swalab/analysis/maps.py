@@ -376,7 +376,15 @@ def _bench(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
 
 
 def _suite(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
-    from swalab.analysis.leaderboard import plot_curves, read, scorecards
+    from swalab.analysis.leaderboard import (
+        COST_CAPTION,
+        CURVES_CAPTION,
+        cost_rows,
+        plot_cost,
+        plot_curves,
+        read,
+        scorecards,
+    )
 
     cards = scorecards([root])
     shown = (
@@ -385,13 +393,15 @@ def _suite(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     )
     rows = [{k: c.get(k) for k in shown} for c in cards]
     figures: list[tuple[str, str, list[Path]]] = []
+    curves = read([root], "curve")
     if fig_dir is not None:
-        for title, png in plot_curves(read([root], "curve"), fig_dir):
-            caption = "Each panel one agent mode, one line per model (or baseline)."
-            figures.append((title, caption, [png, png.with_suffix(".svg")]))
+        for title, png in plot_curves(curves, fig_dir):
+            figures.append((title, CURVES_CAPTION, [png, png.with_suffix(".svg")]))
+        for title, png in plot_cost(curves, fig_dir):
+            figures.append((title, COST_CAPTION, [png, png.with_suffix(".svg")]))
     return Analysis(
         kind="suite",
-        summary={"scorecards": cards},
+        summary={"scorecards": cards, "cost": cost_rows(curves)},
         rows=rows,
         text="swa-bench scorecards: λ_c per model, agent mode and game, refined by bisection "
         "(the interval includes the grid gap), beside the scripted baselines.",

@@ -307,6 +307,10 @@ def run_llm_task(
 ) -> list[CellResult]:
     """Play every cell of an LLM task in lockstep through ``model`` (loaded by the caller).
 
+    The cells share the models, the protocol and N (:func:`~swalab.experiments.plan.
+    make_tasks`); each episode plays its own cell's game, so one call per step serves them
+    all.
+
     ``model`` is a :class:`~swalab.experiments.cells.Roster` when the cells' agents are
     answered by several models (their ``model_roster()``, in order).
     """
@@ -336,14 +340,14 @@ def run_llm_task(
         seat_of=first.model_seats(),
     )
     for (ci, seed), ep in zip(pairs, played, strict=True):
-        a = per[(ci, seed)]
+        a, capacity = per[(ci, seed)], games[(ci, seed)].capacity
         for r in ep.rows:
             row = {k: x for k, x in r.items() if k in _STEP_KEYS}
             rows.step(ci, seed, {"prosocial": a["prosocial"][r["agent"]], **row})
-        summary = ep.summary(sim.capacity)
+        summary = ep.summary(capacity)
         metrics = {k: summary.get(k) for k, _ in METRIC_FIELDS}
         if metrics["mean_load"] is not None:
-            metrics["utilisation"] = metrics["mean_load"] / sim.capacity
+            metrics["utilisation"] = metrics["mean_load"] / capacity
             rewards = np.array([r["reward"] for r in ep.rows]).reshape(len(ep.loads), -1)
             metrics |= who_pays(np.stack(ep.demands), rewards, a["x_max_per_agent"], a["prosocial"])
         rows.episode(ci, seed, a, metrics, played=len(ep.loads), status=ep.status, error=ep.error)
@@ -457,7 +461,7 @@ def run_dilemma_task(
         accounting = {
             k: x / len(pairs)
             for k, x in run.accounting.items()
-            if k in ("prompts", "tokens_in", "tokens_out", "latency_s", "cached")
+            if k in ("prompts", "tokens_in", "tokens_shared", "tokens_out", "latency_s", "cached")
         }
     nominal = dyn.fair_share() * dyn.n_agents
     for e, (ci, seed) in enumerate(pairs):

@@ -304,8 +304,17 @@ def _engine_group(cell: Cell) -> tuple[Any, ...]:
 
 
 def _llm_group(cell: Cell) -> str:
+    """Cells that can share each step's model call: the same models, protocol and N.
+
+    λ, seeds and the congestion game's parameters (capacity, β, horizon, caps...) vary
+    per episode inside a call (:func:`~swalab.llm.runner.run_llm_pairs`); a dilemma's
+    dynamics are one per call, so its game stays in the key.
+    """
     data = cell_payload(cell.config)
     data.pop("lam")
+    data.pop("seeds", None)
+    if not adapt.is_dilemma(cell.config) and isinstance(data.get("game"), dict):
+        data["game"] = {"n_agents": data["game"].get("n_agents")}
     return digest(data) + model_key(cell.config)
 
 

@@ -20,6 +20,7 @@ class CallRecord:
     Attributes:
         prompts: Prompts in the call.
         tokens_in: Prompt tokens over all prompts.
+        tokens_shared: Prompt tokens the backend reused instead of evaluating.
         tokens_out: Generated tokens over all prompts.
         latency_s: Wall time of the call.
         parse_failures: Completions that did not parse.
@@ -29,6 +30,7 @@ class CallRecord:
 
     prompts: int
     tokens_in: int
+    tokens_shared: int
     tokens_out: int
     latency_s: float
     parse_failures: int
@@ -41,6 +43,7 @@ class CallRecord:
         return cls(
             prompts=len(completions),
             tokens_in=sum(c.tokens_in for c in completions),
+            tokens_shared=sum(c.tokens_shared for c in completions),
             tokens_out=sum(c.tokens_out for c in completions),
             latency_s=latency_s,
             parse_failures=sum(c.error_kind == PARSE_ERROR for c in completions),
@@ -65,8 +68,10 @@ class CountingModel(Wrapper):
     def totals(self) -> dict[str, float]:
         """Sums over all recorded calls, plus tokens per second of generation."""
         out: dict[str, float] = {"calls": float(len(self.calls))}
-        names = ("prompts", "tokens_in", "tokens_out", "latency_s", "parse_failures")
-        for name in (*names, "backend_failures", "cached"):
+        for name in (
+            *("prompts", "tokens_in", "tokens_shared", "tokens_out", "latency_s"),
+            *("parse_failures", "backend_failures", "cached"),
+        ):
             out[name] = float(sum(getattr(c, name) for c in self.calls))
         out["tokens_out_per_s"] = out["tokens_out"] / out["latency_s"] if out["latency_s"] else 0.0
         return out

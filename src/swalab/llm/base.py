@@ -40,6 +40,9 @@ class Completion:
         error_kind: ``"parse"`` (the model answered something invalid), ``"backend"``
             (no answer: server down, timeout...) or ``None``.
         tokens_in: Prompt tokens the backend evaluated or was billed for.
+        tokens_shared: Prompt tokens it did not evaluate for this prompt because it reused
+            another's (a prefix shared in the batch, a server's prefix cache):
+            ``tokens_in + tokens_shared`` is the prompt's length where the backend says.
         tokens_out: Generated tokens.
         latency_s: Wall time of the call that produced it (shared by a batched call).
         cached: Served from the response cache, not the model.
@@ -51,6 +54,7 @@ class Completion:
     error: str | None = None
     error_kind: str | None = None
     tokens_in: int = 0
+    tokens_shared: int = 0
     tokens_out: int = 0
     latency_s: float = 0.0
     cached: bool = False
@@ -297,12 +301,19 @@ def finish(
     tokens_out: int,
     latency_s: float,
     stop: Sequence[str] = (),
+    tokens_shared: int = 0,
 ) -> Completion:
     """Turn a backend's raw text into a parsed :class:`Completion`."""
     for s in stop:
         if s and s in text:
             text = text[: text.index(s)]
-    base = Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, latency_s=latency_s)
+    base = Completion(
+        text=text,
+        tokens_in=tokens_in,
+        tokens_shared=tokens_shared,
+        tokens_out=tokens_out,
+        latency_s=latency_s,
+    )
     if constraint is None:
         return base
     try:

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS completions (
     text TEXT NOT NULL,
     tokens_in INTEGER NOT NULL,
     tokens_out INTEGER NOT NULL,
-    latency_s REAL NOT NULL
+    latency_s REAL NOT NULL,
+    tokens_shared INTEGER NOT NULL DEFAULT 0
 )
 """
 
@@ -86,6 +87,20 @@ class ResponseCache:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
+            self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Give a cache written before ``tokens_shared`` existed the column (0: unknown)."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(completions)")}
+        if "tokens_shared" not in columns:
+            try:
+                conn.execute(
+                    "ALTER TABLE completions ADD COLUMN tokens_shared INTEGER NOT NULL DEFAULT 0"
+                )
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -94,21 +109,21 @@ class ResponseCache:
             self._local.conn = conn
         return conn
 
-    def get(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int, float]]:
-        """Return the stored ``(text, tokens_in, tokens_out, latency_s)`` of known keys."""
-        found: dict[str, tuple[str, int, int, float]] = {}
+    def get(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int, int, float]]:
+        """Return the stored ``(text, tokens_in, tokens_shared, tokens_out, latency_s)``."""
+        found: dict[str, tuple[str, int, int, int, float]] = {}
         conn = self._connect()
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                f"SELECT key, text, tokens_in, tokens_out, latency_s FROM completions "
-                f"WHERE key IN ({marks})",
+                f"SELECT key, text, tokens_in, tokens_shared, tokens_out, latency_s "
+                f"FROM completions WHERE key IN ({marks})",
                 chunk,
             )
-            for key, text, t_in, t_out, lat in rows:
-                found[key] = (text, t_in, t_out, lat)
+            for key, text, t_in, t_shared, t_out, lat in rows:
+                found[key] = (text, t_in, t_shared, t_out, lat)
         return found
 
     def put(self, rows: Sequence[tuple[str, Completion]]) -> None:
@@ -116,8 +131,12 @@ class ResponseCache:
         conn = self._connect()
         with conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?)",
-                [(k, c.text, c.tokens_in, c.tokens_out, c.latency_s) for k, c in rows],
+                "INSERT OR IGNORE INTO completions (key, text, tokens_in, tokens_shared, "
+                "tokens_out, latency_s) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (k, c.text, c.tokens_in, c.tokens_shared, c.tokens_out, c.latency_s)
+                    for k, c in rows
+                ],
             )
 
     def __len__(self) -> int:
@@ -152,9 +171,14 @@ class CachedModel(Wrapper):
         results: list[Completion | None] = [None] * len(request)
         for i, key in enumerate(keys):
             if key in stored:
-                text, t_in, t_out, lat = stored[key]
+                text, t_in, t_shared, t_out, lat = stored[key]
                 done = finish(
-                    text, request.formats[i], tokens_in=t_in, tokens_out=t_out, latency_s=lat
+                    text,
+                    request.formats[i],
+                    tokens_in=t_in,
+                    tokens_shared=t_shared,
+                    tokens_out=t_out,
+                    latency_s=lat,
                 )
                 results[i] = replace(done, cached=True)
         todo = [i for i, r in enumerate(results) if r is None]

@@ -61,6 +61,40 @@ def format_number(x: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
+def literal_charset(gbnf: str) -> frozenset[str] | None:
+    """Every character a grammar made only of string literals can produce, else ``None``.
+
+    A backend that knows this alphabet needs the scores of only the tokens spelled with it:
+    no other token can ever satisfy the grammar. A character class (``[a-z]``), an any-char
+    ``.`` or an escape other than an escaped backslash or quote makes the alphabet open
+    (``None``).
+    """
+    chars: set[str] = set()
+    i, n = 0, len(gbnf)
+    while i < n:
+        c = gbnf[i]
+        if c == "#":  # a comment runs to the end of the line
+            end = gbnf.find("\n", i)
+            i = n if end < 0 else end
+        elif c == '"':
+            i += 1
+            while i < n and gbnf[i] != '"':
+                if gbnf[i] == "\\":
+                    if i + 1 >= n or gbnf[i + 1] not in '\\"':
+                        return None
+                    i += 1
+                chars.add(gbnf[i])
+                i += 1
+            if i >= n:
+                return None  # an unterminated literal: not a grammar to trust
+            i += 1
+        elif c in "[.":
+            return None
+        else:
+            i += 1
+    return frozenset(chars)
+
+
 def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

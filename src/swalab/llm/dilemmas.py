@@ -40,7 +40,14 @@ from swalab.llm.base import BACKEND_ERROR, LanguageModel
 from swalab.llm.constraints import Choice, Demand, NumberList, OutputFormat
 from swalab.llm.judge import LLMJudge, rank_agreement
 from swalab.llm.protocol import choose_prompt, default_template, score_table, stance
-from swalab.llm.runner import _CHOOSE_STREAM, _FALLBACK_STREAM, _seed32, _unique_generate
+from swalab.llm.runner import (
+    _CHOOSE_STREAM,
+    _FALLBACK_STREAM,
+    COST_FIELDS,
+    _row_cost,
+    _seed32,
+    _unique_generate,
+)
 from swalab.swi.dilemma import DilemmaAgents, DilemmaResult, Lockstep, choose, score
 
 #: Team tasks text-mode agents write about (one per episode, by seed).
@@ -191,15 +198,14 @@ def _account(
     share = wall / max(len(done), 1)
     cost = {}
     for o, owner in enumerate(owners):
-        mine = {"tokens_in": 0, "tokens_out": 0, "latency_s": share * per}
+        mine: dict[str, float] = dict.fromkeys(COST_FIELDS, 0)
         mine_done, mine_shared = done[o * per : (o + 1) * per], shared[o * per : (o + 1) * per]
         for comp, sh in zip(mine_done, mine_shared, strict=True):
             acc["cached"] += comp.cached
-            if not sh:
-                mine["tokens_in"] += comp.tokens_in
-                mine["tokens_out"] += comp.tokens_out
-        acc["tokens_in"] += mine["tokens_in"]
-        acc["tokens_out"] += mine["tokens_out"]
+            for key, value in _row_cost(comp, share, sh).items():
+                mine[key] += value
+        for key in ("tokens_in", "tokens_shared", "tokens_out"):
+            acc[key] += mine[key]
         cost[owner] = mine
     return cost
 
@@ -350,7 +356,12 @@ def run_llm_dilemma(
     res = DilemmaResult.empty(e_count, dyn.steps, n, run.grid, record=False)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(e_count)]
     acc = dict.fromkeys(
-        ("prompts", "tokens_in", "tokens_out", "latency_s", "cached", "judge_calls"), 0.0
+        (
+            *("prompts", "tokens_in", "tokens_shared", "tokens_out", "latency_s"),
+            "cached",
+            "judge_calls",
+        ),
+        0.0,
     )
     resolution = 1.0 if dyn.integer_actions else run.agents.grid_step
     check: NumberList | Demand = (

@@ -59,7 +59,8 @@ class LLMEpisode:
         loads: Load per played step.
         welfare: Realised welfare per played step.
         demands: ``(steps played, N)`` chosen demands.
-        accounting: Prompts, tokens in/out, latency share, cached completions.
+        accounting: Prompts, prompt tokens paid and shared, tokens out, latency share,
+            cached completions.
     """
 
     lam: list[float]
@@ -72,7 +73,7 @@ class LLMEpisode:
     demands: list[FloatArray] = field(default_factory=list)
     accounting: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(
-            ("prompts", "tokens_in", "tokens_out", "latency_s", "cached"), 0.0
+            ("prompts", "tokens_in", "tokens_shared", "tokens_out", "latency_s", "cached"), 0.0
         )
     )
 
@@ -196,16 +197,25 @@ def _charge(ep: LLMEpisode, done: Completion, share: float, shared: bool) -> Non
     acc = ep.accounting
     acc["prompts"] += 1
     acc["latency_s"] += share
-    if not shared:
-        acc["tokens_in"] += done.tokens_in
-        acc["tokens_out"] += done.tokens_out
+    for key, value in _row_cost(done, share, shared).items():
+        if key != "latency_s":
+            acc[key] += value
     acc["cached"] += done.cached
 
 
+#: What one decision row records of its calls' cost.
+COST_FIELDS = ("tokens_in", "tokens_shared", "tokens_out", "latency_s")
+
+
 def _row_cost(done: Completion, share: float, shared: bool) -> dict[str, float]:
-    """A decision row's share of the call: tokens once per distinct completion."""
+    """A decision row's share of the call: what it paid, what it reused, its latency.
+
+    A prompt answered by an identical one's completion paid nothing: its whole prompt was
+    shared, and its tokens are counted once, on the first.
+    """
     return {
         "tokens_in": 0 if shared else done.tokens_in,
+        "tokens_shared": done.tokens_shared + (done.tokens_in if shared else 0),
         "tokens_out": 0 if shared else done.tokens_out,
         "latency_s": share,
     }
@@ -254,8 +264,10 @@ def run_llm_pairs(
 ) -> list[LLMEpisode]:
     """Play the given (λ, seed) episodes in lockstep through ``model``.
 
-    ``games``, one per episode, give each episode its own per-agent caps, impacts and
-    values (drawn per seed); everything else comes from ``config``.
+    ``games``, one per episode, give each episode its whole simulation: game (capacity, β,
+    horizon, per-agent caps, impacts and values drawn per seed), scorer, belief and
+    outsiders, so the cells of a sweep that differ in those share every step's call.
+    ``config`` gives the number of agents, which all of them must share (default for all).
 
     A mixed-model population seats agents at different models: ``seat_of[i]`` is 0 for
     ``model`` asked with ``protocol`` and ``j`` for ``others[j - 1]`` (a model and its own
@@ -271,8 +283,9 @@ def run_llm_pairs(
     model). Rows (one per step and agent) hold: ``step, agent, kind, lam, belief,
     proposals, proposal_error, fallback, candidates, private, group, utility, demand,
     argmax_demand, llm_pick, pick_error, pick_agrees, load, welfare, overloaded, reward,
-    cached, tokens_in, tokens_out, latency_s`` (decision fields are null for outsiders;
-    tokens counted once per distinct completion, latency as the row's share of its calls).
+    cached, tokens_in, tokens_shared, tokens_out, latency_s`` (decision fields are null for
+    outsiders; tokens counted once per distinct completion, prompt tokens the backend
+    reused as ``tokens_shared``, latency as the row's share of its calls).
     """
     from swalab.swi.simulation import play_outsiders
 
@@ -297,16 +310,20 @@ def run_llm_pairs(
         )
         for e, (lam, seed) in enumerate(episodes_to_play)
     ]
-    policy = config.scoring_policy()
-    belief_model = config.belief()
-    kinds, _ = config.agent_kinds()
-    horizons = [config.realized_steps(ep.seed) for ep in episodes]
-    shown_steps = config.steps if config.horizon == "fixed" else None
     per_episode = [config] * len(episodes) if games is None else list(games)
     if len(per_episode) != len(episodes):
         raise ValueError(f"games has {len(per_episode)} entries: must have one per episode")
+    for e, g in enumerate(per_episode):
+        if g.n_agents != n:  # one prompt per seat: every episode of a call seats the same N
+            raise ValueError(f"games[{e}].n_agents={g.n_agents}: must equal config's {n}")
+    # Each episode its own game (capacity, β, horizon, per-agent values), scorer, belief and
+    # outsiders: the cells of a whole sweep share each step's call.
+    policies = [g.scoring_policy() for g in per_episode]
+    belief_models = [g.belief() for g in per_episode]
+    kinds = [g.agent_kinds()[0] for g in per_episode]
+    horizons = [g.realized_steps(ep.seed) for g, ep in zip(per_episode, episodes, strict=True)]
+    shown_steps = [g.steps if g.horizon == "fixed" else None for g in per_episode]
     envs = [g.env(h) for g, h in zip(per_episode, horizons, strict=True)]
-    game = envs[0].game  # capacity and β are shared
     caps = [[float(c) for c in env.game.x_max] for env in envs]
     # Every answer is checked against the format; it is also enforced only if constrained.
     prompted = proto.mode == "prompted"
@@ -320,14 +337,14 @@ def run_llm_pairs(
     }
     for env, ep in zip(envs, episodes, strict=True):
         env.reset(seed=ep.seed)
-    states = [belief_model.init(n, game.capacity) for _ in episodes]
+    states = [m.init(n, env.game.capacity) for m, env in zip(belief_models, envs, strict=True)]
     last: list[tuple[float, FloatArray] | None] = [None] * len(episodes)
 
     for t in range(max(horizons)):
         live = [e for e, ep in enumerate(episodes) if ep.status == "ok" and t < horizons[e]]
         if not live:
             break
-        beliefs = {e: belief_model.read(states[e], seed=episodes[e].seed, step=t) for e in live}
+        beliefs = {e: belief_models[e].read(states[e], seed=episodes[e].seed, step=t) for e in live}
         # 1. Proposals: one call for every SWI agent of every live episode. With cheap talk
         # (prompted agents only) a first call asks each agent what it intends to request;
         # the announcements are read to everyone before the call whose answers are played.
@@ -346,15 +363,15 @@ def run_llm_pairs(
                 previous = last[e]
                 board = Board(
                     step=t,
-                    steps=shown_steps,
+                    steps=shown_steps[e],
                     n_agents=n,
-                    capacity=game.capacity,
-                    beta=game.beta,
+                    capacity=envs[e].game.capacity,
+                    beta=envs[e].game.beta,
                     last_demands=None if previous is None else previous[1],
                     announced=announced.get(e),
                 )
                 for i in range(n):
-                    if kinds[i] != "swi":
+                    if kinds[e][i] != "swi":
                         continue
                     lam, belief, cap = episodes[e].lam[i], float(beliefs[e][i]), caps[e][i]
                     own = seats[agent_seat[i]][1]
@@ -397,12 +414,12 @@ def run_llm_pairs(
                     try:
                         if prompted:
                             seed = _seed32(ep.seed, t, _FALLBACK_STREAM + i)
-                            d = _answer(config, proto, comp, check, belief, cap, seed)
+                            d = _answer(per_episode[e], proto, comp, check, belief, cap, seed)
                         else:
                             d = _decide(
-                                config,
+                                per_episode[e],
                                 proto,
-                                policy,
+                                policies[e],
                                 comp,
                                 check,
                                 ep.lam[i],
@@ -420,7 +437,7 @@ def run_llm_pairs(
                 for e in live:
                     said = decisions[e]
                     for i, d in said.items():
-                        spent[(e, i)] = {c: d[c] for c in ("tokens_in", "tokens_out", "latency_s")}
+                        spent[(e, i)] = {c: d[c] for c in COST_FIELDS}
                         # An announcement that did not parse was a drawn number: say so.
                         heard[(e, i)] = (d["fallback"], d["proposal_error"])
                     announced[e] = np.array(
@@ -444,7 +461,7 @@ def run_llm_pairs(
             mine = decisions[e]
             env = envs[e]
             demands = play_outsiders(
-                config,
+                per_episode[e],
                 env.game,
                 [mine[i]["demand"] if i in mine else None for i in range(n)],
                 last[e],
@@ -460,7 +477,7 @@ def run_llm_pairs(
                     {
                         "step": t,
                         "agent": i,
-                        "kind": kinds[i],
+                        "kind": kinds[e][i],
                         "lam": ep.lam[i],
                         **d,
                         "load": float(info["load"]),
@@ -473,7 +490,7 @@ def run_llm_pairs(
             ep.welfare.append(float(info["welfare"]))
             ep.demands.append(demands)
             last[e] = (float(info["load"]), demands)
-            states[e] = belief_model.update(states[e], info["load"], demands, env.game.weights)
+            states[e] = belief_models[e].update(states[e], info["load"], demands, env.game.weights)
         if stances is not None:
             stances.after_step(t, episodes)
         if on_step is not None:

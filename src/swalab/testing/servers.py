@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -107,13 +108,27 @@ def llama_server(
             server.kill()
 
 
-def completion(text: object, *, prompt_tokens: int = 9, completion_tokens: int = 2) -> bytes:
+def completion(
+    text: object,
+    *,
+    prompt_tokens: int = 9,
+    completion_tokens: int = 2,
+    cached_tokens: int | None = None,
+) -> bytes:
     """The body of an OpenAI ``/v1/completions`` answer for :func:`fixed_reply`.
 
     ``text`` may be any JSON value: ``None`` or a number stand for a malformed answer.
+    ``cached_tokens``: the prompt tokens the server says its prefix cache served.
     """
     import json
 
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return json.dumps(
         {
             "id": "x",
@@ -121,11 +136,7 @@ def completion(text: object, *, prompt_tokens: int = 9, completion_tokens: int =
             "created": 0,
             "model": "x",
             "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         }
     ).encode()
 

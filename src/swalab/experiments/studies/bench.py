@@ -297,21 +297,10 @@ def llm_scale_benchmark(
     Uncached. The top-level keys are the largest N's; ``rows`` holds every N.
     """
     from swalab.llm.accounting import CountingModel
-    from swalab.llm.base import Request, Wrapper
     from swalab.llm.protocol import ProtocolConfig
     from swalab.llm.reference import run_reference
     from swalab.llm.registry import load_model
     from swalab.llm.runner import run_llm_episodes
-
-    class Naive(Wrapper):
-        """Counts every prompt's tokens in full (what a call without shared prefixes pays)."""
-
-        tokens = 0
-
-        def complete(self, request: Request) -> list[Any]:
-            count = getattr(self.model, "tokenize", None)
-            self.tokens += sum(len(count(p)) if count else len(p.split()) for p in request.prompts)
-            return super().complete(request)
 
     lm = load_model(backend, **({} if model is None else {"model": model}), **options)
     lm.generate(["warm up"], max_tokens=1)
@@ -320,8 +309,7 @@ def llm_scale_benchmark(
         config = SimulationConfig(n_agents=n, capacity=4.0 * n, steps=steps)
         sample = None if n <= reference_sample else list(range(reference_sample))
         ref = run_reference(config, lm, lam=0.8, seed=0, asked=sample)
-        naive = Naive(model=lm)
-        counter = CountingModel(model=naive)
+        counter = CountingModel(model=lm)
         with PeakMemory() as mem:
             start = time.perf_counter()
             (episode,) = run_llm_episodes(config, counter, [0.8], [0], ProtocolConfig())
@@ -345,7 +333,9 @@ def llm_scale_benchmark(
                 "tokens_in_per_s": totals["tokens_in"] / wall,
                 "tokens_out_per_s": totals["tokens_out"] / wall,
                 "prompt_tokens_evaluated": totals["tokens_in"],
-                "prompt_tokens_naive": naive.tokens,
+                "prompt_tokens_shared": totals["tokens_shared"],
+                # every prompt in full: what a call without shared prefixes evaluates
+                "prompt_tokens_naive": totals["tokens_in"] + totals["tokens_shared"],
                 "peak_rss_mib": mem.peak / 2**20,
                 "swalab_episode_failed": episode.status != "ok",
             }

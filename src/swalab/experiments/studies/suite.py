@@ -550,9 +550,9 @@ def _curve(
         def col(name: str, ep: dict[str, list[Any]] = ep, ok: list[int] = ok) -> list[Any]:
             return [ep[name][i] for i in ok] if name in ep else []
 
-        tokens = sum(float(x or 0) for x in col("tokens_in")) + sum(
-            float(x or 0) for x in col("tokens_out")
-        )
+        spent = {k: sum(float(x or 0) for x in col(k)) for k in ("tokens_in", "tokens_out")}
+        tokens = spent["tokens_in"] + spent["tokens_out"]
+        shared = sum(float(x or 0) for x in col("tokens_shared"))
         rows.append(
             {
                 "agent": c.agent,
@@ -571,6 +571,10 @@ def _curve(
                 "fallback_rate": _mean(col("fallback_rate")),
                 "pick_agreement": _mean(col("pick_agreement")),
                 "tokens_per_decision": tokens / decisions if decisions else None,
+                "output_tokens_per_decision": (
+                    spent["tokens_out"] / decisions if decisions else None
+                ),
+                "shared_tokens_per_decision": shared / decisions if decisions else None,
                 "latency_per_decision": (
                     sum(float(x or 0) for x in col("latency_s")) / decisions if decisions else None
                 ),
@@ -667,6 +671,7 @@ def scorecard(
         "fallback_rate": _mean([r["fallback_rate"] for r in curve]),
         "pick_agreement": _mean([r["pick_agreement"] for r in curve]),
         "tokens_per_decision": _mean([r["tokens_per_decision"] for r in curve]),
+        "shared_tokens_per_decision": _mean([r["shared_tokens_per_decision"] for r in curve]),
         "latency_per_decision": _mean([r["latency_per_decision"] for r in curve]),
         "welfare_per_1k_tokens": _mean([r["welfare_per_1k_tokens"] for r in curve]),
     }

@@ -182,7 +182,7 @@ class OpenAIModel(Model):
 
     def _request(
         self, prompt: str, fmt: OutputFormat | None, seed: int, params: GenerationParams
-    ) -> tuple[str, int, int]:
+    ) -> tuple[str, int, int, int]:
         body = structured_body(self.structured, fmt)
         extra = {k: v for k, v in body.items() if k != "response_format"}
         common: dict[str, Any] = {
@@ -212,7 +212,7 @@ class OpenAIModel(Model):
     ) -> Completion:
         watch = Stopwatch()
         try:
-            text, t_in, t_out = self._request(prompt, fmt, seed, params)
+            text, t_in, t_shared, t_out = self._request(prompt, fmt, seed, params)
         except TRANSIENT as exc:  # the server may come back or have room later
             message = f"{type(exc).__name__}: {exc}"
             return backend_failure(message, latency_s=watch.elapsed(), retryable=True)
@@ -223,6 +223,7 @@ class OpenAIModel(Model):
             text,
             fmt,
             tokens_in=t_in,
+            tokens_shared=t_shared,
             tokens_out=t_out,
             latency_s=watch.elapsed(),
             stop=params.stop,
@@ -247,8 +248,13 @@ class NotAnAnswerError(ValueError):
     """The server answered, but not with an OpenAI completion (an HTML page, no choices)."""
 
 
-def _parse_answer(answer: Any, *, chat: bool) -> tuple[str, int, int]:
-    """Text and token counts of a completion, or :class:`NotAnAnswerError` saying why not."""
+def _parse_answer(answer: Any, *, chat: bool) -> tuple[str, int, int, int]:
+    """Text and token counts of a completion, or :class:`NotAnAnswerError` saying why not.
+
+    The counts are the prompt tokens billed in full, those the server's prefix cache served
+    (``usage.prompt_tokens_details.cached_tokens`` where it reports them) and the
+    generated tokens.
+    """
     choices = getattr(answer, "choices", None)
     if not choices:
         shown = repr(answer)[:80]
@@ -263,5 +269,13 @@ def _parse_answer(answer: Any, *, chat: bool) -> tuple[str, int, int]:
         raise NotAnAnswerError(f"the server's completion text is {type(text).__name__}")
     usage = getattr(answer, "usage", None)
     if usage is None:
-        return text or "", 0, 0
-    return text or "", int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+        return text or "", 0, 0, 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", None) or 0)
+    prompt = int(usage.prompt_tokens or 0)
+    return (
+        text or "",
+        prompt - min(cached, prompt),
+        min(cached, prompt),
+        int(usage.completion_tokens or 0),
+    )

@@ -79,13 +79,16 @@ class VLLMModel(Model):
         watch = Stopwatch()
         outputs = self._llm.generate(list(request.prompts), params, use_tqdm=False)
         wall = watch.elapsed()
+        # Prompt tokens served by the prefix cache (vLLM reports them since 0.6; older: 0).
+        reused = [int(getattr(out, "num_cached_tokens", None) or 0) for out in outputs]
         return [
             finish(
                 out.outputs[0].text,
                 f,
-                tokens_in=len(out.prompt_token_ids or ()),
+                tokens_in=len(out.prompt_token_ids or ()) - cached,
+                tokens_shared=cached,
                 tokens_out=len(out.outputs[0].token_ids),
                 latency_s=wall,
             )
-            for out, f in zip(outputs, request.formats, strict=True)
+            for out, f, cached in zip(outputs, request.formats, reused, strict=True)
         ]
