@@ -115,3 +115,36 @@ def test_bad_population_and_lambda_are_named():
         play_dilemma(dyn, [1.5], [0])
     with pytest.raises(ValueError, match=r"kind='adversary' is not known in commons_v0"):
         play_dilemma(dyn, [0.5], [0], DilemmaAgents(kinds=("adversary",) * 5))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rate_limit_v0", {"rate": 4000.0, "burst": 4000.0}),
+        ("context_budget_v0", {"budget": 40000.0, "critical": 400.0}),
+        ("commons_v0", {}),
+    ],
+)
+def test_a_prompt_does_not_grow_with_the_population(name, params):
+    """Each agent's prompt lists the others' last actions for a few agents and summarises
+    them for many (at 1,000 agents the list outgrew a 8k-token context)."""
+    sizes = {}
+    for n in (5, 1000):
+        dyn = envs.dynamics(name, n_agents=n, **params)
+        state, _ = dyn.transition(dyn.initial(), np.arange(n, dtype=float) % (dyn.x_max + 1))
+        text = dyn.describe(state, 7)
+        sizes[n] = len(text)
+        if n == 1000:
+            assert "1000 agents: mean" in text and "yours" in text
+    assert sizes[1000] < sizes[5] + 300
+
+
+def test_per_agent_values_are_listed_for_a_few_and_summarised_for_many():
+    from swalab.envs.dynamics import LISTED_AGENTS, per_agent
+
+    few = list(range(LISTED_AGENTS))
+    assert per_agent(few, 3) == str(few)
+    many = [i % 11 for i in range(1000)]
+    assert per_agent(many, 3) == (
+        f"1000 agents: mean {np.mean(many):.3g}, from 0 to 10, total {sum(many)}, yours 3"
+    )

@@ -3,7 +3,7 @@
 import pytest
 
 from swalab import envs
-from swalab.llm.dilemmas import run_llm_dilemma
+from swalab.llm.dilemmas import BACKEND_FAILURE, run_llm_dilemma
 from swalab.llm.scripted import ScriptedModel
 
 
@@ -17,6 +17,44 @@ def test_unparseable_and_failed_proposals_fall_back_to_the_grid_and_are_recorded
         assert row["proposals"] is None and row["fallback"] == "grid"
         assert row["proposal_error"]  # backend failure (agent 1) or parse error (agent 2)
         assert row["candidates"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # only the backend's silence marks the row, so the study stores the episode as failed
+    assert [bool(r.get(BACKEND_FAILURE)) for r in run.rows[0]] == [True, False] * 2
+
+
+def test_a_dilemma_episode_whose_backend_gave_no_answer_is_stored_failed(tmp_path, capsys):
+    """Found at N = 1000: prompts that outgrew the context were played as grid draws and
+    the cell stored as done. Now the episode fails with the backend's message and its cell
+    is run again by the next run (here the backend is a dead endpoint)."""
+    import json
+
+    from swalab.cli import main
+    from swalab.experiments import ResultStore
+
+    pytest.importorskip("openai")
+    config = {
+        "name": "silent",
+        "env": "rate_limit_v0",
+        "game": {"n_agents": 2, "steps": 2},
+        "policy": {"scorer": "consistent", "candidates": "llm", "anchors": []},
+        "model": {
+            "backend": "openai",
+            "name": "x",
+            "options": {"base_url": "http://127.0.0.1:9/v1"},
+            "cache": False,
+            "attempts": 1,
+        },
+        "seeds": 1,
+        "grid": {"lam": [0.5]},
+    }
+    path = tmp_path / "silent.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 1
+    assert "1 cell(s) failed" in capsys.readouterr().err
+    store = ResultStore(out)
+    assert store.finished() == set()
+    (failure,) = store.failures().values()
+    assert "step 0, agent 1: backend gave no answer: APIConnectionError" in failure["error"]
 
 
 def test_text_mode_drops_failed_and_overlong_messages_and_says_why():

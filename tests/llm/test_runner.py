@@ -234,3 +234,26 @@ def test_episodes_of_one_call_must_seat_the_same_number_of_agents():
             [(0.5, 0), (0.5, 1)],
             games=[CONFIG, SimulationConfig(n_agents=4, capacity=16.0)],
         )
+
+
+def test_the_scale_benchmark_plays_a_sweeps_cells_in_one_call_per_step(monkeypatch):
+    from swalab.experiments.studies import bench
+    from swalab.llm.accounting import CountingModel
+
+    calls = []
+
+    class Counted(CountingModel):
+        def complete(self, request):
+            calls.append(len(request))
+            return super().complete(request)
+
+    monkeypatch.setattr("swalab.llm.accounting.CountingModel", Counted)
+    result = bench.llm_scale_benchmark(
+        agents=[4], steps=2, cells=3, backend="scripted", answer=_by_prompt
+    )
+    assert result["cells"] == 3 and not result["swalab_episode_failed"]
+    # three cells of 4 agents, each of its own β: one call of 12 prompts per step
+    assert calls == [12, 12]
+    assert result["prompt_tokens_naive"] == (
+        result["prompt_tokens_evaluated"] + result["prompt_tokens_shared"]
+    )

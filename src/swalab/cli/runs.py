@@ -414,13 +414,18 @@ def bench_llm(
     steps: Annotated[
         int | None, Opt("--steps", help="Steps per episode with --agents (2).")
     ] = None,
+    cells: Annotated[
+        int,
+        Opt("--cells", help="With --agents: cells of a β sweep sharing each call (1)."),
+    ] = 1,
     out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Reference protocol vs swalab's batched constrained protocol: decisions/s, failures.
 
-    With `--agents`, one episode per N: decisions/s beside the reference (asked on a sample
-    of 10 agents above N = 10), tokens/s, prompt tokens evaluated vs naive, peak RSS.
+    With `--agents`, one episode per N (per cell with `--cells`): decisions/s beside the
+    reference (asked on a sample of 10 agents above N = 10), tokens/s, prompt tokens
+    evaluated, shared and naive, peak RSS.
     """
     settings = {
         "benchmark": ("", "llm"),
@@ -429,6 +434,7 @@ def bench_llm(
         "model": ("--model", model),
         "agents": ("--agents", None if agents is None else numbers("--agents", agents)),
         "steps": ("--steps", steps),
+        "cells": ("--cells", cells),
     }
     result = _bench(settings, out, as_json)
     if as_json:

@@ -34,7 +34,14 @@ import numpy as np
 from gymnasium import spaces
 
 from swalab._validate import FloatArray
-from swalab.envs.dynamics import Dynamics, DynamicsEnv, Outcome, State, check_number
+from swalab.envs.dynamics import (
+    Dynamics,
+    DynamicsEnv,
+    Outcome,
+    State,
+    check_number,
+    per_agent,
+)
 
 NAME = "commons_v0"
 
@@ -191,7 +198,7 @@ class Commons(Dynamics):
         ]
         if int(state["t"]) > 0:
             last = [round(float(x), 2) for x in np.asarray(state["last_harvest"])]
-            lines.append(f"Last month's catches: {last}")
+            lines.append(f"Last month's catches: {per_agent(last, agent)}")
         return "\n".join(lines)
 
 

@@ -35,7 +35,15 @@ from gymnasium import spaces
 
 from swalab._validate import FloatArray
 from swalab.envs._actions import check_agents
-from swalab.envs.dynamics import Dynamics, DynamicsEnv, Outcome, State, check_number
+from swalab.envs.dynamics import (
+    LISTED_AGENTS,
+    Dynamics,
+    DynamicsEnv,
+    Outcome,
+    State,
+    check_number,
+    per_agent,
+)
 
 NAME = "context_budget_v0"
 MODES = ("numeric", "text")
@@ -161,13 +169,17 @@ class ContextBudget(Dynamics):
             f"Shared context window: {self.budget:g} tokens. It starts with "
             f"{self.critical:g} tokens of critical team instructions; when messages overflow "
             f"the window, the oldest content (the instructions first) is evicted.",
-            f"Posting order this round: agents {order}.",
+            f"Posting order this round: agents {order}."
+            if self.n_agents <= LISTED_AGENTS
+            else f"Posting order this round: agent {order[0]} first, then by number; you are "
+            f"number {order.index(agent + 1) + 1} of {self.n_agents} to post.",
             f"Each kept token of your message is worth {self.value:g} to you; losing all "
             f"instructions costs every agent {self.loss_cost:g}.",
         ]
         if t > 0:
             last = [round(x) for x in np.asarray(state["last_lengths"])]
-            lines.append(f"Last round's message lengths: {last} (total {sum(last)})")
+            total = f" (total {sum(last)})" if len(last) <= LISTED_AGENTS else ""
+            lines.append(f"Last round's message lengths: {per_agent(last, agent)}{total}")
         return "\n".join(lines)
 
 

@@ -76,6 +76,26 @@ def check_number(
         raise ValueError(f"{name}={value!r} is out of range: must be {kind} {bounds}")
 
 
+#: Most agents whose values a prompt lists one by one; above, a summary (a prompt must not
+#: grow with the population: at 1,000 agents a list would not fit a small model's context).
+LISTED_AGENTS = 20
+
+
+def per_agent(values: list[Any], agent: int) -> str:
+    """Per-agent values as a prompt shows them: listed for a few agents, else summarised.
+
+    ``[3, 4, 5]`` up to :data:`LISTED_AGENTS` agents; above, ``1000 agents: mean 4.2, from 0
+    to 10, total 4200, yours 3`` (``values`` already rounded as they are shown).
+    """
+    if len(values) <= LISTED_AGENTS:
+        return str(values)
+    arr = np.asarray(values, dtype=np.float64)
+    return (
+        f"{arr.size} agents: mean {arr.mean():.3g}, from {min(values)} to {max(values)}, "
+        f"total {arr.sum():.6g}, yours {values[agent]}"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dynamics:
     """Base of every dilemma's parameters and pure dynamics.

@@ -35,7 +35,14 @@ import numpy as np
 from gymnasium import spaces
 
 from swalab._validate import FloatArray
-from swalab.envs.dynamics import Dynamics, DynamicsEnv, Outcome, State, check_number
+from swalab.envs.dynamics import (
+    Dynamics,
+    DynamicsEnv,
+    Outcome,
+    State,
+    check_number,
+    per_agent,
+)
 
 NAME = "rate_limit_v0"
 
@@ -197,7 +204,10 @@ class RateLimit(Dynamics):
         if int(state["t"]) > 0:
             calls = [round(x) for x in np.asarray(state["last_calls"])]
             rej = [round(float(x), 1) for x in np.asarray(state["last_rejected"])]
-            lines.append(f"Last step calls per agent: {calls}; rejected: {rej}")
+            lines.append(
+                f"Last step calls per agent: {per_agent(calls, agent)}; "
+                f"rejected: {per_agent(rej, agent)}"
+            )
         return "\n".join(lines)
 
 

@@ -518,5 +518,20 @@ def run_dilemma_task(
                 **who_pays(res.actions[e], res.rewards[e], a["x_max_per_agent"], a["prosocial"]),
             },
             played=dyn.steps,
+            **_backend_failure(rows_by_ep[e] if rows_by_ep is not None else [], dyn.n_agents),
         )
     return rows.results()
+
+
+def _backend_failure(rows: list[dict[str, Any]], n_agents: int) -> dict[str, Any]:
+    """An LLM dilemma episode whose backend gave no answer is failed (its cell reruns)."""
+    from swalab.llm.dilemmas import BACKEND_FAILURE
+
+    for at, row in enumerate(rows):
+        if row.get(BACKEND_FAILURE):
+            step, agent = divmod(at, n_agents)
+            message = (
+                f"step {step}, agent {agent + 1}: backend gave no answer: {row[BACKEND_FAILURE]}"
+            )
+            return {"status": "failed", "error": message}
+    return {}

@@ -21,7 +21,9 @@ takes the model's answer, one allowed number, as the amount (no scorer).
 
 Unusable answers are recorded with the fallback taken (grid for proposals, a seeded grid
 draw for a prompted answer, the argmax for a pick, the closed-form score for judge grades);
-nothing is turned into a made-up number.
+nothing is turned into a made-up number. A backend that gave no answer (down, a prompt
+that does not fit its context) is played the same way so the episode ends, but its rows say
+so (:data:`BACKEND_FAILURE`) and the study stores the episode as failed, to be run again.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from swalab.llm.runner import (
 )
 from swalab.swi.dilemma import DilemmaAgents, DilemmaResult, Lockstep, choose, score
 
+#: Row key (not stored) holding the first backend failure behind an agent's decision.
+BACKEND_FAILURE = "_backend_failure"
 #: Team tasks text-mode agents write about (one per episode, by seed).
 TOPICS = (
     "migrating the billing database to a new schema without downtime",
@@ -242,7 +246,8 @@ def _pick(
     """Ask each agent's model for the highest-U row of its table; play the row when usable.
 
     An unusable pick keeps the argmax and is recorded (the reference's behaviour); a
-    backend failure is recorded the same way (a dilemma episode has no failed state).
+    backend failure is played the same way and marks the row (:data:`BACKEND_FAILURE`), so
+    the episode is stored as failed.
     """
     owners, cand, utility = scored.owners, scored.cand, scored.utility
     prompts: list[str] = []
@@ -269,6 +274,8 @@ def _pick(
         width = len(cand[(e, i)])
         note = notes[(e, i)]
         note |= {"llm_pick": None, "pick_error": None, "pick_agrees": None}
+        if comp.error_kind == BACKEND_ERROR:
+            note.setdefault(BACKEND_FAILURE, comp.error)
         try:
             if comp.error is not None:
                 raise ValueError(comp.error)
@@ -416,6 +423,7 @@ def run_llm_dilemma(
                 for comp in answers:
                     if comp.error_kind == BACKEND_ERROR:
                         dropped.append(f"backend: {comp.error}")
+                        note.setdefault(BACKEND_FAILURE, comp.error)
                         continue
                     length = float(count(comp.text))
                     if length > dyn.x_max:
@@ -431,6 +439,8 @@ def run_llm_dilemma(
                 comp = answers[0]
                 answer: Any = None
                 error = comp.error
+                if comp.error_kind == BACKEND_ERROR:
+                    note[BACKEND_FAILURE] = comp.error
                 if error is None:
                     try:
                         answer = comp.value if comp.value is not None else check.parse(comp.text)

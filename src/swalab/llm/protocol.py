@@ -28,6 +28,7 @@ import numpy as np
 from swalab import _validate as v
 from swalab import reference as ref
 from swalab._validate import FloatArray
+from swalab.envs.dynamics import LISTED_AGENTS
 from swalab.llm.constraints import format_number
 
 #: Slots a proposal template may use.
@@ -53,8 +54,6 @@ CHOOSE_FIELDS = frozenset({"table", "lam", "agent", "rows"})
 PROMPTED_FIELDS = PROPOSAL_FIELDS | {"stance"}
 
 SELECTORS = ("code", "llm")
-#: Most agents whose requests the public board lists one by one (more: a summary).
-LISTED_AGENTS = 20
 FALLBACKS = ("anchors", "grid", "fail")
 #: ``swi``: the model proposes, the SWI rule scores (paper §4.1); ``prompted``: the model is
 #: told λ in words and answers its demand, with no scorer (the baseline SWA has to beat).

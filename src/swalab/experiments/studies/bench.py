@@ -275,12 +275,15 @@ def llm_benchmark(
 
 #: Agents the reference protocol asks one by one, at most, in the scale benchmark.
 REFERENCE_SAMPLE = 10
+#: β of the scale benchmark's cells, in turn (the paper's severities).
+SWEEP_BETAS = (1.6, 1.2, 2.0, 2.5, 3.0, 4.0)
 
 
 def llm_scale_benchmark(
     *,
     agents: Sequence[int],
     steps: int = 2,
+    cells: int = 1,
     backend: str = "llamacpp",
     model: str | None = None,
     reference_sample: int = REFERENCE_SAMPLE,
@@ -288,8 +291,10 @@ def llm_scale_benchmark(
 ) -> dict[str, Any]:
     """The batched protocol at N agents against the reference protocol, per N.
 
-    One episode of N agents (capacity 4 per agent, λ = 0.8, ``steps`` steps) through the
-    batched, constrained protocol: decisions/s, tokens/s in (the prompt tokens the backend
+    One episode of N agents (capacity 4 per agent, λ = 0.8, ``steps`` steps) per cell of a
+    sweep over β (:data:`SWEEP_BETAS`, in turn; seed = the cell's number), every cell
+    sharing each step's call as a sweep's cells do, through the batched, constrained
+    protocol: decisions/s, tokens/s in (the prompt tokens the backend
     evaluated, shared prefixes once) and out, those prompt tokens against the naive count
     (every prompt in full), the process's peak RSS. Beside it the reference protocol on the
     same episode; above ``reference_sample`` agents it asks a sample of that many (the rest
@@ -300,34 +305,41 @@ def llm_scale_benchmark(
     from swalab.llm.protocol import ProtocolConfig
     from swalab.llm.reference import run_reference
     from swalab.llm.registry import load_model
-    from swalab.llm.runner import run_llm_episodes
+    from swalab.llm.runner import run_llm_pairs
 
     lm = load_model(backend, **({} if model is None else {"model": model}), **options)
     lm.generate(["warm up"], max_tokens=1)
     rows = []
     for n in agents:
-        config = SimulationConfig(n_agents=n, capacity=4.0 * n, steps=steps)
+        games = [
+            SimulationConfig(
+                n_agents=n, capacity=4.0 * n, steps=steps, beta=SWEEP_BETAS[j % len(SWEEP_BETAS)]
+            )
+            for j in range(cells)
+        ]
         sample = None if n <= reference_sample else list(range(reference_sample))
-        ref = run_reference(config, lm, lam=0.8, seed=0, asked=sample)
+        ref = run_reference(games[0], lm, lam=0.8, seed=0, asked=sample)
         counter = CountingModel(model=lm)
         with PeakMemory() as mem:
             start = time.perf_counter()
-            (episode,) = run_llm_episodes(config, counter, [0.8], [0], ProtocolConfig())
+            played = run_llm_pairs(
+                games[0], counter, [(0.8, j) for j in range(cells)], ProtocolConfig(), games=games
+            )
             wall = time.perf_counter() - start
         totals = counter.totals()
-        decisions = len(episode.rows)
+        decided = [r for episode in played for r in episode.rows]
+        decisions = len(decided)
         ours, theirs = decisions / wall, ref.decisions / ref.wall_s
         rows.append(
             {
                 "agents": n,
+                "cells": cells,
                 "steps": steps,
                 "swalab_decisions_per_s": ours,
                 "reference_decisions_per_s": theirs,
                 "ratio": ours / theirs,
                 "reference_agents_asked": len(sample) if sample else n,
-                "swalab_parse_failure_rate": sum(
-                    r["proposal_error"] is not None for r in episode.rows
-                )
+                "swalab_parse_failure_rate": sum(r["proposal_error"] is not None for r in decided)
                 / max(decisions, 1),
                 "swalab_seconds_per_step": wall / steps,
                 "tokens_in_per_s": totals["tokens_in"] / wall,
@@ -337,7 +349,7 @@ def llm_scale_benchmark(
                 # every prompt in full: what a call without shared prefixes evaluates
                 "prompt_tokens_naive": totals["tokens_in"] + totals["tokens_shared"],
                 "peak_rss_mib": mem.peak / 2**20,
-                "swalab_episode_failed": episode.status != "ok",
+                "swalab_episode_failed": any(episode.status != "ok" for episode in played),
             }
         )
     return {
@@ -367,6 +379,13 @@ class BenchConfig(StudyConfig):
         description="llm: populations N to measure at scale (e.g. [5, 100, 1000]); null: "
         "the N = 5 comparison with a small sweep.",
     )
+    cells: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="llm with agents: cells of a sweep over β played together, one call per "
+        "step for all (as a sweep's cells share it).",
+    )
 
 
 def measure(config: BenchConfig) -> dict[str, Any]:
@@ -379,6 +398,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         return llm_scale_benchmark(
             agents=config.agents,
             steps=config.steps or 2,
+            cells=config.cells,
             backend=config.backend,
             model=config.model,
         )
