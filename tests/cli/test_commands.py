@@ -162,3 +162,37 @@ def test_threshold_and_equilibrium_report_the_surface_terms(capsys):
     assert main(["threshold", "--weights", "1,1", "--json"]) == 2
     assert main(["threshold", "--lam-per-agent", "0.9,1.5"]) == 2
     assert "--lam-per-agent" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys):
+    pytest.importorskip("httpx", reason="needs the guard extra")
+    args = ("bench", "guard", "--clients", "5", "--behaviour", "lockout", "--duration", "1")
+    code, out, _ = run(capsys, *args, "--mixed", "0.4", "--json")
+    assert code == 0
+    data = json.loads(out)
+    names = [r["policy"] for r in data["results"]]
+    assert names == [
+        "naive",
+        "backoff_full",
+        "backoff_equal",
+        "backoff_decorrelated",
+        "token_bucket",
+        "sre_adaptive",
+        "swa_lam0",
+        "swa_lam1",
+    ]
+    for r in data["results"]:
+        assert {"policy", "clients", "goodput_share", "reject_share", "lockout_windows"} <= set(r)
+        assert {"p99_s", "fairness"} <= set(r)
+        assert r["clients"] == 5 and r["behaviour"] == "lockout" and r["counters_agree"]
+        assert r["errors"] == 0 and 0 <= r["reject_share"] <= 1
+    assert data["client_peak_rss_mib"] > 0 and data["server_peak_rss_mib"] > 0
+    (mixed,) = data["mixed"]
+    assert mixed["guarded"] == 2 and mixed["clients"] == 5
+    assert {"guarded_rejected_per_client", "naive_rejected_per_client"} <= set(mixed)
+
+
+def test_bench_guard_names_a_bad_behaviour(capsys):
+    code, _, err = run(capsys, "bench", "guard", "--behaviour", "loud", "--json")
+    assert code != 0 and "loud" in err and "behaviour" in err

@@ -251,7 +251,7 @@ def test_bench_llm_reports_its_keys():
 
 def test_bench_llm_at_scale_shares_the_board_and_samples_the_reference():
     """Twelve agents see one board: the backend evaluates it once, not twelve times."""
-    from swalab.experiments.studies.bench import llm_scale_benchmark
+    from swalab.llm.scale import llm_scale_benchmark
 
     result = llm_scale_benchmark(agents=[12], steps=1, reference_sample=1)
     (row,) = result["rows"]

@@ -176,7 +176,7 @@ def test_a_large_board_is_summarised_not_listed():
 
 
 def test_the_scale_benchmark_asks_the_reference_on_a_sample_above_it():
-    from swalab.experiments.studies.bench import llm_scale_benchmark
+    from swalab.llm.scale import llm_scale_benchmark
 
     def answer(prompt: str, seed: int) -> str:
         return '{"row": 1}' if "highest U" in prompt else "[1, 2, 3, 4, 5, 6, 7]"
@@ -237,7 +237,7 @@ def test_episodes_of_one_call_must_seat_the_same_number_of_agents():
 
 
 def test_the_scale_benchmark_plays_a_sweeps_cells_in_one_call_per_step(monkeypatch):
-    from swalab.experiments.studies import bench
+    from swalab.llm import scale
     from swalab.llm.accounting import CountingModel
 
     calls = []
@@ -248,7 +248,7 @@ def test_the_scale_benchmark_plays_a_sweeps_cells_in_one_call_per_step(monkeypat
             return super().complete(request)
 
     monkeypatch.setattr("swalab.llm.accounting.CountingModel", Counted)
-    result = bench.llm_scale_benchmark(
+    result = scale.llm_scale_benchmark(
         agents=[4], steps=2, cells=3, backend="scripted", answer=_by_prompt
     )
     assert result["cells"] == 3 and not result["swalab_episode_failed"]

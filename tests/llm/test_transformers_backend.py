@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import regex
 
 from swalab.llm import NumberList, ProtocolConfig, run_llm_episodes
 from swalab.llm.protocol import Board, proposal_prompt
@@ -54,3 +55,37 @@ def test_episode_on_transformers(hf):
     (ep,) = run_llm_episodes(SimulationConfig(steps=1), hf, [0.9], [0])
     assert ep.status == "ok" and len(ep.rows) == 5
     assert all(r["proposal_error"] is None for r in ep.rows)
+
+
+def test_restricted_check_is_greedy_identical(hf):
+    fmt = NumberList(k=7, x_max=10)
+    ps = prompts(3)
+    on = hf.generate(ps, constraint=fmt, temperature=0.0, seed=[1, 2, 3], max_tokens=60)
+    hf.restrict = False
+    try:
+        off = hf.generate(ps, constraint=fmt, temperature=0.0, seed=[1, 2, 3], max_tokens=60)
+    finally:
+        hf.restrict = True
+    assert [c.text for c in on] == [c.text for c in off]
+    assert all(c.ok for c in on)
+
+
+def test_restricted_valid_set_is_the_whole_vocabularys(hf):
+    """Along an answer, the tokens the restricted check allows are exactly those of the
+    whole vocabulary whose text keeps the answer a prefix of the format's language."""
+    fmt = NumberList(k=3, x_max=10)
+    lit = hf.literal(fmt)
+    assert lit is not None and 50 < lit.ids.size < 1000
+    pattern = regex.compile(fmt.regex())
+    special = set(hf.tokenizer.all_special_ids)
+    for text in ["", "[", "[4", "[4.", "[4.5, ", "[4.5, 10", "[4.5, 10, 0.25"]:
+        base = hf.tokenizer.encode(text, add_special_tokens=False)
+        assert hf.tokenizer.decode(base) == text
+        pieces = hf.tokenizer.batch_decode([[*base, t] for t in range(hf.n_tokens)])
+        brute = {
+            t
+            for t, p in enumerate(pieces)
+            if t not in special and p != text and pattern.fullmatch(p, partial=True)
+        }
+        assert {int(lit.ids[j]) for j in lit.valid(text)} == brute, text
+    assert lit.complete("[4.5, 10, 0.25]") and not lit.complete("[4.5, 10")

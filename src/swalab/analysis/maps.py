@@ -365,6 +365,9 @@ def _bench(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     summary = _records(summary_table, list(summary_table))[0] if summary_table else {}
     if "machine" in summary:
         summary["machine"] = json.loads(summary["machine"])
+    mixed_table = read_table(root, "mixed")
+    if mixed_table:
+        summary["mixed"] = _records(mixed_table, list(mixed_table))
     return Analysis(
         kind="bench",
         summary={**summary, "rows": rows},

@@ -402,6 +402,51 @@ def bench_suite(
     typer.echo(f"leaderboard: {page}")
 
 
+@bench_app.command("guard")
+def bench_guard(
+    clients: Annotated[str, Opt("--clients", help="Numbers of clients N.")] = "10,100,1000",
+    behaviour: Annotated[
+        str, Opt("--behaviour", help="Server behaviours: plain, retry_after, lockout (list).")
+    ] = "retry_after",
+    lam: Annotated[float, Opt("--lam", help="The SWA guard's λ.")] = 1.0,
+    duration: Annotated[float, Opt("--duration", help="Seconds calls arrive for.")] = 12.0,
+    mixed: Annotated[
+        str | None,
+        Opt("--mixed", help="Shares of guarded clients among naive ones (at the largest N)."),
+    ] = None,
+    out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Client policies on a live rate-limited server: the SWA guard against the baselines.
+
+    Per behaviour and N, every policy (naive retry, backoff with full / equal /
+    decorrelated jitter, a client token bucket, SRE adaptive throttling, the SWA guard at
+    λ = 0 and at --lam) plays the same seeded load (twice the limit) on a fresh server:
+    goodput, 429 share, locked windows, latency, fairness, the server's counters beside.
+    """
+    settings = {
+        "benchmark": ("", "guard"),
+        "clients": ("--clients", numbers("--clients", clients)),
+        "behaviours": ("--behaviour", [b.strip() for b in behaviour.split(",") if b.strip()]),
+        "lam": ("--lam", lam),
+        "duration_s": ("--duration", duration),
+        "mixed": ("--mixed", [] if mixed is None else numbers("--mixed", mixed)),
+    }
+    result = _bench(settings, out, as_json)
+    keys = ("policy", "clients", "goodput_share", "reject_share", "lockout_windows", "p99_s")
+    if as_json:
+        rest = {k: v for k, v in result.items() if k != "rows"}
+        emit({"results": result["rows"]} | rest, True, "")
+        return
+    table = [
+        {k: r[k] for k in ("behaviour", *keys, "fairness", "counters_agree")}
+        for r in result["rows"]
+    ]
+    emit(table, False, f"Client policies on a live limit ({result['limit']} calls a window)")
+    if result.get("mixed"):
+        emit(result["mixed"], False, "Guarded clients among naive ones: who pays")
+
+
 @bench_app.command("llm")
 def bench_llm(
     quick: Annotated[bool, Opt("--quick", help="T=2 instead of 4.")] = False,

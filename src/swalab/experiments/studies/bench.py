@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import platform
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -23,10 +20,12 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from swalab._measure import PeakMemory, machine_info
 from swalab.experiments.cells import Cell, CellResult, Task, digest, payload
 from swalab.experiments.config import NOT_HASHED, ConfigError, ExecutorConfig, StudyConfig
 from swalab.experiments.kinds import OnStep
 from swalab.experiments.limits import Work
+from swalab.llm.scale import llm_scale_benchmark
 from swalab.swi.config import SimulationConfig
 from swalab.swi.engine import LockstepBatch, run_lockstep
 from swalab.swi.simulation import run_episode
@@ -34,60 +33,6 @@ from swalab.swi.simulation import run_episode
 #: Agents per benchmark size (E × N with N = 5), as asked for: 1e2 … 1e6.
 FULL_SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (100, 1_000)
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-class PeakMemory:
-    """Samples the resident set size every few ms while a block runs.
-
-    tracemalloc cannot see memory that compiled kernels allocate, so the process's RSS is
-    read instead; the peak above the level at entry is what the block needed.
-    """
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.base = 0
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self.base = self.peak = _rss_bytes()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-    @property
-    def used_mib(self) -> float:
-        """Peak RSS above the level at entry, in MiB."""
-        return (self.peak - self.base) / 2**20
-
-
-def machine_info() -> dict[str, Any]:
-    """What a measurement ran on (numbers compare only on the same machine)."""
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "processor": platform.machine(),
-    }
 
 
 def _best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -273,101 +218,15 @@ def llm_benchmark(
     }
 
 
-#: Agents the reference protocol asks one by one, at most, in the scale benchmark.
-REFERENCE_SAMPLE = 10
-#: β of the scale benchmark's cells, in turn (the paper's severities).
-SWEEP_BETAS = (1.6, 1.2, 2.0, 2.5, 3.0, 4.0)
-
-
-def llm_scale_benchmark(
-    *,
-    agents: Sequence[int],
-    steps: int = 2,
-    cells: int = 1,
-    backend: str = "llamacpp",
-    model: str | None = None,
-    reference_sample: int = REFERENCE_SAMPLE,
-    **options: Any,
-) -> dict[str, Any]:
-    """The batched protocol at N agents against the reference protocol, per N.
-
-    One episode of N agents (capacity 4 per agent, λ = 0.8, ``steps`` steps) per cell of a
-    sweep over β (:data:`SWEEP_BETAS`, in turn; seed = the cell's number), every cell
-    sharing each step's call as a sweep's cells do, through the batched, constrained
-    protocol: decisions/s, tokens/s in (the prompt tokens the backend
-    evaluated, shared prefixes once) and out, those prompt tokens against the naive count
-    (every prompt in full), the process's peak RSS. Beside it the reference protocol on the
-    same episode; above ``reference_sample`` agents it asks a sample of that many (the rest
-    take the rule's choice without a call) and its rate is over the sample alone.
-    Uncached. The top-level keys are the largest N's; ``rows`` holds every N.
-    """
-    from swalab.llm.accounting import CountingModel
-    from swalab.llm.protocol import ProtocolConfig
-    from swalab.llm.reference import run_reference
-    from swalab.llm.registry import load_model
-    from swalab.llm.runner import run_llm_pairs
-
-    lm = load_model(backend, **({} if model is None else {"model": model}), **options)
-    lm.generate(["warm up"], max_tokens=1)
-    rows = []
-    for n in agents:
-        games = [
-            SimulationConfig(
-                n_agents=n, capacity=4.0 * n, steps=steps, beta=SWEEP_BETAS[j % len(SWEEP_BETAS)]
-            )
-            for j in range(cells)
-        ]
-        sample = None if n <= reference_sample else list(range(reference_sample))
-        ref = run_reference(games[0], lm, lam=0.8, seed=0, asked=sample)
-        counter = CountingModel(model=lm)
-        with PeakMemory() as mem:
-            start = time.perf_counter()
-            played = run_llm_pairs(
-                games[0], counter, [(0.8, j) for j in range(cells)], ProtocolConfig(), games=games
-            )
-            wall = time.perf_counter() - start
-        totals = counter.totals()
-        decided = [r for episode in played for r in episode.rows]
-        decisions = len(decided)
-        ours, theirs = decisions / wall, ref.decisions / ref.wall_s
-        rows.append(
-            {
-                "agents": n,
-                "cells": cells,
-                "steps": steps,
-                "swalab_decisions_per_s": ours,
-                "reference_decisions_per_s": theirs,
-                "ratio": ours / theirs,
-                "reference_agents_asked": len(sample) if sample else n,
-                "swalab_parse_failure_rate": sum(r["proposal_error"] is not None for r in decided)
-                / max(decisions, 1),
-                "swalab_seconds_per_step": wall / steps,
-                "tokens_in_per_s": totals["tokens_in"] / wall,
-                "tokens_out_per_s": totals["tokens_out"] / wall,
-                "prompt_tokens_evaluated": totals["tokens_in"],
-                "prompt_tokens_shared": totals["tokens_shared"],
-                # every prompt in full: what a call without shared prefixes evaluates
-                "prompt_tokens_naive": totals["tokens_in"] + totals["tokens_shared"],
-                "peak_rss_mib": mem.peak / 2**20,
-                "swalab_episode_failed": any(episode.status != "ok" for episode in played),
-            }
-        )
-    return {
-        "backend": backend,
-        "model": lm.identity.model,
-        **rows[-1],
-        "rows": rows,
-        "machine": machine_info(),
-    }
-
-
 class BenchConfig(StudyConfig):
-    """A benchmark: ``engine`` (engine vs per-agent loop), ``phase`` or ``llm``."""
+    """A benchmark: ``engine`` (vs the per-agent loop), ``phase``, ``llm`` or ``guard``."""
 
     kind: Literal["bench"] = "bench"
     name: str = "bench"
-    benchmark: Literal["engine", "phase", "llm"] = Field(
-        "engine", description="engine (vs the per-agent loop), phase, or llm (vs reference)."
+    benchmark: Literal["engine", "phase", "llm", "guard"] = Field(
+        "engine",
+        description="engine (vs the per-agent loop), phase, llm (vs reference), or guard "
+        "(client policies on a live rate-limited server).",
     )
     quick: bool = Field(False, description="Small sizes: a smoke run.")
     seeds: int = Field(100, ge=1, le=10**4, description="phase: seeds per cell.")
@@ -387,6 +246,20 @@ class BenchConfig(StudyConfig):
         "step for all (as a sweep's cells share it).",
     )
 
+    clients: list[Annotated[int, Field(ge=1, le=5000)]] = Field(
+        [10, 100, 1000], description="guard: numbers of clients N."
+    )
+    behaviours: list[Literal["plain", "retry_after", "lockout"]] = Field(
+        ["retry_after"], description="guard: server behaviours (plain, retry_after, lockout)."
+    )
+    lam: float = Field(1.0, ge=0, le=1, description="guard: the SWA guard's λ.")
+    mixed: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        [], description="guard: shares of guarded clients among naive ones, at the largest N."
+    )
+    duration_s: float = Field(
+        12.0, gt=0, le=600, description="guard: seconds during which calls arrive."
+    )
+
 
 def measure(config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark ``config`` names; its result as the functions above return it."""
@@ -394,6 +267,16 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         return engine_benchmark(quick=config.quick, steps=config.steps)
     if config.benchmark == "phase":
         return phase_benchmark(seeds=config.seeds, steps=config.steps or 100)
+    if config.benchmark == "guard":
+        from swalab.guard.bench import guard_benchmark
+
+        return guard_benchmark(
+            clients=config.clients,
+            behaviours=config.behaviours,
+            lam=config.lam,
+            mixed=config.mixed,
+            duration_s=config.duration_s,
+        )
     if config.agents:
         return llm_scale_benchmark(
             agents=config.agents,
@@ -411,7 +294,7 @@ class Bench:
     name = "bench"
     summary = "speed and memory: engine vs per-agent loop, phase diagram, LLM protocol"
     config = BenchConfig
-    tables: ClassVar[dict[str, pa.Schema | None]] = {"rows": None, "summary": None}
+    tables: ClassVar[dict[str, pa.Schema | None]] = {"rows": None, "summary": None, "mixed": None}
 
     def plan(self, config: BenchConfig, source: str) -> list[Cell]:
         """One cell: the whole benchmark (its sizes are measured side by side)."""
@@ -422,6 +305,15 @@ class Bench:
                 check_available(config.backend)
             except (ImportError, ValueError) as exc:
                 raise ConfigError(f"{source}: backend={config.backend!r}: {exc}") from None
+        if config.benchmark == "guard":
+            import importlib.util
+
+            missing = [m for m in ("httpx", "uvicorn") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ConfigError(
+                    f"{source}: benchmark='guard' needs {', '.join(missing)}: "
+                    "pip install 'swalab[guard]'"
+                )
         data = {"kind": self.name, **payload(config, NOT_HASHED)}
         return [Cell(key=digest(data), config=config, assignment={"benchmark": config.benchmark})]
 
@@ -440,12 +332,14 @@ class Bench:
             start = time.perf_counter()
             result = measure(cell.config)
             rows = result.get("rows") or [{k: v for k, v in result.items() if k != "machine"}]
-            summary = {k: v for k, v in result.items() if k not in ("rows", "machine")}
+            summary = {k: v for k, v in result.items() if k not in ("rows", "machine", "mixed")}
             summary["machine"] = json.dumps(result["machine"])
             tables = {
                 "rows": pa.Table.from_pylist(rows),
                 "summary": pa.Table.from_pylist([summary]),
             }
+            if result.get("mixed"):  # guard: mixed populations, a table of their own
+                tables["mixed"] = pa.Table.from_pylist(result["mixed"])
             out.append(CellResult(cell=cell, tables=tables, seconds=time.perf_counter() - start))
         return out
 
