@@ -368,10 +368,22 @@ def _bench(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
     mixed_table = read_table(root, "mixed")
     if mixed_table:
         summary["mixed"] = _records(mixed_table, list(mixed_table))
+    figures = []
+    if config.benchmark == "guard" and rows_table:
+        from swalab.analysis.guard_figures import plot_guard
+
+        files = _draw(fig_dir, lambda d: plot_guard(rows_table, d))
+        caption = (
+            "Client policies on a live rate-limited server: goodput (share of what the "
+            "limit admits) and the share of attempts answered 429, against the number of "
+            "clients; a hollow marker is a run in which the key was locked out."
+        )
+        figures.append(("Goodput and 429s against N", caption, files))
     return Analysis(
         kind="bench",
         summary={**summary, "rows": rows},
         rows=rows,
+        figures=figures,
         text=f"Benchmark {config.benchmark!r}"
         + (" (quick)" if config.quick else "")
         + ": measured side by side in one run on this machine.",
