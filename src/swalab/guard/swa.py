@@ -53,7 +53,6 @@ class GuardState:
         seed: Draws (the spread of waits) come from it.
         window_end: When the current window ends (monotonic seconds; -inf: none yet).
         sent: Calls sent in the current window.
-        ok: 200s (any non-429) in the current window.
         rejected: 429s in the current window.
         remaining: The server's last ``Remaining`` in this window (``None``: not said).
         others: Belief: the other clients' calls per window.
@@ -67,7 +66,6 @@ class GuardState:
     seed: int
     window_end: float
     sent: int
-    ok: int
     rejected: int
     remaining: float | None
     others: float
@@ -136,7 +134,6 @@ class SWAGuard:
             seed=seed,
             window_end=-math.inf,
             sent=0,
-            ok=0,
             rejected=0,
             remaining=None,
             others=self.limit * (n - 1) / n,
@@ -206,7 +203,6 @@ class SWAGuard:
             state,
             window_end=state.window_end + skipped * self.window_s,
             sent=0,
-            ok=0,
             rejected=0,
             remaining=None,
             others=others,
@@ -240,7 +236,6 @@ class SWAGuard:
             blocked = max(blocked, obs.now + lim.retry_after)
         return replace(
             state,
-            ok=state.ok + (obs.status != 429),
             rejected=state.rejected + (obs.status == 429),
             remaining=lim.remaining,
             limit=limit,
