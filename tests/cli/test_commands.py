@@ -196,3 +196,14 @@ def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys):
 def test_bench_guard_names_a_bad_behaviour(capsys):
     code, _, err = run(capsys, "bench", "guard", "--behaviour", "loud", "--json")
     assert code != 0 and "loud" in err and "behaviour" in err
+
+
+def test_bench_guard_without_its_extra_names_it(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "httpx" else real(name, *a)
+    )
+    code, _, err = run(capsys, "bench", "guard", "--clients", "2", "--json")
+    assert code != 0 and "benchmark='guard' needs httpx: pip install 'swalab[guard]'" in err

@@ -93,3 +93,29 @@ def test_a_server_that_cannot_start_says_why(tmp_path):
         timeout=60,
     )
     assert bad.returncode != 0 and "limit=-1 is out of range" in bad.stderr
+
+
+def test_a_server_that_does_not_start_in_time_is_an_error_not_a_hang():
+    late = pytest.raises(RuntimeError, match=r"did not start within 0\.001 s")
+    with late, serve(ServerConfig(), start_timeout_s=0.001):
+        pass
+
+
+def test_a_refused_connection_is_counted_not_hidden():
+    import asyncio
+    import socket
+    import time
+
+    from swalab.guard.harness import _client
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    load = Load(clients=1, duration_s=1.0, deadline_s=1.0)
+    errors: list[str] = []
+    start = time.monotonic()
+    counts, latencies = asyncio.run(
+        _client(0, Naive(), [0.0, 0.1], f"http://127.0.0.1:{port}", load, start, [], errors)
+    )
+    assert len(errors) == 2 and "ConnectError" in errors[0]
+    assert counts.calls == 2 and counts.ok == 0 and latencies == []

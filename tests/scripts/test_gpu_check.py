@@ -81,3 +81,16 @@ def test_missing_packages_come_from_the_prepared_wheels(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "from build/gpu_check/wheels: gymnasium-0-py3-none-any.whl" in done.stdout
     assert json.loads(done.stdout[done.stdout.index("{") :])["rows"][0]["agents"] == 5
+
+
+def test_asking_for_cuda_without_it_says_so(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    done = _run(
+        ["bash", "scripts/gpu_check.sh", "--weights", "untrained", "--shape", "tiny"],
+        {"PYTHON": sys.executable, "SWALAB_GPU_CHECK_BUNDLE": str(tmp_path)},
+    )
+    assert done.returncode != 0
+    assert "torch sees no CUDA device (use --device cpu for a dry run)" in done.stderr
