@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,10 +166,11 @@ def test_threshold_and_equilibrium_report_the_surface_terms(capsys):
 
 
 @pytest.mark.slow
-def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys):
+def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys, tmp_path):
     pytest.importorskip("httpx", reason="needs the guard extra")
     args = ("bench", "guard", "--clients", "5", "--behaviour", "lockout", "--duration", "1")
-    code, out, _ = run(capsys, *args, "--mixed", "0.4", "--json")
+    args += ("--seeds", "1", "--mixed", "0.4", "--out", str(tmp_path / "g"), "--json")
+    code, out, _ = run(capsys, *args)
     assert code == 0
     data = json.loads(out)
     names = [r["policy"] for r in data["results"]]
@@ -184,13 +186,19 @@ def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys):
     ]
     for r in data["results"]:
         assert {"policy", "clients", "goodput_share", "reject_share", "lockout_windows"} <= set(r)
-        assert {"p99_s", "fairness"} <= set(r)
+        assert {"p99_s", "fairness", "goodput_share_ci"} <= set(r)
         assert r["clients"] == 5 and r["behaviour"] == "lockout" and r["counters_agree"]
-        assert r["errors"] == 0 and 0 <= r["reject_share"] <= 1
-    assert data["client_peak_rss_mib"] > 0 and data["server_peak_rss_mib"] > 0
-    (mixed,) = data["mixed"]
-    assert mixed["guarded"] == 2 and mixed["clients"] == 5
-    assert {"guarded_rejected_per_client", "naive_rejected_per_client"} <= set(mixed)
+        assert r["seeds"] == 1 and 0 <= r["reject_share"] <= 1
+        assert r["client_peak_rss_mib"] > 0 and r["server_peak_rss_mib"] > 0
+    assert [(m["policy"], m["guarded"]) for m in data["mixed"]] == [
+        ("swa_lam0", 0.4),
+        ("swa_lam1", 0.4),
+    ]
+    assert {"guarded_rejected_per_client", "naive_rejected_per_client"} <= set(data["mixed"][0])
+    assert Path(data["report"]).is_file()
+    # the same command again resumes the stored runs: nothing is measured anew
+    code, again, _ = run(capsys, *args)
+    assert code == 0 and json.loads(again)["results"] == data["results"]
 
 
 def test_bench_guard_names_a_bad_behaviour(capsys):
@@ -206,4 +214,4 @@ def test_bench_guard_without_its_extra_names_it(capsys, monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "httpx" else real(name, *a)
     )
     code, _, err = run(capsys, "bench", "guard", "--clients", "2", "--json")
-    assert code != 0 and "benchmark='guard' needs httpx: pip install 'swalab[guard]'" in err
+    assert code != 0 and "kind 'guard' needs httpx: pip install 'swalab[guard]'" in err

@@ -474,6 +474,7 @@ KIND_TITLES = {
     "live": "Live rate limit",
     "bench": "Benchmark",
     "suite": "swa-bench suite",
+    "guard": "Client policies on a live rate limit",
 }
 
 

@@ -14,6 +14,7 @@ from swalab.cli._common import (
     app,
     emit,
     fail_on,
+    integers,
     numbers,
     run_study,
     show_progress,
@@ -408,43 +409,60 @@ def bench_guard(
     behaviour: Annotated[
         str, Opt("--behaviour", help="Server behaviours: plain, retry_after, lockout (list).")
     ] = "retry_after",
-    lam: Annotated[float, Opt("--lam", help="The SWA guard's λ.")] = 1.0,
-    duration: Annotated[float, Opt("--duration", help="Seconds calls arrive for.")] = 12.0,
+    policy: Annotated[
+        str | None, Opt("--policy", help="Policies (list; default: all of them).")
+    ] = None,
+    lam: Annotated[str, Opt("--lam", help="The SWA guard's λ (list).")] = "0,1",
+    seeds: Annotated[int | None, Opt("--seeds", help="Runs per point (3).")] = None,
+    duration: Annotated[
+        float | None, Opt("--duration", help="Seconds calls arrive for (12).")
+    ] = None,
     mixed: Annotated[
         str | None,
-        Opt("--mixed", help="Shares of guarded clients among naive ones (at the largest N)."),
+        Opt("--mixed", help="Shares (0, 1) of clients wearing the SWA guard among naive ones."),
     ] = None,
-    out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
+    out: Annotated[str | None, Opt("--out", help="Output directory (resumes).")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Client policies on a live rate-limited server: the SWA guard against the baselines.
 
     Per behaviour and N, every policy (naive retry, backoff with full / equal /
     decorrelated jitter, a client token bucket, SRE adaptive throttling, the SWA guard at
-    λ = 0 and at --lam) plays the same seeded load (twice the limit) on a fresh server:
-    goodput, 429 share, locked windows, latency, fairness, the server's counters beside.
+    each --lam) plays the same seeded load (twice the limit) on a fresh server, once per
+    seed: goodput, 429 share, locked windows, latency, fairness, the server's counters
+    beside, pooled over seeds with 95 % intervals. A study of the `guard` kind: each run is
+    stored as it ends, and the same command resumes an interrupted study.
     """
+    from swalab.analysis import write_report
+
+    def words(text: str | None) -> list[str] | None:
+        return None if text is None else [w.strip() for w in text.split(",") if w.strip()]
+
     settings = {
-        "benchmark": ("", "guard"),
-        "clients": ("--clients", numbers("--clients", clients)),
-        "behaviours": ("--behaviour", [b.strip() for b in behaviour.split(",") if b.strip()]),
-        "lam": ("--lam", lam),
+        "clients": ("--clients", integers("--clients", clients)),
+        "behaviours": ("--behaviour", words(behaviour)),
+        "policies": ("--policy", words(policy)),
+        "lam": ("--lam", numbers("--lam", lam)),
+        "seeds": ("--seeds", seeds),
         "duration_s": ("--duration", duration),
-        "mixed": ("--mixed", [] if mixed is None else numbers("--mixed", mixed)),
+        "guarded": ("--mixed", None if mixed is None else [1.0, *numbers("--mixed", mixed)]),
     }
-    result = _bench(settings, out, as_json)
-    keys = ("policy", "clients", "goodput_share", "reject_share", "lockout_windows", "p99_s")
+    where = run_study("guard", settings, out=out, as_json=as_json)
+    report = write_report(where)
+    (result,) = report.studies
+    summary = result["summary"]
     if as_json:
-        rest = {k: v for k, v in result.items() if k != "rows"}
-        emit({"results": result["rows"]} | rest, True, "")
+        emit(summary | {"report": str(report.html)}, True, "")
         return
-    table = [
-        {k: r[k] for k in ("behaviour", *keys, "fairness", "counters_agree")}
-        for r in result["rows"]
-    ]
-    emit(table, False, f"Client policies on a live limit ({result['limit']} calls a window)")
-    if result.get("mixed"):
-        emit(result["mixed"], False, "Guarded clients among naive ones: who pays")
+    title = f"Client policies on a live limit ({summary['limit']} calls a window)"
+    emit([r for r in result["rows"] if r["guarded"] == 1.0], False, title)
+    if summary["mixed"]:
+        keys = ("behaviour", "clients", "policy", "guarded", "seeds", "goodput_share")
+        who = ("guarded_succeeded_per_client", "naive_succeeded_per_client")
+        pays = ("guarded_rejected_per_client", "naive_rejected_per_client", "locked_runs")
+        table = [{k: r[k] for k in (*keys, "reject_share", *who, *pays)} for r in summary["mixed"]]
+        emit(table, False, "Guarded clients among naive ones: who pays")
+    typer.echo(f"report: {report.html}")
 
 
 @bench_app.command("llm")

@@ -1,7 +1,7 @@
 """Every kind of study goes one way: config → cells → tasks → tables → store → report.
 
 A *kind* (``sweep``, ``phase``, ``surface``, ``stability``, ``lockin``, ``live``,
-``bench``, ``suite``, ``drift``, ``stance``) is a typed config plus three functions:
+``bench``, ``suite``, ``drift``, ``stance``, ``guard``) is a typed config plus three functions:
 :meth:`Kind.plan` splits a config into hashed cells, :meth:`Kind.tasks` groups cells that
 compute together and says where they may run, and :meth:`Kind.run` computes a task's cells
 into tables. The runner, the executors, the store (manifest, resume, cell hashes) and
@@ -47,6 +47,7 @@ KINDS: dict[str, str] = {
     "suite": "swalab.experiments.studies.suite:SUITE",
     "drift": "swalab.experiments.studies.drift:DRIFT",
     "stance": "swalab.experiments.studies.stance:STANCE",
+    "guard": "swalab.experiments.studies.guard:GUARD",
 }
 
 OnStep = Callable[[int], None]

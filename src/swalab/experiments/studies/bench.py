@@ -219,14 +219,15 @@ def llm_benchmark(
 
 
 class BenchConfig(StudyConfig):
-    """A benchmark: ``engine`` (vs the per-agent loop), ``phase``, ``llm`` or ``guard``."""
+    """A benchmark: ``engine`` (vs the per-agent loop), ``phase`` or ``llm``.
+
+    (``swalab bench guard`` runs a study of the ``guard`` kind: a cell per run, not one.)
+    """
 
     kind: Literal["bench"] = "bench"
     name: str = "bench"
-    benchmark: Literal["engine", "phase", "llm", "guard"] = Field(
-        "engine",
-        description="engine (vs the per-agent loop), phase, llm (vs reference), or guard "
-        "(client policies on a live rate-limited server).",
+    benchmark: Literal["engine", "phase", "llm"] = Field(
+        "engine", description="engine (vs the per-agent loop), phase, or llm (vs reference)."
     )
     quick: bool = Field(False, description="Small sizes: a smoke run.")
     seeds: int = Field(100, ge=1, le=10**4, description="phase: seeds per cell.")
@@ -246,20 +247,6 @@ class BenchConfig(StudyConfig):
         "step for all (as a sweep's cells share it).",
     )
 
-    clients: list[Annotated[int, Field(ge=1, le=5000)]] = Field(
-        [10, 100, 1000], description="guard: numbers of clients N."
-    )
-    behaviours: list[Literal["plain", "retry_after", "lockout"]] = Field(
-        ["retry_after"], description="guard: server behaviours (plain, retry_after, lockout)."
-    )
-    lam: float = Field(1.0, ge=0, le=1, description="guard: the SWA guard's λ.")
-    mixed: list[Annotated[float, Field(ge=0, le=1)]] = Field(
-        [], description="guard: shares of guarded clients among naive ones, at the largest N."
-    )
-    duration_s: float = Field(
-        12.0, gt=0, le=600, description="guard: seconds during which calls arrive."
-    )
-
 
 def measure(config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark ``config`` names; its result as the functions above return it."""
@@ -267,16 +254,6 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         return engine_benchmark(quick=config.quick, steps=config.steps)
     if config.benchmark == "phase":
         return phase_benchmark(seeds=config.seeds, steps=config.steps or 100)
-    if config.benchmark == "guard":
-        from swalab.guard.bench import guard_benchmark
-
-        return guard_benchmark(
-            clients=config.clients,
-            behaviours=config.behaviours,
-            lam=config.lam,
-            mixed=config.mixed,
-            duration_s=config.duration_s,
-        )
     if config.agents:
         return llm_scale_benchmark(
             agents=config.agents,
@@ -294,7 +271,7 @@ class Bench:
     name = "bench"
     summary = "speed and memory: engine vs per-agent loop, phase diagram, LLM protocol"
     config = BenchConfig
-    tables: ClassVar[dict[str, pa.Schema | None]] = {"rows": None, "summary": None, "mixed": None}
+    tables: ClassVar[dict[str, pa.Schema | None]] = {"rows": None, "summary": None}
 
     def plan(self, config: BenchConfig, source: str) -> list[Cell]:
         """One cell: the whole benchmark (its sizes are measured side by side)."""
@@ -305,15 +282,6 @@ class Bench:
                 check_available(config.backend)
             except (ImportError, ValueError) as exc:
                 raise ConfigError(f"{source}: backend={config.backend!r}: {exc}") from None
-        if config.benchmark == "guard":
-            import importlib.util
-
-            missing = [m for m in ("httpx", "uvicorn") if importlib.util.find_spec(m) is None]
-            if missing:
-                raise ConfigError(
-                    f"{source}: benchmark='guard' needs {', '.join(missing)}: "
-                    "pip install 'swalab[guard]'"
-                )
         data = {"kind": self.name, **payload(config, NOT_HASHED)}
         return [Cell(key=digest(data), config=config, assignment={"benchmark": config.benchmark})]
 
@@ -332,14 +300,12 @@ class Bench:
             start = time.perf_counter()
             result = measure(cell.config)
             rows = result.get("rows") or [{k: v for k, v in result.items() if k != "machine"}]
-            summary = {k: v for k, v in result.items() if k not in ("rows", "machine", "mixed")}
+            summary = {k: v for k, v in result.items() if k not in ("rows", "machine")}
             summary["machine"] = json.dumps(result["machine"])
             tables = {
                 "rows": pa.Table.from_pylist(rows),
                 "summary": pa.Table.from_pylist([summary]),
             }
-            if result.get("mixed"):  # guard: mixed populations, a table of their own
-                tables["mixed"] = pa.Table.from_pylist(result["mixed"])
             out.append(CellResult(cell=cell, tables=tables, seconds=time.perf_counter() - start))
         return out
 
