@@ -183,6 +183,8 @@ def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys, tmp_pat
         "sre_adaptive",
         "swa_lam0",
         "swa_lam1",
+        "swa_shared_lam0",
+        "swa_shared_lam1",
     ]
     for r in data["results"]:
         assert {"policy", "clients", "goodput_share", "reject_share", "lockout_windows"} <= set(r)

@@ -49,6 +49,12 @@ def test_a_cell_per_run_and_mixed_shares_for_the_mixed_policies_only():
     assert first.config.lam == [first.assignment["lam"]] and first.config.seeds == [0]
 
 
+def test_both_guards_are_played_once_per_lam():
+    cells = plan(_config(policies=["swa_shared", "token_bucket"], guarded=[1.0]), "test")
+    played = sorted({(c.assignment["policy"], c.assignment["lam"]) for c in cells}, key=repr)
+    assert played == [("swa_shared", 0.0), ("swa_shared", 1.0), ("token_bucket", None)]
+
+
 def test_cell_names_depend_on_what_the_run_measures_only():
     keys = {repr(c.assignment): c.key for c in plan(_config(), "test")}
     # another λ list leaves the baselines' cells (which play no λ) as they were
@@ -85,13 +91,44 @@ def test_a_study_too_long_is_refused_unless_forced():
     assert len(plan(forced, "test")) == 200 * 12
 
 
-def test_the_extra_is_named_when_missing(monkeypatch):
+def test_the_extra_is_named_when_missing_for_live_runs_only(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a)
     )
     with pytest.raises(ConfigError, match=r"needs uvicorn: pip install 'swalab\[guard\]'"):
         plan(_config(), "test")
+    assert plan(_config(clock="simulated"), "test")
+
+
+def test_simulated_runs_are_other_cells_and_run_on_workers(tmp_path):
+    live = plan(_config(), "test")
+    simulated = plan(_config(clock="simulated"), "test")
+    assert not {c.key for c in live} & {c.key for c in simulated}
+    from swalab.experiments.kinds import get_kind
+
+    kind = get_kind("guard")
+    executor = _config().executor
+    assert {t.kind for t in kind.tasks(simulated, executor)} == {"engine"}
+    assert {t.kind for t in kind.tasks(live, executor)} == {"driver"}
+    # no hours of live traffic to refuse: a simulated study of many seeds plans
+    assert len(plan(_config(clock="simulated", seeds=500), "test")) == 500 * 12
+    config = _config(
+        clock="simulated",
+        clients=[50],
+        seeds=2,
+        policies=["naive", "swa"],
+        guarded=[1.0],
+        lam=[1.0],
+        behaviours=["lockout"],
+    )
+    summary = run_experiment(config, out=tmp_path)
+    assert summary.ran == 4 and not summary.failed
+    runs = pq.read_table(ResultStore(tmp_path).table_files("guard")).to_pylist()
+    naive = [r for r in runs if r["policy"] == "naive"]
+    guard = [r for r in runs if r["policy"] == "swa_lam1"]
+    assert all(r["lockout_windows"] > 0 for r in naive)
+    assert all(r["lockout_windows"] == 0 and r["counters_agree"] for r in guard)
 
 
 @dataclass

@@ -43,6 +43,19 @@ def test_naive_herd_locks_the_key_and_the_guard_does_not():
     assert calm["goodput_share"] > herd["goodput_share"]
 
 
+def test_guards_that_pool_one_belief_keep_the_key_open():
+    server = ServerConfig(limit=20, window_s=0.5, behaviour="lockout", lockout_threshold=10)
+    load = Load(clients=40, demand=2.0, duration_s=3.0, deadline_s=1.5, seed=2)
+    guard = SWAGuard(
+        lam=1.0, limit=20, window_s=0.5, clients=40, lockout_threshold=10, lockout_cost=20
+    )
+    r = run_guard(guard, load, server, pooling=True)
+    assert r["errors"] == 0 and r["server_ok"] == r["succeeded"]
+    assert r["lockout_windows"] == 0 and r["reject_share"] < 0.2 and r["succeeded"] > 0
+    with pytest.raises(ValueError, match="pooling has 1 entries: must have one per client"):
+        run_guard(guard, load, server, pooling=[True])
+
+
 def test_mixed_population_and_retry_after_headers():
     server = ServerConfig(limit=20, window_s=0.5, behaviour="retry_after")
     load = Load(clients=6, demand=2.0, duration_s=2.0, deadline_s=1.0)

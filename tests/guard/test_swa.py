@@ -127,3 +127,68 @@ def test_bad_settings_name_the_field(field, value, allowed):
     kwargs = {"lam": 0.5, "limit": 10, "window_s": 1.0, "clients": 3} | {field: value}
     with pytest.raises(ValueError, match=f"{field}={value!r} is out of range: must be {allowed}"):
         SWAGuard(**kwargs)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 0.99, 1.0])
+@pytest.mark.parametrize("contenders", [1.0, 2.0, 7.5, 250.0])
+@pytest.mark.parametrize("lockout", [math.inf, 30.0])
+def test_symmetric_response_is_a_fixed_point_of_the_best_response(lam, contenders, lockout):
+    guard = SWAGuard(
+        lam=lam, limit=100, window_s=1, clients=1000, lockout_threshold=lockout, lockout_cost=100
+    )
+    a = guard.symmetric_response(contenders, 100.0)
+    assert 0 <= a <= 100
+
+    def gap(x):  # BR((C − 1)·x) − x: positive below a fixed point, negative above
+        return guard.best_response((contenders - 1) * x, 100.0) - x
+
+    # a fixed point: the gap changes sign across it (or it is an end of [0, limit]) ...
+    step = 1e-6
+    assert (a <= step or gap(a - step) >= 0) and (a >= 100 - step or gap(a + step) <= 0)
+    # ... and a brute force over a fine grid finds a sign change there
+    grid = np.linspace(0, 100, 20_001)
+    g = np.array([gap(x) for x in grid])
+    changes = grid[1:][(g[:-1] > 0) & (g[1:] <= 0)]
+    if a < 100 - step:
+        assert np.min(np.abs(changes - a)) <= 100 / 20_000 + 1e-9
+
+
+def test_symmetric_response_closed_forms():
+    b, c, n = 100.0, 0.5, 1000
+    for contenders in (2.0, 40.0, 400.0):
+        polite = SWAGuard(lam=1.0, limit=b, window_s=1, clients=n, waste_cost=c)
+        herd = SWAGuard(lam=0.0, limit=b, window_s=1, clients=n, waste_cost=c)
+        # above the switch the contenders fill the bucket and no more
+        assert polite.symmetric_response(contenders, b) * contenders == pytest.approx(b)
+        # at λ = 0 they send X = (1 + c)·b·(C − 1)/(c·C): three times the limit as C grows
+        x = herd.symmetric_response(contenders, b) * contenders
+        assert x == pytest.approx((1 + c) * b * (contenders - 1) / (c * contenders), rel=1e-6)
+
+
+def test_a_pooled_guard_gives_the_share_to_the_clients_with_calls():
+    from dataclasses import replace
+
+    from swalab.guard import PoolView
+
+    guard = SWAGuard(lam=1.0, limit=100, window_s=1.0, clients=1000)
+    opened = guard.decide(guard.initial(0), Ready(0.0))[1]
+    waiting = replace(opened, credit=0.3, deferred=True)  # it held a call back
+    idle = replace(opened, credit=1.05, deferred=False)  # it held nothing back
+    # 1000 guards pool; last window 40 of them sent or held a call back, 100 sent in all:
+    # each contender's share is 100/40 = 2.5 calls, where alone it believes in 0.1
+    pool = PoolView(window=0, sent=100, rejected=0, contenders=40, members=1000)
+    after = guard.decide(waiting, Ready(1.0, pool=pool))[1]
+    assert after.credit == pytest.approx(0.3 + 2.5 - 1.0)  # one call sent at once
+    assert after.others == pytest.approx(39 * 2.5)
+    alone = guard.decide(waiting, Ready(1.0))[1]
+    assert alone.credit == pytest.approx(0.3 + guard.best_response(alone.others, 100.0))
+    # a client that held nothing back keeps no stock beyond one window's share
+    assert guard.decide(idle, Ready(1.0, pool=replace(pool, contenders=400)))[1].credit == (
+        pytest.approx(0.25)
+    )
+    # half the key's clients pool: their 40 contenders stand for 80
+    half = replace(pool, members=500, sent=50)
+    assert guard.decide(waiting, Ready(1.0, pool=half))[1].others == pytest.approx(79 * 100 / 80)
+    # they sent twice their part of the limit: the share is halved
+    over = guard.decide(waiting, Ready(1.0, pool=replace(pool, sent=200)))[1]
+    assert over.credit == pytest.approx(0.3 + 1.25 - 1.0)

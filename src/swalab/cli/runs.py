@@ -421,6 +421,10 @@ def bench_guard(
         str | None,
         Opt("--mixed", help="Shares (0, 1) of clients wearing the SWA guard among naive ones."),
     ] = None,
+    clock: Annotated[
+        str | None,
+        Opt("--clock", help="live (a real server) or simulated (discrete events, fast)."),
+    ] = None,
     out: Annotated[str | None, Opt("--out", help="Output directory (resumes).")] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -428,10 +432,12 @@ def bench_guard(
 
     Per behaviour and N, every policy (naive retry, backoff with full / equal /
     decorrelated jitter, a client token bucket, SRE adaptive throttling, the SWA guard at
-    each --lam) plays the same seeded load (twice the limit) on a fresh server, once per
-    seed: goodput, 429 share, locked windows, latency, fairness, the server's counters
-    beside, pooled over seeds with 95 % intervals. A study of the `guard` kind: each run is
-    stored as it ends, and the same command resumes an interrupted study.
+    each --lam, alone and with its clients pooling one belief) plays the same seeded load
+    (twice the limit) on a fresh server, once per seed: goodput, 429 share, locked windows,
+    latency, fairness, the server's counters beside, pooled over seeds with 95 % intervals.
+    A study of the `guard` kind: each run is stored as it ends, and the same command
+    resumes an interrupted study. `--clock simulated` plays the same runs as discrete
+    events (no server; seconds per run).
     """
     from swalab.analysis import write_report
 
@@ -446,6 +452,7 @@ def bench_guard(
         "seeds": ("--seeds", seeds),
         "duration_s": ("--duration", duration),
         "guarded": ("--mixed", None if mixed is None else [1.0, *numbers("--mixed", mixed)]),
+        "clock": ("--clock", clock),
     }
     where = run_study("guard", settings, out=out, as_json=as_json)
     report = write_report(where)

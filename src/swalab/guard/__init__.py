@@ -4,7 +4,8 @@
 socially weighted utility on the rate-limit welfare model; the baselines
 (:mod:`swalab.guard.baselines`) are what callers do today. All are pure policies
 (:mod:`swalab.guard.policy`); :class:`GuardTransport` / :class:`AsyncGuardTransport` wear
-one on an httpx client and :mod:`swalab.guard.tenacity` on a tenacity retry. The httpx and
+one on an httpx client and :mod:`swalab.guard.retrying` on a tenacity retry; clients of one
+process may pool their belief (:class:`SharedBelief`). The httpx and
 uvicorn parts load on first use (``pip install 'swalab[guard]'``).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from swalab.guard.baselines import Adaptive, Backoff, Naive, TokenBucket
 from swalab.guard.headers import Limits, parse_limits
 from swalab.guard.policy import Action, Answered, Drop, Observation, Policy, Ready, Send, Wait
+from swalab.guard.shared import PoolView, SharedBelief
 from swalab.guard.swa import GuardState, SWAGuard
 
 _LAZY = {
@@ -38,9 +40,11 @@ __all__ = [
     "Naive",
     "Observation",
     "Policy",
+    "PoolView",
     "Ready",
     "SWAGuard",
     "Send",
+    "SharedBelief",
     "TokenBucket",
     "Wait",
     "parse_limits",

@@ -150,8 +150,8 @@ class TokenBucket:
             return Wait(state.not_before - obs.now), state
         gained = 0.0 if state.stamp == float("-inf") else (obs.now - state.stamp) * self.rate
         tokens = min(self.burst, state.tokens + gained)
-        if tokens >= 1.0:
-            return Send(), replace(state, tokens=tokens - 1.0, stamp=obs.now)
+        if tokens >= 1.0 - 1e-9:  # a wait of (1 − tokens)/rate may refill to 0.999…
+            return Send(), replace(state, tokens=max(0.0, tokens - 1.0), stamp=obs.now)
         return Wait((1.0 - tokens) / self.rate), replace(state, tokens=tokens, stamp=obs.now)
 
 

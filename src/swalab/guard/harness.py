@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from swalab.guard.policy import Policy, uniform
+from swalab.guard.policy import Counts, Policy, uniform
 from swalab.guard.server import ServerConfig, serve
+from swalab.guard.shared import SharedBelief
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ async def _client(
     start: float,
     done_in_time: list[float],
     errors: list[str],
+    shared: SharedBelief | None = None,
 ) -> tuple[Any, list[float]]:
     import httpx
 
@@ -94,6 +96,7 @@ async def _client(
         seed=load.seed * 1_000_003 + index,
         deadline_s=load.deadline_s,
         inner=httpx.AsyncHTTPTransport(**pooled()),
+        shared=shared,
     )
     headers = {"X-Client": str(index)}
     latencies: list[float] = []
@@ -125,8 +128,13 @@ def run_guard(
     policies: Policy | Sequence[Policy],
     load: Load,
     server: ServerConfig,
+    pooling: Sequence[bool] | bool = False,
 ) -> dict[str, Any]:
     """Play ``load`` with one policy (or one per client) on a fresh server.
+
+    ``pooling`` (for all clients, or one flag per client): which clients share one belief
+    (:class:`~swalab.guard.shared.SharedBelief`, kept by the key's window), as clients of
+    one process may.
 
     Returns:
         The clients' totals and metrics beside the server's own counters: ``goodput_share``
@@ -140,6 +148,10 @@ def run_guard(
     chosen = list(policies) if isinstance(policies, Sequence) else [policies] * load.clients
     if len(chosen) != load.clients:
         raise ValueError(f"policies has {len(chosen)} entries: must have one per client")
+    pools = [pooling] * load.clients if isinstance(pooling, bool) else list(pooling)
+    if len(pools) != load.clients:
+        raise ValueError(f"pooling has {len(pools)} entries: must have one per client")
+    shared = SharedBelief(server.window_s) if any(pools) else None
     schedule = [arrivals(load, server, i) for i in range(load.clients)]
 
     errors: list[str] = []
@@ -148,7 +160,17 @@ def run_guard(
         start = time.monotonic() + 0.2
         finished: list[float] = []
         tasks = [
-            _client(i, chosen[i], schedule[i], url, load, start, finished, errors)
+            _client(
+                i,
+                chosen[i],
+                schedule[i],
+                url,
+                load,
+                start,
+                finished,
+                errors,
+                shared if pools[i] else None,
+            )
             for i in range(load.clients)
         ]
         played = await asyncio.wait_for(
@@ -163,11 +185,42 @@ def run_guard(
         server_rss = live.peak_rss_mib()
     served = {k: after["totals"][k] - before[k] for k in before}
     counts = [c for c, _ in played]
+    return summarize(
+        counts,
+        [lat for _, lat in played],
+        len(finished),
+        load,
+        server,
+        int(after["locked_windows"]),
+    ) | {
+        "wall_s": wall,
+        "server_peak_rss_mib": server_rss,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "server_ok": served["ok"],
+        "server_limited": served["limited"],
+        "server_locked": served["locked"],
+        "server_windows": after["windows"],
+    }
+
+
+def summarize(
+    counts: Sequence[Counts],
+    latencies: Sequence[Sequence[float]],
+    finished: int,
+    load: Load,
+    server: ServerConfig,
+    locked_windows: int,
+) -> dict[str, Any]:
+    """The clients' metrics from what each did (see :func:`run_guard`).
+
+    ``finished``: calls that succeeded while calls arrived (goodput counts those).
+    """
     ok = np.array([c.ok for c in counts], dtype=np.float64)
     attempts = sum(c.attempts for c in counts)
     rejected = sum(c.rejected for c in counts)
     calls = sum(c.calls for c in counts)
-    latencies = np.concatenate([np.asarray(lat) for _, lat in played] or [np.zeros(0)])
+    done = np.asarray([x for lat in latencies for x in lat], dtype=np.float64)
     # What the bucket can admit while calls arrive: it starts full, then refills.
     capacity = server.limit * (1 + load.duration_s / server.window_s)
     return {
@@ -177,22 +230,14 @@ def run_guard(
         "attempts": attempts,
         "rejected": rejected,
         "dropped": sum(c.dropped for c in counts),
-        "goodput_share": len(finished) / capacity,
+        "goodput_share": finished / capacity,
         "reject_share": rejected / attempts if attempts else 0.0,
-        "lockout_windows": int(after["locked_windows"]),
-        "p50_s": float(np.percentile(latencies, 50)) if latencies.size else math.nan,
-        "p99_s": float(np.percentile(latencies, 99)) if latencies.size else math.nan,
+        "lockout_windows": locked_windows,
+        "p50_s": float(np.percentile(done, 50)) if done.size else math.nan,
+        "p99_s": float(np.percentile(done, 99)) if done.size else math.nan,
         "fairness": jain(ok),
         "wasted_per_success": rejected / ok.sum() if ok.sum() else math.inf,
         "drop_share": sum(c.dropped for c in counts) / calls if calls else 0.0,
-        "wall_s": wall,
-        "server_peak_rss_mib": server_rss,
-        "errors": len(errors),
-        "first_errors": errors[:5],
-        "server_ok": served["ok"],
-        "server_limited": served["limited"],
-        "server_locked": served["locked"],
-        "server_windows": after["windows"],
         "per_client": {
             "calls": [c.calls for c in counts],
             "succeeded": ok.astype(int).tolist(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import resource
+import time
 from typing import Any, Literal, get_args
 
 from swalab.guard.baselines import Adaptive, Backoff, Naive, TokenBucket
@@ -27,23 +28,30 @@ PolicyName = Literal[
     "token_bucket",
     "sre_adaptive",
     "swa",
+    "swa_shared",
 ]
-#: Every policy a study can name (``swa`` is played once per λ).
+#: Every policy a study can name (``swa`` and ``swa_shared`` are played once per λ).
 POLICY_NAMES: tuple[PolicyName, ...] = get_args(PolicyName)
 
 
+#: The SWA guard alone, and the SWA guard whose clients pool one belief (one process).
+GUARDS = ("swa", "swa_shared")
+
+
 def label(name: str, lam: float | None) -> str:
-    """How results call a policy: its name, the guard's with its λ (``swa_lam1``)."""
-    return f"swa_lam{lam:g}" if name == "swa" else name
+    """How results call a policy: its name, a guard's with its λ (``swa_lam1``)."""
+    return f"{name}_lam{lam:g}" if name in GUARDS else name
 
 
 def make_policy(name: str, *, clients: int, server: ServerConfig, lam: float = 1.0) -> Policy:
     """The policy ``name`` for one of ``clients`` clients sharing ``server``'s key.
 
+    ``swa_shared`` is the SWA guard; its clients pool a belief when :func:`play` runs them.
+
     Raises:
         ValueError: An unknown name (the message lists the known ones).
     """
-    if name == "swa":
+    if name in GUARDS:
         locks = server.behaviour == "lockout"
         return SWAGuard(
             lam=lam,
@@ -81,9 +89,18 @@ def _group(per: dict[str, list[int]], members: range) -> dict[str, float]:
 
 
 def play(
-    name: str, lam: float | None, guarded: float, load: Load, server: ServerConfig
+    name: str,
+    lam: float | None,
+    guarded: float,
+    load: Load,
+    server: ServerConfig,
+    *,
+    simulated: bool = False,
 ) -> dict[str, Any]:
     """One run: ``guarded`` of the clients wear ``name`` (at ``lam``), the rest are naive.
+
+    ``simulated``: in simulated time (:func:`~swalab.guard.simulate.simulate_guard`: the
+    same policies, arrivals and limiter, no sockets) instead of on a live server.
 
     Returns:
         :func:`~swalab.guard.harness.run_guard`'s metrics; ``counters_agree`` (the server
@@ -98,7 +115,17 @@ def play(
     n = load.clients
     k = round(guarded * n)
     policy = make_policy(name, clients=n, server=server, lam=1.0 if lam is None else lam)
-    result = run_guard([policy] * k + [Naive()] * (n - k), load, server)
+    pooling = [name == "swa_shared"] * k + [False] * (n - k)
+    population = [policy] * k + [Naive()] * (n - k)
+    if simulated:
+        from swalab.guard.simulate import simulate_guard
+
+        start = time.perf_counter()
+        result = simulate_guard(population, load, server, pooling)
+        result |= {"wall_s": time.perf_counter() - start, "server_peak_rss_mib": math.nan}
+        result |= {"errors": 0, "first_errors": [], "server_windows": {}}
+    else:
+        result = run_guard(population, load, server, pooling)
     if result["errors"]:
         raise RuntimeError(
             f"{result['errors']} client call(s) failed on the transport, e.g. "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from swalab.guard.headers import Limits
+from swalab.guard.shared import PoolView
 
 S = TypeVar("S")
 
@@ -28,11 +29,14 @@ class Ready:
         now: Monotonic seconds.
         attempt: 0 for the first try of this call, k for its k-th retry.
         since: When this call was first ready (its deadline counts from here).
+        pool: What the guards of this process saw last window, when they share a belief
+            (:mod:`swalab.guard.shared`); ``None`` otherwise.
     """
 
     now: float
     attempt: int = 0
     since: float = math.nan
+    pool: PoolView | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,27 @@ class Drop:
     """Give the call up (the caller sees it fail without a request)."""
 
     reason: str
+
+
+@dataclass
+class Counts:
+    """What one client did (its transport or the simulator counts it).
+
+    Attributes:
+        calls: Requests the client asked for.
+        attempts: Requests that reached the server (retries included).
+        ok: Calls answered with something other than 429.
+        rejected: Attempts answered 429.
+        dropped: Calls given up.
+        waited_s: Seconds spent waiting on the policy.
+    """
+
+    calls: int = 0
+    attempts: int = 0
+    ok: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    waited_s: float = 0.0
 
 
 Action = Send | Wait | Drop

@@ -34,6 +34,12 @@ window clock; a ``Remaining`` of 0 holds every call to the next window (a sure r
 costs the client and the group alike, whatever λ). A ``Remaining`` above 0 is not read as
 the others' use: early in a window it says little, and extrapolating it made the guard
 swing between bursts and silence (measured; see docs/guard.md).
+
+Clients of one process may pool what they see (:mod:`swalab.guard.shared`). A guard shown
+the pool's last window believes the clients that sent or held a call back in it — scaled
+to the N sharing the key — contend for the next, and adds the symmetric equilibrium's
+calls (:meth:`SWAGuard.symmetric_response`) instead of its own best response to its own
+estimate: idle clients no longer count, so their share goes to those with calls waiting.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from dataclasses import dataclass, replace
 
 from swalab.envs.rate_limit_v0 import threshold
 from swalab.guard.policy import Action, Answered, Observation, Send, Wait, uniform
+from swalab.guard.shared import PoolView
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class GuardState:
         windows: Windows closed so far.
         deferred: Whether the rule held a call back in this window.
         credit: Calls it may still send in this window.
+        pool: The shared belief's last whole window, when the client pools one.
     """
 
     seed: int
@@ -74,6 +82,7 @@ class GuardState:
     windows: int
     deferred: bool = False
     credit: float = 0.0
+    pool: PoolView | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,27 @@ class SWAGuard:
         points = [min(max(p, 0.0), limit) for p in points if math.isfinite(p)]
         return max(points, key=lambda a: (self.utility(a, others, limit), -a))
 
+    def symmetric_response(self, contenders: float, limit: float) -> float:
+        """``a*`` with ``a* = BR((C − 1)·a*)``: the symmetric equilibrium of ``C`` contenders.
+
+        Each best-responds to the others playing as it does.
+
+        ``BR((C − 1)·a) − a`` is ``≥ 0`` at ``a = 0`` and ``≤ 0`` at the limit, so bisection
+        finds a point where it changes sign (one of them where the lockout's cliff makes
+        ``BR`` jump). Above the switch that is ``b/C`` (the contenders fill
+        the bucket and no more); at λ = 0 it is the herd's ``X = (1 + c)·b·(C − 1)/(c·C)``.
+        """
+        if contenders <= 1.0:
+            return self.best_response(0.0, limit)
+        low, high = 0.0, limit
+        for _ in range(60):
+            mid = (low + high) / 2
+            if self.best_response((contenders - 1.0) * mid, limit) > mid:
+                low = mid
+            else:
+                high = mid
+        return low
+
     def wants(self, state: GuardState) -> bool:
         """Whether a whole call's credit is left in this window."""
         if state.remaining is not None and state.remaining < 1:
@@ -181,12 +211,41 @@ class SWAGuard:
 
     # -- windows ----------------------------------------------------------------------
 
+    def _pooled(self, state: GuardState) -> tuple[float, float] | None:
+        """``(a*, others)`` from the shared belief's last window, or ``None`` without one.
+
+        The contenders are the pooled clients that sent or held a call back, scaled to the
+        N sharing the key, this client among them; when they sent more than their part of
+        the limit, ``a*`` is cut by as much (the next window's contenders are not quite the
+        last one's: calls arrive at clients that were idle).
+        """
+        pool, n = state.pool, self.clients
+        if pool is None or pool.contenders == 0 or pool.members == 0:
+            return None
+        contenders = max(1.0, pool.contenders * n / pool.members)
+        best = self.symmetric_response(contenders, state.limit)
+        part = state.limit * pool.members / n
+        if pool.sent > part:
+            best *= part / pool.sent
+        return best, (contenders - 1.0) * best
+
     def _close(self, state: GuardState, now: float) -> GuardState:
         """Fold the window that ended into the belief; open the one ``now`` is in."""
         if state.window_end == -math.inf:  # a random start spreads the clients' first calls
             best = self.best_response(state.others, state.limit)
             credit = uniform(state.seed, 1 << 40) * 2.0 * max(1.0, best)
             return replace(state, window_end=now + self.window_s, credit=credit)
+        skipped = max(1, math.ceil((now - state.window_end) / self.window_s))
+        pooled = self._pooled(state)
+        if pooled is not None:
+            # the share is the contenders': one that held no call back keeps at most one
+            # window's share, so idle clients hold no stock of calls to spend at once
+            best, others = pooled
+            if state.deferred:
+                credit = min(1.0 + best, state.credit + skipped * best)
+            else:
+                credit = min(state.credit, best)
+            return self._open(state, skipped, others, credit)
         n = self.clients
         if state.rejected > 0:  # shrunk towards none: one 429 in one call is weak evidence
             rho = min(state.rejected, state.sent) / (state.sent + 1)
@@ -196,9 +255,11 @@ class SWAGuard:
         else:  # nothing learnt: drift back to the others' fair share
             estimate = state.limit * (n - 1) / n
         others = (1 - self.alpha) * state.others + self.alpha * estimate
-        skipped = max(1, math.ceil((now - state.window_end) / self.window_s))
         best = self.best_response(others, state.limit)
-        credit = min(1.0 + best, state.credit + skipped * best)
+        return self._open(state, skipped, others, min(1.0 + best, state.credit + skipped * best))
+
+    def _open(self, state: GuardState, skipped: int, others: float, credit: float) -> GuardState:
+        """The window ``skipped`` windows on, with this belief and credit."""
         return replace(
             state,
             window_end=state.window_end + skipped * self.window_s,
@@ -215,6 +276,8 @@ class SWAGuard:
         """Send, wait for the next window, or note what the server said."""
         if isinstance(obs, Answered):
             return None, self._observe(state, obs)
+        if obs.pool is not None:
+            state = replace(state, pool=obs.pool)
         if obs.now < state.blocked_until:
             return Wait(state.blocked_until - obs.now), state
         if obs.now >= state.window_end:

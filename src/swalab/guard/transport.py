@@ -21,71 +21,18 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from swalab.guard.client import GuardedClient
 from swalab.guard.headers import parse_limits
-from swalab.guard.policy import Answered, Drop, Policy, Ready, Send, Wait, within
+from swalab.guard.policy import Counts, Drop, Policy, Wait
+from swalab.guard.shared import SharedBelief
 
 
 class Dropped(httpx.TransportError):
     """The policy gave the call up before its deadline (no request was made for it)."""
-
-
-@dataclass
-class Counts:
-    """What one transport did.
-
-    Attributes:
-        calls: Requests the client asked for.
-        attempts: Requests that reached the server (retries included).
-        ok: Calls answered with something other than 429.
-        rejected: Attempts answered 429.
-        dropped: Calls given up.
-        waited_s: Seconds spent waiting on the policy.
-    """
-
-    calls: int = 0
-    attempts: int = 0
-    ok: int = 0
-    rejected: int = 0
-    dropped: int = 0
-    waited_s: float = 0.0
-
-
-class _Guarded:
-    """The policy loop shared by the sync and async transports."""
-
-    def __init__(self, policy: Policy, seed: int, deadline_s: float) -> None:
-        if not deadline_s > 0:
-            raise ValueError(f"deadline_s={deadline_s!r} is out of range: must be > 0 seconds")
-        self.policy = policy
-        self.state = policy.initial(seed)
-        self.deadline_s = deadline_s
-        self.counts = Counts()
-
-    def ready(self, now: float, attempt: int, since: float) -> Send | Wait | Drop:
-        obs = Ready(now, attempt, since)
-        action, self.state = self.policy.decide(self.state, obs)
-        if action is None:
-            raise TypeError(f"policy {self.policy.name!r} gave no action for {obs!r}")
-        return within(action, obs, self.deadline_s)
-
-    def answered(self, now: float, response: httpx.Response, attempt: int) -> None:
-        obs = Answered(now, response.status_code, parse_limits(response.headers), attempt)
-        _, self.state = self.policy.decide(self.state, obs)
-        self.counts.attempts += 1
-        if response.status_code == 429:
-            self.counts.rejected += 1
-
-    def drop(self, action: Drop) -> Dropped:
-        self.counts.dropped += 1
-        return Dropped(f"{self.policy.name}: {action.reason}")
-
-    def done(self) -> None:
-        self.counts.ok += 1
 
 
 class GuardTransport(httpx.BaseTransport):
@@ -96,6 +43,9 @@ class GuardTransport(httpx.BaseTransport):
         seed: This client's seed (its draws).
         deadline_s: A call not answered with a non-429 by then is dropped.
         inner: The transport that sends (default ``httpx.HTTPTransport()``).
+        shared: A belief pooled with the other clients of this process that pass the same
+            one (:class:`~swalab.guard.shared.SharedBelief`); the policy sees it in
+            :class:`~swalab.guard.policy.Ready`.
     """
 
     def __init__(
@@ -105,8 +55,9 @@ class GuardTransport(httpx.BaseTransport):
         seed: int = 0,
         deadline_s: float = math.inf,
         inner: httpx.BaseTransport | None = None,
+        shared: SharedBelief | None = None,
     ) -> None:
-        self.guard = _Guarded(policy, seed, deadline_s)
+        self.guard = GuardedClient(policy, seed, deadline_s, shared)
         self.inner = inner if inner is not None else httpx.HTTPTransport()
 
     @property
@@ -117,25 +68,20 @@ class GuardTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Wait, send, retry 429s, as the policy says."""
         g = self.guard
-        g.counts.calls += 1
-        since = time.monotonic()
-        attempt = 0
+        g.begin(time.monotonic())
         while True:
-            action = g.ready(time.monotonic(), attempt, since)
+            action = g.ready(time.monotonic())
             if isinstance(action, Drop):
-                raise g.drop(action)
+                raise Dropped(f"{g.policy.name}: {action.reason}")
             if isinstance(action, Wait):
                 time.sleep(max(0.0, action.seconds))
                 g.counts.waited_s += max(0.0, action.seconds)
                 continue
             response = self.inner.handle_request(request)
-            g.answered(time.monotonic(), response, attempt)
-            if response.status_code != 429:
-                g.done()
+            if g.answered(time.monotonic(), response.status_code, parse_limits(response.headers)):
                 return response
             response.read()
             response.close()
-            attempt += 1
 
     def close(self) -> None:
         """Close the inner transport."""
@@ -152,9 +98,10 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
         seed: int = 0,
         deadline_s: float = math.inf,
         inner: httpx.AsyncBaseTransport | None = None,
+        shared: SharedBelief | None = None,
     ) -> None:
         """See :class:`GuardTransport`."""
-        self.guard = _Guarded(policy, seed, deadline_s)
+        self.guard = GuardedClient(policy, seed, deadline_s, shared)
         self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
 
     @property
@@ -165,25 +112,20 @@ class AsyncGuardTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait, send, retry 429s, as the policy says."""
         g = self.guard
-        g.counts.calls += 1
-        since = time.monotonic()
-        attempt = 0
+        g.begin(time.monotonic())
         while True:
-            action = g.ready(time.monotonic(), attempt, since)
+            action = g.ready(time.monotonic())
             if isinstance(action, Drop):
-                raise g.drop(action)
+                raise Dropped(f"{g.policy.name}: {action.reason}")
             if isinstance(action, Wait):
                 await asyncio.sleep(max(0.0, action.seconds))
                 g.counts.waited_s += max(0.0, action.seconds)
                 continue
             response = await self.inner.handle_async_request(request)
-            g.answered(time.monotonic(), response, attempt)
-            if response.status_code != 429:
-                g.done()
+            if g.answered(time.monotonic(), response.status_code, parse_limits(response.headers)):
                 return response
             await response.aread()
             await response.aclose()
-            attempt += 1
 
     async def aclose(self) -> None:
         """Close the inner transport."""

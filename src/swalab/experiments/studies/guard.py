@@ -4,10 +4,14 @@ A cell is one policy × number of clients × server behaviour × share of client
 policy × seed: one measured run on a fresh uvicorn limit server
 (:func:`swalab.guard.lineup.play`). Cells run in the driver, one after another — a
 server's windows are wall-clock time and must not share the machine with other work — and
-each is stored as it ends, so an interrupted study resumes at the run it was in. The report
+each is stored as it ends, so an interrupted study resumes at the run it was in. With
+``clock: simulated`` the same runs are played as discrete events
+(:mod:`swalab.guard.simulate`) on the workers, in parallel: a study of many seeds or
+settings in minutes, to tune a policy before measuring it live. The report
 pools the seeds of each (behaviour, N, policy, share) into means with bootstrap intervals.
 
-The SWA guard (``swa``) is played once per ``lam``; a share ``guarded`` below 1 (the rest
+The SWA guard (``swa``; ``swa_shared``: its clients pool one belief) is played once per
+``lam``; a share ``guarded`` below 1 (the rest
 of the clients retry at once) is played for the policies in ``mixed_policies`` only, since
 a study of how every baseline fares among naive callers multiplies its length.
 """
@@ -26,7 +30,7 @@ from swalab.experiments.cells import Cell, CellResult, Task, digest
 from swalab.experiments.config import MANY, ConfigError, ExecutorConfig, StudyConfig
 from swalab.experiments.kinds import OnStep
 from swalab.experiments.limits import Work
-from swalab.guard.lineup import POLICY_NAMES, PolicyName, label, play
+from swalab.guard.lineup import GUARDS, POLICY_NAMES, PolicyName, label, play
 from swalab.guard.server import Behaviour
 
 #: Hours of live traffic one study may take (each cell: its arrivals, deadline, start-up).
@@ -54,7 +58,9 @@ class GuardConfig(StudyConfig):
         description=f"Client policies: {', '.join(POLICY_NAMES)}.",
     )
     lam: list[UnitFloat] = Field(
-        default_factory=lambda: [0.0, 1.0], min_length=1, description="swa: one run per λ."
+        default_factory=lambda: [0.0, 1.0],
+        min_length=1,
+        description="swa, swa_shared: one run per λ.",
     )
     clients: list[Annotated[int, Field(ge=1, le=5000)]] = Field(
         default_factory=lambda: [10, 100, 1000], min_length=1, description="Numbers of clients N."
@@ -87,6 +93,11 @@ class GuardConfig(StudyConfig):
     )
     lockout_after: int = Field(2, ge=1, le=1000, description="lockout: abusive windows to lock.")
     lockout_windows: int = Field(3, ge=1, le=1000, description="lockout: windows a lock lasts.")
+    clock: Literal["live", "simulated"] = Field(
+        "live",
+        description="live (a uvicorn server, real connections, wall-clock time) or simulated "
+        "(the same policies, arrivals and limiter as discrete events: seconds, not hours).",
+    )
 
     @field_validator("policies", "mixed_policies", "lam", "clients", "behaviours", "guarded")
     @classmethod
@@ -107,7 +118,7 @@ class GuardConfig(StudyConfig):
             for name in self.policies:
                 if share < 1 and (name not in self.mixed_policies or name == "naive"):
                     continue
-                for lam in self.lam if name == "swa" else [None]:
+                for lam in self.lam if name in GUARDS else [None]:
                     variants.append((name, lam, share))
         return [
             {
@@ -172,15 +183,21 @@ class Guard:
     }
 
     def plan(self, config: GuardConfig, source: str) -> list[Cell]:
-        """One cell per run (:meth:`GuardConfig.runs`); the extra must be installed."""
+        """One cell per run (:meth:`GuardConfig.runs`); a live one needs the extra.
+
+        A simulated run's name holds its clock; a live one's does not (the field came
+        later: stores written before it keep their names).
+        """
         import importlib.util
 
         missing = [m for m in ("httpx", "uvicorn") if importlib.util.find_spec(m) is None]
-        if missing:
+        if missing and config.clock == "live":
             raise ConfigError(
                 f"{source}: kind 'guard' needs {', '.join(missing)}: pip install 'swalab[guard]'"
             )
         settings = {k: getattr(config, k) for k in _SETTINGS}
+        if config.clock != "live":
+            settings["clock"] = config.clock
         cells = []
         for run in config.runs():
             narrowed = config.model_copy(
@@ -201,7 +218,7 @@ class Guard:
         """A cell per run, each taking its arrivals, deadline and start-up in wall time."""
         runs = len(config.runs())
         hours = runs * config.cell_seconds() / 3600
-        if hours > MAX_GUARD_HOURS and not config.executor.force:
+        if config.clock == "live" and hours > MAX_GUARD_HOURS and not config.executor.force:
             raise ConfigError(
                 f"policies × lam × clients × behaviours × guarded × seeds: {runs} runs of "
                 f"about {config.cell_seconds():.0f} s, {hours:.3g} hours of live traffic; at "
@@ -217,8 +234,8 @@ class Guard:
         )
 
     def tasks(self, cells: list[Cell], executor: ExecutorConfig) -> list[Task]:
-        """Each run alone in the driver."""
-        return [Task("driver", (c,)) for c in cells]
+        """Live runs alone in the driver, one after another; simulated ones on workers."""
+        return [Task("engine" if c.config.clock == "simulated" else "driver", (c,)) for c in cells]
 
     def run(self, task: Task, model: Any = None, on_step: OnStep | None = None) -> list[CellResult]:
         """Play each cell's run and store its row and its clients' counts."""
@@ -245,7 +262,8 @@ class Guard:
                 deadline_s=c.deadline_s,
                 seed=a["seed"],
             )
-            result = play(a["policy"], a["lam"], a["guarded"], load, server)
+            simulated = c.clock == "simulated"
+            result = play(a["policy"], a["lam"], a["guarded"], load, server, simulated=simulated)
             per = result.pop("per_client")
             keys = {
                 "behaviour": a["behaviour"],
