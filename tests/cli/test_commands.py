@@ -203,6 +203,21 @@ def test_bench_guard_json_has_every_policy_and_agreeing_counters(capsys, tmp_pat
     assert code == 0 and json.loads(again)["results"] == data["results"]
 
 
+def test_bench_guard_on_the_simulated_clock(capsys, tmp_path):
+    args = ("bench", "guard", "--clients", "20", "--policy", "naive,swa_shared", "--lam", "1")
+    args += ("--behaviour", "lockout", "--seeds", "2", "--duration", "2", "--clock", "simulated")
+    code, out, _ = run(capsys, *args, "--out", str(tmp_path / "s"), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [(r["policy"], r["seeds"]) for r in data["results"]] == [
+        ("naive", 2),
+        ("swa_shared_lam1", 2),
+    ]
+    naive, shared = data["results"]
+    assert naive["locked_runs"] == 2 and shared["locked_runs"] == 0
+    assert all(r["counters_agree"] for r in data["results"])
+
+
 def test_bench_guard_names_a_bad_behaviour(capsys):
     code, _, err = run(capsys, "bench", "guard", "--behaviour", "loud", "--json")
     assert code != 0 and "loud" in err and "behaviour" in err

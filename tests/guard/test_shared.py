@@ -68,3 +68,24 @@ def test_transports_tally_what_their_policies_do():
             client.get("http://limit.test/x", headers={"x-client": name})
     view = pool.view(time.monotonic() + 1e6)
     assert view == PoolView(view.window, sent=4, rejected=2, contenders=2, members=2)
+
+
+def test_room_is_the_last_remaining_heard_less_the_sends_since():
+    pool = SharedBelief(window_s=1.0)
+    me = pool.join()
+    pool.align(1.0)  # the server's windows end at whole seconds
+    assert pool.view(0.5) is None  # counting starts here: no whole window yet
+    assert pool.view(1.0) == PoolView(0, sent=0, rejected=0, contenders=0, members=1)
+    pool.note(me, 1.1, "sent")
+    pool.heard(1.2, 5, window_end=2.0)
+    pool.note(me, 1.3, "sent")
+    pool.heard(1.4, 7, window_end=2.0)  # answered before the 1.3 send reached it: kept at 4
+    pool.note(me, 1.5, "deferred")
+    assert pool.view(1.6).room == 4
+    assert pool.view(2.0) == PoolView(1, sent=2, rejected=0, contenders=1, members=1)
+    pool.heard(2.05, 0, window_end=2.0)  # late news of the window that ended: ignored
+    assert pool.view(2.1).room is None
+    pool.heard(2.2, 3, window_end=3.0)
+    pool.note(me, 2.3, "sent")
+    assert pool.view(2.4).room == 2
+    assert pool.view(3.0).room is None  # a new window: nothing heard in it yet

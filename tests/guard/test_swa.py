@@ -192,3 +192,16 @@ def test_a_pooled_guard_gives_the_share_to_the_clients_with_calls():
     # they sent twice their part of the limit: the share is halved
     over = guard.decide(waiting, Ready(1.0, pool=replace(pool, sent=200)))[1]
     assert over.credit == pytest.approx(0.3 + 1.25 - 1.0)
+
+
+def test_a_pooled_guard_holds_calls_the_pool_says_will_fail():
+    from dataclasses import replace
+
+    from swalab.guard import PoolView
+
+    guard = SWAGuard(lam=0.0, limit=100, window_s=1.0, clients=10)
+    state = replace(guard.decide(guard.initial(0), Ready(0.0))[1], credit=5.0)
+    full = PoolView(window=-1, sent=0, rejected=0, contenders=0, members=10, room=0.0)
+    assert isinstance(guard.decide(state, Ready(0.5, pool=full))[0], Wait)
+    assert guard.decide(state, Ready(0.5, pool=replace(full, room=3.0)))[0] == Send()
+    assert guard.decide(state, Ready(0.5, pool=replace(full, room=None)))[0] == Send()

@@ -70,6 +70,8 @@ class GuardedClient:
         self.counts.attempts += 1
         if self.shared is not None and limits.reset is not None:
             self.shared.align(now + limits.reset)
+            if limits.remaining is not None:
+                self.shared.heard(now, limits.remaining, now + limits.reset)
         if status != 429:
             self.counts.ok += 1
             return True

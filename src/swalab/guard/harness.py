@@ -124,6 +124,22 @@ async def _client(
     return transport.counts, latencies
 
 
+def roster(
+    policies: Policy | Sequence[Policy], pooling: Sequence[bool] | bool, clients: int
+) -> tuple[list[Policy], list[bool]]:
+    """Each client's policy and whether it pools its belief (one value: all alike).
+
+    Raises:
+        ValueError: A list without one entry per client.
+    """
+    chosen = list(policies) if isinstance(policies, Sequence) else [policies] * clients
+    pools = [pooling] * clients if isinstance(pooling, bool) else list(pooling)
+    for name, given in (("policies", chosen), ("pooling", pools)):
+        if len(given) != clients:
+            raise ValueError(f"{name} has {len(given)} entries: must have one per client")
+    return chosen, pools
+
+
 def run_guard(
     policies: Policy | Sequence[Policy],
     load: Load,
@@ -145,12 +161,7 @@ def run_guard(
         ``wasted_per_success``, ``drop_share``, and ``per_client`` arrays for who-pays
         analyses.
     """
-    chosen = list(policies) if isinstance(policies, Sequence) else [policies] * load.clients
-    if len(chosen) != load.clients:
-        raise ValueError(f"policies has {len(chosen)} entries: must have one per client")
-    pools = [pooling] * load.clients if isinstance(pooling, bool) else list(pooling)
-    if len(pools) != load.clients:
-        raise ValueError(f"pooling has {len(pools)} entries: must have one per client")
+    chosen, pools = roster(policies, pooling, load.clients)
     shared = SharedBelief(server.window_s) if any(pools) else None
     schedule = [arrivals(load, server, i) for i in range(load.clients)]
 

@@ -11,14 +11,17 @@ tally is mutable, and it is guarded by a lock, so threads and asyncio tasks may 
 
 What the SWA guard makes of it (:meth:`swalab.guard.swa.SWAGuard.symmetric_response`): the
 clients that sent or held a call back last window are the ones contending for the next;
-each plays the best response to the others playing as it does.
+each plays the best response to the others playing as it does. The tally also keeps the
+room left in the window under way (the last ``Remaining`` a pooled client heard, less the
+pooled sends since), and a guard holds a call it says will be refused. Windows follow the
+server's clock once a ``Reset`` header has shown where they end.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Event = Literal["sent", "deferred", "rejected"]
@@ -35,6 +38,9 @@ class PoolView:
         rejected: Of those, the ones answered 429.
         contenders: Guards that sent or held a call back in it.
         members: Guards pooling.
+        room: Calls the server can still admit in the window now under way: the last
+            ``Remaining`` a pooled client heard in it, less the pooled calls sent since;
+            ``None`` until an answer in this window said.
     """
 
     window: int
@@ -42,6 +48,7 @@ class PoolView:
     rejected: int
     contenders: int
     members: int
+    room: float | None = None
 
 
 class SharedBelief:
@@ -63,6 +70,7 @@ class SharedBelief:
         self._contenders: set[int] = set()
         self._last: PoolView | None = None
         self._phase: float | None = None
+        self._room: float | None = None
 
     def join(self) -> int:
         """A new member's number (each guard that pools joins once)."""
@@ -101,7 +109,7 @@ class SharedBelief:
         else:  # whole windows passed with nothing seen
             self._last = PoolView(k - 1, 0, 0, 0, self._members)
         self._window, self._sent, self._rejected = k, 0, 0
-        self._contenders = set()
+        self._contenders, self._room = set(), None
 
     def note(self, member: int, now: float, event: Event) -> None:
         """Count what ``member`` did at ``now``."""
@@ -110,11 +118,32 @@ class SharedBelief:
             if event == "rejected":
                 self._rejected += 1
                 return
-            self._sent += event == "sent"
+            if event == "sent":
+                self._sent += 1
+                if self._room is not None:
+                    self._room -= 1
             self._contenders.add(member)
 
-    def view(self, now: float) -> PoolView | None:
-        """The last whole window before ``now`` (``None`` until one has passed)."""
+    def heard(self, now: float, remaining: float, window_end: float) -> None:
+        """Note an answer at ``now``: ``remaining`` calls left in the window ending then.
+
+        An answer about a window already over is ignored.
+        """
         with self._lock:
             self._roll(now)
-            return self._last
+            if self._phase is None or self._window is None:
+                return
+            answered = round((window_end - self._phase) / self.window_s) - 1
+            if answered == self._window:
+                self._room = remaining if self._room is None else min(self._room, remaining)
+
+    def view(self, now: float) -> PoolView | None:
+        """The last whole window before ``now``, with the room in this one.
+
+        ``None`` until a whole window has passed.
+        """
+        with self._lock:
+            self._roll(now)
+            if self._last is None:
+                return None
+            return replace(self._last, room=self._room)

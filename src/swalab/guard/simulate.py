@@ -7,9 +7,9 @@ server's own limiter and headers (:class:`~swalab.envs.rate_limit_live.Limiter`,
 :meth:`~swalab.guard.server.LimitApp.headers`) and the same client loop — one call at a
 time in arrival order, 429s retried as the policy says, a call dropped ``deadline_s`` after
 it arrived — run as discrete events: a request reaches the server ``rtt_s/2`` after it is
-sent and its answer comes back ``rtt_s/2`` later. What it leaves out is what a live run
-adds: the event loop's and the server's own delays under load. ``tests/guard`` checks it
-against live runs.
+sent, waits its turn at a server that answers one request at a time, and comes back
+``rtt_s/2`` later. What it leaves out is the jitter a live run adds: the event loops'
+scheduling under load, sleeps that overrun. ``tests/guard`` checks it against live runs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from swalab.envs.rate_limit_live import Limiter
 from swalab.guard.client import GuardedClient
-from swalab.guard.harness import Load, arrivals, summarize
+from swalab.guard.harness import Load, arrivals, roster, summarize
 from swalab.guard.headers import Limits, parse_limits
 from swalab.guard.policy import Drop, Policy, Send
 from swalab.guard.server import LimitApp, ServerConfig
@@ -68,11 +68,7 @@ def simulate_guard(
         ValueError: A policy or pooling list of the wrong length, or a negative time.
     """
     n = load.clients
-    chosen = list(policies) if isinstance(policies, Sequence) else [policies] * n
-    pools = [pooling] * n if isinstance(pooling, bool) else list(pooling)
-    for name, given in (("policies", chosen), ("pooling", pools)):
-        if len(given) != n:
-            raise ValueError(f"{name} has {len(given)} entries: must have one per client")
+    chosen, pools = roster(policies, pooling, n)
     for name, value, ok in (
         ("rtt_s", rtt_s, rtt_s >= 0),
         ("service_s", service_s, service_s >= 0),

@@ -39,7 +39,9 @@ Clients of one process may pool what they see (:mod:`swalab.guard.shared`). A gu
 the pool's last window believes the clients that sent or held a call back in it — scaled
 to the N sharing the key — contend for the next, and adds the symmetric equilibrium's
 calls (:meth:`SWAGuard.symmetric_response`) instead of its own best response to its own
-estimate: idle clients no longer count, so their share goes to those with calls waiting.
+estimate: idle clients no longer count, so their share goes to those with calls waiting;
+and a call the pool's room for this window says will be refused is held, as one after
+``Remaining: 0`` is.
 """
 
 from __future__ import annotations
@@ -207,6 +209,8 @@ class SWAGuard:
         """Whether a whole call's credit is left in this window."""
         if state.remaining is not None and state.remaining < 1:
             return False  # the server says the bucket is empty: a sure loss, for all alike
+        if state.pool is not None and state.pool.room is not None and state.pool.room < 1:
+            return False  # so say the pooled clients' answers, less their sends since
         return state.credit >= 1.0 - 1e-9
 
     # -- windows ----------------------------------------------------------------------
