@@ -191,8 +191,8 @@ class SWAGuard:
 
         ``BR((C − 1)·a) − a`` is ``≥ 0`` at ``a = 0`` and ``≤ 0`` at the limit, so bisection
         finds a point where it changes sign (one of them where the lockout's cliff makes
-        ``BR`` jump). Above the switch that is ``b/C`` (the contenders fill
-        the bucket and no more); at λ = 0 it is the herd's ``X = (1 + c)·b·(C − 1)/(c·C)``.
+        ``BR`` jump). Above the switch that is ``b/C`` (the contenders fill the bucket and no
+        more); at λ = 0 it is the herd's ``X = (1 + c)·b·(C − 1)/(c·C)``.
         """
         if contenders <= 1.0:
             return self.best_response(0.0, limit)
