@@ -196,3 +196,8 @@ def test_runs_are_stored_a_failed_run_is_not_and_a_rerun_completes_it(tmp_path, 
         mine = [c for c in clients if c["policy"] == r["policy"]]
         assert sum(c["succeeded"] for c in mine) == r["succeeded"]
         assert sum(c["rejected"] for c in mine) == r["rejected"]
+
+
+def test_an_unknown_clock_is_named():
+    with pytest.raises(ConfigError, match='clock="sundial"'):
+        _config(clock="sundial")

@@ -403,11 +403,13 @@ def _guard(root: Path, config: Any, fig_dir: Path | None) -> Analysis:
         "admits) and the share of attempts answered 429, against the number of clients; bars: "
         "the seeds' 95 % bootstrap intervals; a hollow marker: the key was locked out in a seed."
     )
-    settings = {k: getattr(config, k) for k in ("limit", "window_s", "demand", "duration_s")}
+    settings = {
+        k: getattr(config, k) for k in ("limit", "window_s", "demand", "duration_s", "deadline_s")
+    }
     files = _draw(fig_dir, lambda d: plot_guard(full, d)) if full else []
     return Analysis(
         kind="guard",
-        summary={"results": full, "mixed": mixed, **settings, "deadline_s": config.deadline_s},
+        summary={"results": full, "mixed": mixed, **settings},
         rows=rows,
         figures=[("Goodput and 429s against N", caption, files)],
         text=f"Each run: Poisson calls at {config.demand:g}× a limit of {config.limit} calls a "

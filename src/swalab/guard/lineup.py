@@ -123,17 +123,16 @@ def play(
         start = time.perf_counter()
         result = simulate_guard(population, load, server, pooling)
         result |= {"wall_s": time.perf_counter() - start, "server_peak_rss_mib": math.nan}
-        result |= {"errors": 0, "first_errors": [], "server_windows": {}}
+        result["errors"] = 0
     else:
         result = run_guard(population, load, server, pooling)
-    if result["errors"]:
-        raise RuntimeError(
-            f"{result['errors']} client call(s) failed on the transport, e.g. "
-            f"{result['first_errors'][0]}"
-        )
-    per = result.pop("per_client")
-    result.pop("first_errors")
-    result.pop("server_windows")
+        if result["errors"]:
+            raise RuntimeError(
+                f"{result['errors']} client call(s) failed on the transport, e.g. "
+                f"{result['first_errors'][0]}"
+            )
+        del result["first_errors"], result["server_windows"]
+    per = result["per_client"]
     agree = result["server_ok"] == result["succeeded"] and result["rejected"] == (
         result["server_limited"] + result["server_locked"]
     )
@@ -143,5 +142,4 @@ def play(
         | {f"guarded_{key}": v for key, v in _group(per, range(k)).items()}
         | {f"naive_{key}": v for key, v in _group(per, range(k, n)).items()}
         | {"client_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        | {"per_client": per}
     )
