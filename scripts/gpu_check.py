@@ -74,13 +74,19 @@ def _model(args: argparse.Namespace) -> tuple[object, str]:
     if weights == "embedded":
         from swalab.llm.backends.transformers_hf import TransformersModel
 
-        lm = TransformersModel(device=args.device, batch_size=args.batch_size)
+        lm = TransformersModel(
+            device=args.device, batch_size=args.batch_size, attention=args.attention
+        )
         return lm, "Gemma 3 270M, the embedded weights (GGUF dequantised by transformers)"
     from swalab.llm.backends.untrained import untrained_model
 
     tokenizer = TOKENIZER if TOKENIZER.exists() else None
     lm = untrained_model(
-        args.shape, tokenizer=tokenizer, device=args.device, batch_size=args.batch_size
+        args.shape,
+        tokenizer=tokenizer,
+        device=args.device,
+        batch_size=args.batch_size,
+        attention=args.attention,
     )
     params = sum(p.numel() for p in lm.model.parameters()) / 1e6
     words = (
@@ -104,7 +110,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu: a dry run")
     parser.add_argument("--weights", choices=("auto", "embedded", "untrained"), default="auto")
     parser.add_argument("--shape", default="gemma-3-270m", help="untrained: gemma-3-270m, tiny")
-    parser.add_argument("--batch-size", type=int, default=256, help="prompts per padded batch")
+    parser.add_argument("--batch-size", type=int, default=256, help="prompts per batch")
+    parser.add_argument(
+        "--attention",
+        choices=("auto", "cascade", "padded"),
+        default="auto",
+        help="cascade: the shared prefix evaluated and kept once; padded: transformers' own",
+    )
     parser.add_argument("--reference-sample", type=int, default=10)
     parser.add_argument("--budget-s", type=float, default=270.0, help="skip N's past this")
     parser.add_argument("--json", type=Path, help="also write the result here")

@@ -232,3 +232,34 @@ def test_bench_guard_without_its_extra_names_it(capsys, monkeypatch):
     )
     code, _, err = run(capsys, "bench", "guard", "--clients", "2", "--json")
     assert code != 0 and "kind 'guard' needs httpx: pip install 'swalab[guard]'" in err
+
+
+def test_bench_llm_passes_backend_options_and_keeps_old_hashes(capsys, monkeypatch):
+    import swalab.experiments.studies.bench as bench
+
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        row = {"agents": 5, "swalab_decisions_per_s": 2.0, "reference_decisions_per_s": 1.0}
+        return {"model": "m", **row, "ratio": 2.0, "rows": [row], "machine": {}}
+
+    monkeypatch.setattr(bench, "llm_scale_benchmark", fake)
+    args = ("bench", "llm", "--backend", "transformers", "--agents", "5", "--json")
+    code, out, err = run(capsys, *args, "--option", "dtype=bfloat16", "--option", "batch_size=64")
+    assert code == 0, err
+    assert seen["dtype"] == "bfloat16" and seen["batch_size"] == 64
+    assert json.loads(out)["ratio"] == 2.0
+    # A bench without options hashes as it did before backend options existed.
+    plain = bench.BenchConfig(benchmark="llm", backend="transformers")
+    tuned = bench.BenchConfig(benchmark="llm", backend="transformers", options={"dtype": "x"})
+    keys = [bench.Bench().plan(c, "test")[0].key for c in (plain, tuned)]
+    data = {"kind": "bench", **bench.payload(plain, bench.NOT_HASHED)}
+    del data["options"]
+    assert keys[0] == bench.digest(data) and keys[1] != keys[0]
+
+
+@pytest.mark.parametrize("bad", ["dtype", "=bfloat16", "dtype=[1, 2]"])
+def test_bench_llm_names_a_bad_option(capsys, bad):
+    code, _, err = run(capsys, "bench", "llm", "--agents", "5", "--option", bad, "--json")
+    assert code == 2 and "--option" in err and bad.split("=")[0] in err

@@ -89,3 +89,22 @@ def test_restricted_valid_set_is_the_whole_vocabularys(hf):
         }
         assert {int(lit.ids[j]) for j in lit.valid(text)} == brute, text
     assert lit.complete("[4.5, 10, 0.25]") and not lit.complete("[4.5, 10")
+
+
+def test_bfloat16_unpacks_the_gguf_and_keys_the_cache_apart():
+    """bfloat16 loads the GGUF as dense weights (packed blocks are multiplied in float32)
+    and says so in the identity, so its answers never mix with float32's in the cache."""
+    import json
+
+    import torch
+
+    from swalab.llm.backends.transformers_hf import TransformersModel
+
+    smol = TransformersModel("smollm2-135m-instruct", dtype="bfloat16", device="cpu")
+    layer = smol.model.model.layers[0].self_attn.q_proj
+    assert type(layer) is torch.nn.Linear and layer.weight.dtype == torch.bfloat16
+    assert json.loads(smol.identity.settings) == {"chat": True, "dtype": "bfloat16"}
+    assert smol.net is not None  # a Llama: cascade decoding
+    fmt = NumberList(k=7, x_max=10)
+    out = smol.generate(prompts(3), constraint=fmt, temperature=0.7, seed=[1, 2, 3])
+    assert all(c.ok and re.fullmatch(fmt.regex(), c.text) for c in out), out

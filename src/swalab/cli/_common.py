@@ -58,6 +58,24 @@ def numbers(flag: str, text: str) -> list[float]:
     return out
 
 
+def options(flag: str, items: list[str] | None) -> dict[str, Any] | None:
+    """Parse ``KEY=VALUE`` items (values read as YAML scalars: numbers, booleans, text)."""
+    import yaml
+
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag}={item!r} is not KEY=VALUE")
+        value = yaml.safe_load(text) if text.strip() else ""
+        if not isinstance(value, str | int | float | bool):
+            raise UserError(f"{flag}: {key}={text!r} must be a number, a boolean or text")
+        out[key.strip()] = value
+    return out
+
+
 def integers(flag: str, text: str) -> list[int]:
     """Parse a comma-separated list of whole numbers."""
     out = []

@@ -16,6 +16,7 @@ from swalab.cli._common import (
     fail_on,
     integers,
     numbers,
+    options,
     run_study,
     show_progress,
     stamp,
@@ -488,6 +489,10 @@ def bench_llm(
         int,
         Opt("--cells", help="With --agents: cells of a β sweep sharing each call (1)."),
     ] = 1,
+    option: Annotated[
+        list[str] | None,
+        Opt("--option", help="Backend option KEY=VALUE (repeatable), e.g. dtype=bfloat16."),
+    ] = None,
     out: Annotated[str | None, Opt("--out", help="Output directory.")] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -495,7 +500,8 @@ def bench_llm(
 
     With `--agents`, one episode per N (per cell with `--cells`): decisions/s beside the
     reference (asked on a sample of 10 agents above N = 10), tokens/s, prompt tokens
-    evaluated, shared and naive, peak RSS.
+    evaluated, shared and naive, peak RSS. `--option` passes settings to the backend
+    (transformers: `dtype=bfloat16`, `attention=padded`, `batch_size=512`).
     """
     settings = {
         "benchmark": ("", "llm"),
@@ -505,6 +511,7 @@ def bench_llm(
         "agents": ("--agents", None if agents is None else numbers("--agents", agents)),
         "steps": ("--steps", steps),
         "cells": ("--cells", cells),
+        "options": ("--option", options("--option", option)),
     }
     result = _bench(settings, out, as_json)
     if as_json:

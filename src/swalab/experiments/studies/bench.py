@@ -246,6 +246,10 @@ class BenchConfig(StudyConfig):
         description="llm with agents: cells of a sweep over β played together, one call per "
         "step for all (as a sweep's cells share it).",
     )
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="llm: backend options, e.g. {dtype: bfloat16} on transformers.",
+    )
 
 
 def measure(config: BenchConfig) -> dict[str, Any]:
@@ -254,6 +258,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         return engine_benchmark(quick=config.quick, steps=config.steps)
     if config.benchmark == "phase":
         return phase_benchmark(seeds=config.seeds, steps=config.steps or 100)
+    backend_options: dict[str, Any] = dict(config.options)
     if config.agents:
         return llm_scale_benchmark(
             agents=config.agents,
@@ -261,8 +266,11 @@ def measure(config: BenchConfig) -> dict[str, Any]:
             cells=config.cells,
             backend=config.backend,
             model=config.model,
+            **backend_options,
         )
-    return llm_benchmark(quick=config.quick, backend=config.backend, model=config.model)
+    return llm_benchmark(
+        quick=config.quick, backend=config.backend, model=config.model, **backend_options
+    )
 
 
 class Bench:
@@ -283,6 +291,8 @@ class Bench:
             except (ImportError, ValueError) as exc:
                 raise ConfigError(f"{source}: backend={config.backend!r}: {exc}") from None
         data = {"kind": self.name, **payload(config, NOT_HASHED)}
+        if not config.options:  # hashes from before backend options stay valid
+            del data["options"]
         return [Cell(key=digest(data), config=config, assignment={"benchmark": config.benchmark})]
 
     def work(self, config: BenchConfig) -> Work:

@@ -98,8 +98,9 @@ def untrained_model(
     tokenizer: str | Path | None = None,
     device: str = "auto",
     dtype: str | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     seed: int = 0,
+    attention: str = "auto",
 ) -> TransformersModel:
     """Gemma 3's architecture in ``shape`` (:data:`SHAPES`) with random weights.
 
@@ -108,8 +109,9 @@ def untrained_model(
         tokenizer: A ``tokenizer.json[.gz]`` (Gemma 3's); ``None``: byte-level.
         device: ``cpu``, ``cuda`` or ``auto``.
         dtype: Torch dtype name (default float32 on CPU, bfloat16 on GPU).
-        batch_size: Prompts per padded batch.
+        batch_size: Prompts per batch (default: the backend's).
         seed: Seed of the random weights.
+        attention: ``auto``, ``cascade`` or ``padded`` (see :class:`TransformersModel`).
 
     Raises:
         ValueError: For an unknown shape, or a tokenizer larger than the shape's vocabulary.
@@ -142,4 +144,5 @@ def untrained_model(
         revision=f"seed-{seed}",
         device=device,
         batch_size=batch_size,
+        attention=attention,
     )
