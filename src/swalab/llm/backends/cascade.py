@@ -40,6 +40,15 @@ def supports(lm: Any) -> bool:
     return getattr(cfg, "model_type", None) in ARCHITECTURES
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -134,9 +143,7 @@ class CascadeNet:
         kept, old = 0, None
         if self._resident is not None:
             old_tokens, old = self._resident
-            n = min(len(old_tokens), len(tokens))
-            while kept < n and old_tokens[kept] == tokens[kept]:
-                kept += 1
+            kept = common_prefix(old_tokens, tokens)
         start = [(k[:, :kept], v[:, :kept]) for k, v in old] if old is not None and kept else None
         if kept == len(tokens):
             assert start is not None or not tokens

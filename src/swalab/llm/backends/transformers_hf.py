@@ -30,7 +30,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from swalab.llm.backends.cascade import CascadeBatch, CascadeNet, supports
+from swalab.llm.backends.cascade import CascadeBatch, CascadeNet, common_prefix, supports
 from swalab.llm.base import (
     Completion,
     Model,
@@ -387,9 +387,9 @@ class TransformersModel(Model):
         done = [False] * n
         stepper: _Padded | CascadeBatch
         if self.net is not None:
-            shared = min(len(t) for t in ids) - 1  # every row keeps one token of its own
+            shared = max(0, min(len(t) for t in ids) - 1)  # each row keeps a token of its own
             for t in ids[1:]:
-                shared = min(shared, _lcp(ids[0], t))
+                shared = min(shared, common_prefix(ids[0], t))
             stepper = CascadeBatch(
                 self.net,
                 ids[0][:shared],
@@ -521,7 +521,7 @@ def _groups(ids: list[list[int]], start: int) -> list[int]:
     while i < len(ids):
         j, common = i, None
         while j + 1 < len(ids):
-            joint = min(_lcp(ids[j], ids[j + 1]), len(ids[i]) - 1, len(ids[j + 1]) - 1)
+            joint = min(common_prefix(ids[j], ids[j + 1]), len(ids[i]) - 1, len(ids[j + 1]) - 1)
             if joint - start < MIN_GROUP or (common is not None and joint < common - MIN_GROUP):
                 break
             common, j = joint if common is None else min(common, joint), j + 1
@@ -529,14 +529,6 @@ def _groups(ids: list[list[int]], start: int) -> list[int]:
             out[i : j + 1] = [common - start] * (j + 1 - i)
         i = j + 1
     return out
-
-
-def _lcp(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class _Padded:
