@@ -56,7 +56,7 @@ BACKENDS: dict[str, BackendSpec] = {
             target="swalab.llm.backends.transformers_hf:TransformersModel",
             extra="transformers",
             requires=("torch", "transformers"),
-            summary="Hugging Face transformers, padded batches on CPU or GPU",
+            summary="Hugging Face transformers, shared-prefix batches on CPU or GPU",
         ),
         BackendSpec(
             name="vllm",
