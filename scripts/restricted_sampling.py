@@ -53,7 +53,7 @@ def main() -> None:
 
 def decode_cost(model: LlamaCppModel, seqs: int = 63, reps: int = 5) -> None:
     """Milliseconds per token of a ``seqs``-sequence decode, with logits and without."""
-    from swalab.llm.backends.llamacpp import _lcp
+    from swalab.llm.backends import common_prefix
     from swalab.llm.protocol import Board, proposal_prompt
 
     board = Board(step=1, steps=20, n_agents=100, capacity=400, beta=1.6, last_demands=None)
@@ -62,7 +62,7 @@ def decode_cost(model: LlamaCppModel, seqs: int = 63, reps: int = 5) -> None:
         model.tokenize(proposal_prompt(template, board, agent=i, belief=4, x_max=10, k=7, lam=0.8))
         for i in range(seqs)
     ]
-    common = min(_lcp(toks[0], t) for t in toks)
+    common = min(common_prefix(toks[0], t) for t in toks)
     llama_cpp.llama_memory_clear(model._mem, True)
     model._resident = []
     model._decode([(x, j, 0, False) for j, x in enumerate(toks[0][:common])])

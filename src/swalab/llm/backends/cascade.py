@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from swalab.llm.backends import common_prefix
+
 #: ``config.model_type`` values whose decoder layers this module knows how to wire.
 ARCHITECTURES = ("llama", "gemma3", "gemma3_text")
 
@@ -38,15 +40,6 @@ def supports(lm: Any) -> bool:
     """Whether ``lm`` (a transformers causal LM) can be decoded here."""
     cfg = getattr(lm.config, "text_config", lm.config)
     return getattr(cfg, "model_type", None) in ARCHITECTURES
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens ``a`` and ``b`` share."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:

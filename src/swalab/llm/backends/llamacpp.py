@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _logger
 
+from swalab.llm.backends import common_prefix
 from swalab.llm.base import (
     Completion,
     GenerationParams,
@@ -52,14 +52,6 @@ MIN_GROUP_PREFIX = 8
 def embedded_model_path(name: str = EMBEDDED) -> Path:
     """Path of an embedded model's GGUF (default: Gemma 3 270M), from its PyPI package."""
     return embedded_path(name)
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _token_array(n: int) -> tuple[Any, Any]:
@@ -472,7 +464,7 @@ class LlamaCppModel(Model):
                 )
                 continue
             if chunk and i >= 0:
-                need -= _lcp(tokens[chunk[0]], tokens[i])  # copied cells are shared
+                need -= common_prefix(tokens[chunk[0]], tokens[i])  # copied cells are shared
             if chunk and (i < 0 or len(chunk) >= self.n_seq_max - 1 or budget + need > self.n_ctx):
                 watch = Stopwatch()
                 seqs = [
@@ -507,9 +499,9 @@ class LlamaCppModel(Model):
         toks = [s.tokens for s in seqs]
         common = min(len(t) for t in toks) - 1  # every sequence keeps >= 1 own token
         for t in toks[1:]:
-            common = min(common, _lcp(toks[0], t))
+            common = min(common, common_prefix(toks[0], t))
         prefix = toks[0][:common]
-        keep = _lcp(self._resident, prefix)
+        keep = common_prefix(self._resident, prefix)
         if keep < len(self._resident):
             llama_cpp.llama_memory_seq_rm(mem, 0, keep, -1)
         self._decode([(tok, keep + j, 0, False) for j, tok in enumerate(prefix[keep:])])
@@ -526,14 +518,14 @@ class LlamaCppModel(Model):
             if (
                 nxt is not None
                 and group
-                and (_lcp(group[0].tokens, nxt.tokens) >= common + MIN_GROUP_PREFIX)
+                and (common_prefix(group[0].tokens, nxt.tokens) >= common + MIN_GROUP_PREFIX)
             ):
                 group.append(nxt)
                 continue
             if len(group) > 1:
                 shared = min(len(g.tokens) for g in group) - 1
                 for g in group[1:]:
-                    shared = min(shared, _lcp(group[0].tokens, g.tokens))
+                    shared = min(shared, common_prefix(group[0].tokens, g.tokens))
                 lead = group[0]
                 self._decode(
                     [

@@ -30,7 +30,8 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from swalab.llm.backends.cascade import CascadeBatch, CascadeNet, common_prefix, supports
+from swalab.llm.backends import common_prefix
+from swalab.llm.backends.cascade import CascadeBatch, CascadeNet, supports
 from swalab.llm.base import (
     Completion,
     Model,
