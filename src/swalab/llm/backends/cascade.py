@@ -98,7 +98,6 @@ class CascadeNet:
         self.cap = getattr(self.cfg, "final_logit_softcapping", None)
         self.attn_cap = getattr(self.cfg, "attn_logit_softcapping", None)
         self._resident: tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
-        self._heads_cache: dict[bytes, torch.Tensor] = {}
 
     @property
     def device(self) -> torch.device:
@@ -124,7 +123,6 @@ class CascadeNet:
     def clear(self) -> None:
         """Forget the resident prefix (and free its keys and values)."""
         self._resident = None
-        self._heads_cache.clear()
 
     def prefix(self, tokens: Sequence[int]) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
         """Keys and values of a shared prefix, and how many of its tokens were evaluated.
@@ -262,18 +260,14 @@ class CascadeNet:
         s = raw.mul_(attn.scaling)
         return torch.tanh(s / self.attn_cap) * self.attn_cap if self.attn_cap else s
 
-    def logits(self, hidden: torch.Tensor, cols: torch.Tensor | None) -> torch.Tensor:
-        """Logits of final hidden states (rows × D), over ``cols`` only when given."""
-        h = self.base.norm(hidden)
-        weight = self.lm.lm_head.weight
-        if cols is not None:
-            key = cols.cpu().numpy().tobytes()
-            if key not in self._heads_cache:
-                if len(self._heads_cache) > 8:
-                    self._heads_cache.clear()
-                self._heads_cache[key] = weight.index_select(0, cols)
-            weight = self._heads_cache[key]
-        out = torch.matmul(h, weight.t()).float()
+    def head(self, cols: torch.Tensor | None) -> torch.Tensor:
+        """The output layer's rows for ``cols`` (all of it when ``None``)."""
+        weight: torch.Tensor = self.lm.lm_head.weight
+        return weight if cols is None else weight.index_select(0, cols)
+
+    def logits(self, hidden: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+        """Logits of final hidden states (rows × D) over the rows of :meth:`head`."""
+        out = torch.matmul(self.base.norm(hidden), head.t()).float()
         if self.cap:
             out = torch.tanh(out / self.cap) * self.cap
         return out
@@ -309,7 +303,8 @@ class CascadeBatch:
         grouped = [0] * len(tails) if grouped is None else list(grouped)
         if any(len(t) <= g for t, g in zip(tails, grouped, strict=True)):
             raise ValueError("every row needs at least one token after the shared prefix")
-        self.net, self.cols = net, cols
+        self.net = net
+        self.head = net.head(cols)  # gathered once for the batch's every step
         self.kv, self.prefix_paid = net.prefix(prefix)  # before the groups move the resident
         self.prefix_len = len(prefix)
         dev = net.device
@@ -334,7 +329,7 @@ class CascadeBatch:
         last = torch.tensor([len(t) - 1 for t in own], device=dev)
         self.lens = self.lens + last + 1
         self.rows = list(range(len(tails)))  # the original row held in each cache slot
-        self.first = net.logits(hidden[torch.arange(len(tails), device=dev), last], cols)
+        self.first = net.logits(hidden[torch.arange(len(tails), device=dev), last], self.head)
 
     def _share(self, prefix: list[int], groups: list[tuple[tuple[int, ...], list[int]]]) -> None:
         """Evaluate each group's shared tokens once; copy them into its rows' tails.
@@ -377,4 +372,4 @@ class CascadeBatch:
             self.cache = [(torch.cat([k, pad], 2), torch.cat([v, pad], 2)) for k, v in self.cache]
         hidden = self.net.forward(feed, self.kv or None, self.prefix_len, self.cache, self.lens)
         self.lens = self.lens + 1
-        return self.net.logits(hidden[at, 0], self.cols)
+        return self.net.logits(hidden[at, 0], self.head)

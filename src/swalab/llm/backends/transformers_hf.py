@@ -129,15 +129,15 @@ class _Literal:
         return self.pattern.fullmatch(text) is not None
 
 
+#: ``TransformersModel(attention=...)`` values.
+ATTENTION = ("auto", "cascade", "padded")
+
+
 def _check_options(batch_size: int | None, attention: str) -> None:
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size={batch_size} is out of range: must be >= 1")
     if attention not in ATTENTION:
         raise ValueError(f"attention={attention!r} is not one of {ATTENTION}")
-
-
-#: ``TransformersModel(attention=...)`` values.
-ATTENTION = ("auto", "cascade", "padded")
 
 
 def _dtype(name: str | None, device: str) -> torch.dtype:
@@ -354,9 +354,8 @@ class TransformersModel(Model):
 
     def _chunks(self, ids: list[list[int]]) -> list[list[int]]:
         n, size = len(ids), self.batch_size
-        order = sorted(range(n), key=lambda i: ids[i]) if self.net is not None else range(n)
-        ranked = list(order)
-        return [ranked[s : s + size] for s in range(0, n, size)]
+        order = sorted(range(n), key=lambda i: ids[i]) if self.net is not None else list(range(n))
+        return [order[s : s + size] for s in range(0, n, size)]
 
     def _batch(self, request: Request, ids: list[list[int]]) -> list[Completion]:
         formats, seeds, params = request.formats, request.seeds, request.params
