@@ -69,6 +69,11 @@ CASES = [
         [],
         "looks like a secret",
     ),
+    (
+        _with(model={"backend": "openai"}, policy={"candidates": "llm"}),
+        [],
+        "model.name: backend 'openai' needs a model name",
+    ),
     (_with(policy={"candidates": "llm"}), [], "needs a model section"),
     (_with(grid={"lam": [0.1, 2.0]}), [], 'cell {"lam": 2.0}: lam=2.0'),
     (_with(grid={"game.capacity": [20, 1]}), [], "margin"),
@@ -97,6 +102,15 @@ def test_config_mistakes_fail_fast_with_one_line(
     assert err.startswith("swalab: error: ")
     assert expected in err, err
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("backend", ["llamacpp", "transformers"])
+def test_a_model_without_a_name_is_the_embedded_default(backend: str) -> None:
+    """Both local backends load the embedded Gemma when no name is given; so does the plan."""
+    pytest.importorskip({"llamacpp": "llama_cpp", "transformers": "transformers"}[backend])
+    data = _with(model={"backend": backend}, policy={"candidates": "llm"})
+    cells = plan(load_config(data))
+    assert len(cells) == 2 and all(c.config.model.name is None for c in cells)
 
 
 def test_missing_file_names_the_presets(capsys: pytest.CaptureFixture[str]) -> None:

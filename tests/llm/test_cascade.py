@@ -77,10 +77,13 @@ def test_the_architectures_are_recognised(lm):
         CascadeNet(transformers.BertForMaskedLM(bert))
 
 
-def test_every_step_matches_each_prompt_alone(lm, monkeypatch):
+@pytest.mark.parametrize("prefill", [None, 10, 1], ids=["one-pass", "two-rows", "one-row"])
+def test_every_step_matches_each_prompt_alone(lm, monkeypatch, prefill):
     from swalab.llm.backends import cascade
 
     monkeypatch.setattr(cascade, "GROW", 2)  # the tail caches grow twice on the way
+    if prefill is not None:  # the tails evaluated in slices of rows, written into one cache
+        monkeypatch.setattr(cascade, "PREFILL_TOKENS", prefill)
     g = torch.Generator().manual_seed(1)
     prefix = torch.randint(0, VOCAB, (9,), generator=g).tolist()
     tails = [[3], [5, 8, 13], [21, 34], [55, 1, 2, 3, 4]]  # uneven: padding in the prefill

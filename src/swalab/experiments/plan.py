@@ -86,18 +86,19 @@ def _check_model(model: ModelConfig, where: str = "model") -> None:
         target = presets.resolve(model.backend, model.name)
     except (ImportError, ValueError) as exc:
         raise ConfigError(f"{where}.backend={model.backend!r}: {exc}") from None
-    if model.backend == "llamacpp":
-        if target in presets.EMBEDDED_MODELS:
-            try:
-                presets.embedded_path(target)
-            except ImportError as exc:
-                raise ConfigError(f"{where}.name={model.name!r}: {exc}") from None
-        elif not Path(target).is_file():
-            raise ConfigError(
-                f"{where}.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF "
-                f"file; use one of {list(presets.EMBEDDED_MODELS)} or the path of a .gguf file"
-            )
-    if model.backend in ("openai", "transformers", "vllm") and model.name is None:
+    preset = presets.PRESETS.get(presets.EMBEDDED if model.name is None else model.name)
+    if model.backend in ("llamacpp", "transformers") and preset is not None and preset.embedded:
+        # Both load the embedded GGUF (the default when no name is given) from its package.
+        try:
+            presets.embedded_path(preset.name)
+        except ImportError as exc:
+            raise ConfigError(f"{where}.name={model.name!r}: {exc}") from None
+    elif model.backend == "llamacpp" and not Path(target).is_file():
+        raise ConfigError(
+            f"{where}.name={model.name!r}: not a preset with an embedded GGUF nor a GGUF "
+            f"file; use one of {list(presets.EMBEDDED_MODELS)} or the path of a .gguf file"
+        )
+    if model.backend in ("openai", "vllm") and model.name is None:
         raise ConfigError(f"{where}.name: backend {model.backend!r} needs a model name")
     if "base_url" in model.options:
         try:
