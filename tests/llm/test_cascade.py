@@ -15,34 +15,31 @@ from swalab.llm.backends.cascade import CascadeBatch, CascadeNet, supports  # no
 VOCAB = 97
 
 
+#: What both small models share: tiny, eager attention (the reference forward pass).
+SMALL = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    max_position_embeddings=256,
+    attn_implementation="eager",
+)
+
+
 def llama():
-    cfg = transformers.LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        attn_implementation="eager",
-    )
+    cfg = transformers.LlamaConfig(**SMALL, num_hidden_layers=2, num_key_value_heads=2)
     return transformers.LlamaForCausalLM(cfg)
 
 
 def gemma(window=5):
     cfg = transformers.Gemma3TextConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
+        **SMALL,
         num_hidden_layers=3,
-        num_attention_heads=4,
         num_key_value_heads=1,
         head_dim=16,
         query_pre_attn_scalar=16,
         sliding_window=window,
         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-        max_position_embeddings=256,
-        attn_implementation="eager",
     )
     return transformers.Gemma3ForCausalLM(cfg)
 
